@@ -1,0 +1,201 @@
+"""FER2013 readers: the challenge CSV and the per-image folder export, as uint8 arrays.
+
+Both layouts load into one :class:`FerData`: ``images`` (N, 48, 48) uint8, ``labels`` (N,) int64 in
+FER2013 order (see :mod:`ferkit.labels`) and ``usage`` (N,) strings (``Training``, ``PublicTest``,
+``PrivateTest``). A parsed CSV is cached as ``.npz`` keyed on the source's path, size and mtime, so a
+second load of the 32k-row file takes well under a second.
+
+Bad input raises :class:`DataError` whose message names the file and row (or image) and what is wrong.
+Images in a folder export that are not 48x48 are refused, not resized: a resized face is framed
+differently from the rest of FER2013 and would silently cost accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.labels import EMOTIONS, NUM_CLASSES, label_from_name
+
+IMAGE_SIZE = 48
+SPLITS = ("Training", "PublicTest", "PrivateTest")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
+_CACHE_VERSION = 1
+
+
+class DataError(ValueError):
+    """A data set could not be read; the message names the file/row and what to fix."""
+
+
+@dataclass(frozen=True)
+class FerData:
+    """Faces, labels and split names of a FER2013-style data set."""
+
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64, 0..6
+    usage: np.ndarray  # (N,) str
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def split(self, name: str) -> FerData:
+        """Rows of one split. A source that holds a single split answers for it under any name."""
+        name = canonical_split(name)
+        mask = self.usage == name
+        if not mask.any():
+            present = sorted(set(self.usage.tolist()))
+            if len(present) == 1 and present[0] == "Unknown":
+                return self  # a file without a Usage column: all rows are "the" split
+            raise DataError(f"{self.source}: no rows of split {name!r}; it has {', '.join(present) or 'no rows'}")
+        return FerData(self.images[mask], self.labels[mask], self.usage[mask], self.source)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=NUM_CLASSES)
+
+
+def canonical_split(name: str) -> str:
+    """Accept ``publictest``, ``public-test``, ``train`` ... and return the FER2013 Usage name."""
+    key = re.sub(r"[^a-z]", "", name.lower())
+    aliases = {"training": "Training", "train": "Training", "publictest": "PublicTest", "public": "PublicTest",
+               "privatetest": "PrivateTest", "private": "PrivateTest"}
+    if key not in aliases:
+        raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+    return aliases[key]
+
+
+def load_fer2013(path: str | os.PathLike, *, cache: bool = True) -> FerData:
+    """Read FER2013 from a challenge CSV (``.csv`` / ``.csv.gz``) or a per-image folder export.
+
+    >>> data = load_fer2013("fer2013.csv.gz")          # doctest: +SKIP
+    >>> data.split("PublicTest").images.shape           # doctest: +SKIP
+    (3589, 48, 48)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _load_folder(path)
+    if not (path.name.endswith(".csv") or path.name.endswith(".csv.gz")):
+        raise DataError(f"{path}: expected a FER2013 .csv / .csv.gz file or an image folder export")
+    if not cache:
+        return _load_csv(path)
+    cache_file = _cache_path(path)
+    if cache_file.exists():
+        try:
+            with np.load(cache_file, allow_pickle=False) as z:
+                return FerData(z["images"], z["labels"], z["usage"].astype(str), str(path))
+        except Exception:  # a damaged cache is rebuilt, never trusted
+            cache_file.unlink(missing_ok=True)
+    data = _load_csv(path)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(".tmp.npz")
+    np.savez(tmp, images=data.images, labels=data.labels, usage=data.usage.astype("U11"))
+    os.replace(tmp, cache_file)
+    return data
+
+
+def _cache_path(path: Path) -> Path:
+    stat = path.stat()
+    key = f"{_CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    root = Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
+    return root / f"fer2013-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _load_csv(path: Path) -> FerData:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas' own message is precise (bad gzip, ragged quoting, ...)
+        raise DataError(f"{path}: cannot be read as CSV: {exc}") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in ("emotion", "pixels") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; a FER2013 CSV has "
+                        f"emotion,pixels,Usage (found: {', '.join(frame.columns)})")
+    row = lambda i: i + 2  # noqa: E731  (1-based file line: the header is line 1)
+
+    labels = pd.to_numeric(frame["emotion"].str.strip(), errors="coerce")
+    bad = labels.isna() | ~labels.isin(range(NUM_CLASSES))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}: row {row(i)}: emotion {frame['emotion'].iloc[i]!r} is not a label 0..6 "
+                        f"({', '.join(f'{k}={e}' for k, e in enumerate(EMOTIONS))})")
+
+    if "Usage" in frame.columns:
+        usage = frame["Usage"].str.strip().to_numpy().astype("U11")
+        bad_usage = ~np.isin(usage, SPLITS)
+        if bad_usage.any():
+            i = int(np.flatnonzero(bad_usage)[0])
+            raise DataError(f"{path}: row {row(i)}: unknown Usage {usage[i]!r}; expected one of {', '.join(SPLITS)}")
+    else:
+        usage = np.full(len(frame), "Unknown", dtype="U11")
+
+    pixels = frame["pixels"].str.strip()
+    counts = pixels.str.count(r"\s+").to_numpy() + 1
+    bad_count = counts != IMAGE_SIZE * IMAGE_SIZE
+    if bad_count.any():
+        i = int(np.flatnonzero(bad_count)[0])
+        raise DataError(f"{path}: row {row(i)}: {counts[i]} pixel values, expected {IMAGE_SIZE * IMAGE_SIZE} "
+                        f"(48x48 grey levels separated by spaces)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flat = np.fromstring(" ".join(pixels), dtype=np.int64, sep=" ")
+    if flat.size != len(frame) * IMAGE_SIZE * IMAGE_SIZE:  # a non-numeric token stops the parser early
+        i = min(flat.size // (IMAGE_SIZE * IMAGE_SIZE), len(frame) - 1)
+        raise DataError(f"{path}: row {row(i)}: pixels contain a value that is not an integer")
+    images = flat.reshape(len(frame), IMAGE_SIZE, IMAGE_SIZE)
+    out_of_range = (images < 0) | (images > 255)
+    if out_of_range.any():
+        i = int(np.flatnonzero(out_of_range.any(axis=(1, 2)))[0])
+        raise DataError(f"{path}: row {row(i)}: pixel value {int(images[i][out_of_range[i]][0])} outside 0..255")
+    return FerData(images.astype(np.uint8), labels.to_numpy().astype(np.int64), usage, str(path))
+
+
+def _usage_from_filename(name: str, top: str) -> str:
+    for split in SPLITS:
+        if name.startswith(split):
+            return split
+    # Files without a split prefix: the top-level folder decides (train/ vs test/).
+    return "Training" if top.lower().startswith("train") else "PublicTest" if top.lower().startswith("val") else "Unknown"
+
+
+def _load_folder(root: Path) -> FerData:
+    import cv2
+
+    images, labels, usage = [], [], []
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{root}: no images found; expected <split>/<emotion>/*.jpg (e.g. train/happy/Training_1.jpg)")
+    for file in files:
+        rel = file.relative_to(root).parts
+        if len(rel) < 2:
+            raise DataError(f"{file}: image outside an emotion folder; expected <split>/<emotion>/{file.name}")
+        try:
+            label = label_from_name(rel[-2])
+        except KeyError as exc:
+            raise DataError(f"{file}: folder {rel[-2]!r}: {exc.args[0]}") from None
+        img = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise DataError(f"{file}: not a readable image")
+        if img.shape != (IMAGE_SIZE, IMAGE_SIZE):
+            raise DataError(f"{file}: image is {img.shape[1]}x{img.shape[0]}, expected 48x48 "
+                            f"(FER2013 faces are 48x48; crop faces from photos with `ferkit predict`)")
+        images.append(img)
+        labels.append(label)
+        usage.append(_usage_from_filename(file.name, rel[0] if len(rel) > 2 else ""))
+    return FerData(np.stack(images), np.array(labels, dtype=np.int64), np.array(usage, dtype="U11"), str(root))
+
+
+def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random, seeded split of ``range(n)`` into train and validation indices."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])

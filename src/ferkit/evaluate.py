@@ -1,0 +1,84 @@
+"""Metrics and reports: accuracy, top-2, per-class precision/recall/F1, confusion, the 2nd-guess table.
+
+Everything here works on predicted probabilities (N, 7) and true labels (N,), so it serves any model:
+PyTorch, ONNX, or hand-made predictions in the tests. Metrics come from scikit-learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferkit.labels import EMOTIONS, NUM_CLASSES
+
+# The confused pairs the paper examined, as (true, predicted) label pairs in both directions.
+SECOND_GUESS_PAIRS = (("sad", "angry"), ("angry", "sad"), ("fear", "surprise"), ("surprise", "fear"))
+
+
+def second_guess_table(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Of the errors true->predicted, the share whose 2nd-highest probability is the true class.
+
+    Returns ``{"pairs": [{"true", "predicted", "errors", "second_right", "share"}...],
+    "overall": {"errors", "second_right", "share"}}``; ``share`` is None when there are no errors.
+    """
+    order = np.argsort(-probs, axis=1)
+    first, second = order[:, 0], order[:, 1]
+    wrong = first != labels
+    second_right = wrong & (second == labels)
+
+    def row(mask: np.ndarray) -> dict:
+        n, k = int(mask.sum()), int((mask & second_right).sum())
+        return {"errors": n, "second_right": k, "share": (k / n) if n else None}
+
+    pairs = []
+    for true, pred in SECOND_GUESS_PAIRS:
+        t, p = EMOTIONS.index(true), EMOTIONS.index(pred)
+        pairs.append({"true": true, "predicted": pred, **row(wrong & (labels == t) & (first == p))})
+    return {"pairs": pairs, "overall": row(wrong)}
+
+
+def compute_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, top-2 accuracy, per-class precision/recall/F1/support, confusion (rows = true)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
+
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    classes = list(range(NUM_CLASSES))
+    pred = probs.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, pred, labels=classes, zero_division=0)
+    return {
+        "n": int(len(labels)),
+        "accuracy": float(accuracy_score(labels, pred)),
+        "top2_accuracy": float(top_k_accuracy_score(labels, probs, k=2, labels=classes)),
+        "per_class": {
+            EMOTIONS[c]: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
+                          "support": int(support[c])}
+            for c in classes
+        },
+        "macro_f1": float(f1.mean()),
+        "confusion": confusion_matrix(labels, pred, labels=classes).tolist(),
+        "second_guess": second_guess_table(probs, labels),
+    }
+
+
+def format_report(report: dict) -> str:
+    """The human-readable table ``ferkit evaluate`` prints."""
+    lines = [f"model: {report.get('model', '?')}   data: {report.get('data', '?')}   split: {report.get('split', '?')}"
+             f"   n: {report['n']}",
+             f"accuracy: {report['accuracy'] * 100:.2f}%   top-2 accuracy: {report['top2_accuracy'] * 100:.2f}%"
+             f"   macro F1: {report['macro_f1']:.3f}"]
+    if "train_accuracy" in report:
+        lines.append(f"train accuracy: {report['train_accuracy'] * 100:.2f}%   overfit ratio (test/train): "
+                     f"{report['overfit_ratio']:.4f}")
+    lines += ["", f"{'class':10s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'support':>8s}"]
+    for name, m in report["per_class"].items():
+        lines.append(f"{name:10s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:8d}")
+    lines += ["", "confusion (rows: true, columns: predicted)",
+              " " * 10 + "".join(f"{e[:7]:>8s}" for e in EMOTIONS)]
+    for name, row in zip(EMOTIONS, report["confusion"]):
+        lines.append(f"{name:10s}" + "".join(f"{v:8d}" for v in row))
+    lines += ["", "2nd guess right among errors (true -> predicted)"]
+    sg = report["second_guess"]
+    for p in sg["pairs"] + [{"true": "all", "predicted": "any", **sg["overall"]}]:
+        share = "-" if p["share"] is None else f"{p['share'] * 100:.1f}%"
+        lines.append(f"{p['true']:>8s} -> {p['predicted']:8s} {p['second_right']:5d} / {p['errors']:5d}  {share:>6s}")
+    return "\n".join(lines)

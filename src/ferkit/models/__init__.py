@@ -1,0 +1,79 @@
+"""Model registry: ``create_model(name)``, ``list_models()``, ``load_model(name_or_file)``.
+
+Needs the ``train`` extra (PyTorch). Inference without PyTorch goes through :mod:`ferkit.runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+from torch import nn
+
+from ferkit.models.seed import SeedNet
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str, constructor: Callable[..., nn.Module]) -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = constructor
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """A freshly initialised model of a registered family.
+
+    >>> sum(p.numel() for p in create_model("seed").parameters())
+    11911979
+    """
+    try:
+        constructor = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+    return constructor(**kwargs)
+
+
+register_model("seed", SeedNet)
+
+
+def model_tensors(model: nn.Module, dtype=None) -> dict:
+    """The state dict as contiguous numpy arrays (optionally cast, e.g. to float16 for shipping)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        t = value.detach().cpu().contiguous()
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        out[key] = t.numpy()
+    return out
+
+
+def load_tensors_into(model: nn.Module, tensors: dict) -> nn.Module:
+    import torch
+
+    state = {k: torch.from_numpy(v.copy()).float() for k, v in tensors.items()}
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def load_model(name_or_path: str | None = None) -> nn.Module:
+    """A trained model in eval mode: a shipped name (default: the default model) or a .safetensors file.
+
+    The metadata (labels, normalisation, command, accuracy) is at ``model.ferkit_meta``. No pickle.
+
+    >>> model = load_model("seed")        # doctest: +SKIP
+    >>> model.ferkit_meta["labels"][3]    # doctest: +SKIP
+    'happy'
+    """
+    from ferkit.weights import load_tensors, read_metadata, resolve
+
+    path = resolve(name_or_path)
+    meta = read_metadata(path)
+    model = create_model(meta["arch"])
+    load_tensors_into(model, load_tensors(path))
+    model.ferkit_meta = meta
+    return model.eval()

@@ -1,0 +1,343 @@
+"""Training: a frozen config, one visible loop, checkpoint every epoch, resume, clean stop on a signal.
+
+A run folder holds ``config.json`` (the resolved config), ``metrics.jsonl`` (one JSON line per epoch),
+``checkpoint.pt`` (everything needed to resume, loadable with ``weights_only=True``), ``best.safetensors``
+(the best weights on the validation subset so far) and, when the run ends, ``model.safetensors`` (the best
+weights in fp32 with their metadata) and ``results.json``.
+
+Speed on CPU (see benchmarks/train_speed.py): bf16 autocast where the CPU has native bf16 (AVX-512 BF16
+or AMX; detected at run time, fp32 otherwise) and channels_last tensors; the data set stays in memory as
+one uint8 tensor and batches are cut from it, with no DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ferkit.data import FerData, load_fer2013, train_val_split
+from ferkit.evaluate import compute_metrics
+from ferkit.labels import EMOTIONS
+from ferkit.models import create_model, model_tensors
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""
+    out: str = "runs/seed"
+    model: str = "seed"
+    preset: str = "paper"
+    epochs: int = 50
+    batch_size: int = 200
+    optimizer: str = "adam"  # adam | sgd (Nesterov)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1  # random subset of Training held out for early stopping
+    patience: int = 10  # epochs without a better validation accuracy before stopping
+    seed: int = 0
+    precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
+    channels_last: bool = True
+    time_budget_min: float = 0.0  # 0 = no budget
+    test_split: str = "PublicTest"  # reported at the end, never used for selection
+    command: str = ""
+
+
+# The paper's recipe: Adam with Keras' defaults, categorical cross-entropy, mini-batches of 200,
+# up to 50 epochs, early stopping on a random validation subset of Training, best weights restored.
+PRESETS: dict[str, dict] = {
+    "paper": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=200, epochs=50, val_fraction=0.1,
+                  patience=10),
+}
+
+
+def make_config(preset: str = "paper", **overrides) -> TrainConfig:
+    """A config from a named preset; keyword arguments that are not None override it."""
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise TypeError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}, "preset": preset}
+    return TrainConfig(**values)
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere bf16 is slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str) -> bool:
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    return precision == "bf16" or (precision == "auto" and cpu_supports_bf16())
+
+
+def to_input(images: torch.Tensor, mean: float, std: float, channels_last: bool) -> torch.Tensor:
+    """uint8 (B, 48, 48) -> normalised float (B, 1, 48, 48)."""
+    x = (images.float().unsqueeze(1) / 255.0 - mean) / std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def predict_proba(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, *, batch_size: int = 500,
+                  bf16: bool = False, channels_last: bool = True) -> np.ndarray:
+    """Softmax probabilities (N, 7) for uint8 faces (N, 48, 48)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    data = torch.from_numpy(np.ascontiguousarray(images))
+    for start in range(0, len(data), batch_size):
+        x = to_input(data[start:start + batch_size], mean, std, channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        out.append(torch.softmax(logits.float(), dim=1))
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, len(EMOTIONS)), np.float32)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it between batches, saves and stops."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self, signum, frame):
+        self.signal = signum
+
+
+def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":  # Keras defaults: beta 0.9/0.999, eps 1e-7
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-7, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected adam or sgd")
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _epoch_order(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def _metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
+    return {
+        "arch": cfg.model,
+        "labels": list(EMOTIONS),
+        "input_size": [48, 48],
+        "channels": 1,
+        "normalization": {"scale": 1 / 255, "mean": mean, "std": std},
+        "command": cfg.command,
+        "config": asdict(cfg),
+        "torch": torch.__version__,
+        "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
+        **extra,
+    }
+
+
+def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False, progress: bool = True,
+          log=print) -> dict:
+    """Train ``cfg.model`` on the Training rows of ``cfg.data``; returns the results dict.
+
+    With ``resume=True`` the run continues from ``cfg.out/checkpoint.pt`` (same config required).
+    A SIGINT/SIGTERM saves a checkpoint and returns ``{"status": "interrupted", ...}``.
+    """
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+
+    data = data if data is not None else load_fer2013(cfg.data)
+    train_all = data.split("Training")
+    train_idx, val_idx = train_val_split(len(train_all), cfg.val_fraction, cfg.seed)
+    x_train = torch.from_numpy(train_all.images[train_idx])
+    y_train = torch.from_numpy(train_all.labels[train_idx])
+    x_val, y_val = train_all.images[val_idx], train_all.labels[val_idx]
+    mean = float(x_train.float().mean() / 255)
+    std = float(x_train.float().std() / 255)
+
+    bf16 = use_bf16(cfg.precision)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = create_model(cfg.model).to(memory_format=fmt)
+    opt = _make_optimizer(cfg, model)
+    state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed_s": 0.0,
+             "run_loss": 0.0, "run_correct": 0, "run_seen": 0}
+
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        saved = ckpt["config"]
+        for key in ("model", "preset", "batch_size", "optimizer", "lr", "seed", "val_fraction"):
+            if saved[key] != asdict(cfg)[key]:
+                raise ValueError(f"{ckpt_path}: checkpoint was made with {key}={saved[key]!r}, not {asdict(cfg)[key]!r}")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"])
+        state.update(ckpt["state"])
+        log(f"resumed from {ckpt_path}: epoch {state['epoch'] + 1}, batch {state['step']}")
+    elif not resume:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+    def checkpoint() -> None:
+        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
+                      "state": dict(state), "config": asdict(cfg)}, ckpt_path)
+
+    stop = _StopFlag()
+    old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    status = "finished"
+    n_batches = math.ceil(len(x_train) / cfg.batch_size)
+    try:
+        while state["epoch"] < cfg.epochs:
+            epoch = state["epoch"]
+            order = _epoch_order(cfg, epoch, len(x_train))
+            model.train()
+            t0 = time.perf_counter()
+            seen_at_start = state["run_seen"]
+            bar = _progress(range(state["step"], n_batches), epoch, cfg.epochs, progress)
+            for step in bar:
+                idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                x = to_input(x_train[idx], mean, std, cfg.channels_last)
+                y = y_train[idx]
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                state["step"] = step + 1
+                state["run_loss"] += float(loss.detach()) * len(y)
+                state["run_correct"] += int((logits.argmax(1) == y).sum())
+                state["run_seen"] += len(y)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{state['run_loss'] / state['run_seen']:.3f}",
+                                    acc=f"{state['run_correct'] / state['run_seen']:.3f}", refresh=False)
+                over_budget = cfg.time_budget_min > 0 and \
+                    state["elapsed_s"] + time.perf_counter() - t0 > cfg.time_budget_min * 60
+                if stop.signal is not None or over_budget:
+                    break
+            state["elapsed_s"] += time.perf_counter() - t0
+            images_per_s = (state["run_seen"] - seen_at_start) / max(time.perf_counter() - t0, 1e-9)
+            if stop.signal is not None:
+                checkpoint()
+                status = "interrupted"
+                log(f"stopped by signal {stop.signal} at epoch {epoch + 1}, batch {state['step']}: "
+                    f"checkpoint saved, continue with --resume")
+                break
+            if state["step"] < n_batches:  # out of time mid-epoch
+                checkpoint()
+                status = "budget"
+                log(f"time budget of {cfg.time_budget_min} min reached at epoch {epoch + 1}, batch {state['step']}")
+                break
+
+            val_probs = predict_proba(model, x_val, mean, std, bf16=bf16, channels_last=cfg.channels_last)
+            val_acc = float((val_probs.argmax(1) == y_val).mean())
+            val_loss = float(-np.log(np.clip(val_probs[np.arange(len(y_val)), y_val], 1e-12, None)).mean())
+            row = {"epoch": epoch + 1, "train_loss": state["run_loss"] / state["run_seen"],
+                   "train_acc": state["run_correct"] / state["run_seen"], "val_loss": val_loss, "val_acc": val_acc,
+                   "lr": opt.param_groups[0]["lr"], "images_per_s": images_per_s, "elapsed_s": state["elapsed_s"]}
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            improved = val_acc > state["best_acc"]
+            if improved:
+                state.update(best_acc=val_acc, best_epoch=epoch + 1, bad_epochs=0)
+                _save_best(model, out / "best.safetensors")
+            else:
+                state["bad_epochs"] += 1
+            log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
+                f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}{' *' if improved else ''}  "
+                f"{images_per_s:.0f} img/s  {state['elapsed_s'] / 60:.1f} min")
+            state.update(epoch=epoch + 1, step=0, run_loss=0.0, run_correct=0, run_seen=0)
+            checkpoint()
+            if state["bad_epochs"] >= cfg.patience:
+                status = "early_stopped"
+                log(f"early stop: no better val_acc for {cfg.patience} epochs; best {state['best_acc']:.4f} "
+                    f"at epoch {state['best_epoch']}")
+                break
+            if cfg.time_budget_min > 0 and state["elapsed_s"] > cfg.time_budget_min * 60:
+                status = "budget"
+                break
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+
+    results = {"status": status, "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
+               "best_val_acc": state["best_acc"], "train_minutes": state["elapsed_s"] / 60}
+    if status == "interrupted" or state["best_epoch"] < 0:
+        return results
+    return _finish(cfg, model, out, data, x_train.numpy(), y_train.numpy(), mean, std, results, log)
+
+
+def _save_best(model: torch.nn.Module, path: Path) -> None:
+    from ferkit.weights import save_weights
+
+    save_weights(path, model_tensors(model), {"note": "best-so-far weights of a run; see model.safetensors"})
+
+
+def _finish(cfg, model, out, data, x_train, y_train, mean, std, results, log) -> dict:
+    """Restore the best weights, measure train/test accuracy in fp32 and write model.safetensors."""
+    from ferkit.models import load_tensors_into
+    from ferkit.weights import load_tensors, save_weights
+
+    load_tensors_into(model, load_tensors(out / "best.safetensors"))
+    train_probs = predict_proba(model, x_train, mean, std)
+    results["train_accuracy"] = float((train_probs.argmax(1) == y_train).mean())
+    try:
+        test = data.split(cfg.test_split)
+    except ValueError:
+        test = None
+    accuracy = {"train": results["train_accuracy"], "val": results["best_val_acc"]}
+    if test is not None and len(test):
+        report = compute_metrics(predict_proba(model, test.images, mean, std), test.labels)
+        results["test_split"] = cfg.test_split
+        results["test_accuracy"] = report["accuracy"]
+        results["test_top2_accuracy"] = report["top2_accuracy"]
+        results["overfit_ratio"] = report["accuracy"] / results["train_accuracy"]
+        accuracy[cfg.test_split] = report["accuracy"]
+    meta = _metadata(cfg, mean, std, {"accuracy": accuracy, "train_minutes": results["train_minutes"],
+                                      "epochs_run": results["epochs_run"], "best_epoch": results["best_epoch"]})
+    save_weights(out / "model.safetensors", model_tensors(model), meta)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    log("results: " + json.dumps(results))
+    return results
+
+
+def _progress(steps, epoch: int, epochs: int, enabled: bool):
+    if not enabled:
+        return steps
+    from tqdm import tqdm
+
+    return tqdm(steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=None,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+def command_line() -> str:
+    """The command that started this process, as a user would type it."""
+    argv = list(sys.argv)
+    argv[0] = Path(argv[0]).name
+    return shlex.join(argv)
+
+
+__all__ = ["PRESETS", "TrainConfig", "cpu_supports_bf16", "make_config", "predict_proba", "train", "replace"]
