@@ -76,6 +76,153 @@ def train(
         raise typer.Exit(130)
 
 
+@app.command("models")
+def models_cmd() -> None:
+    """List the registered model families and the shipped trained models."""
+    from ferkit.weights import DEFAULT_MODEL, WeightsError, read_manifest, read_metadata, shipped_path
+
+    try:
+        from ferkit.models import list_models
+
+        typer.echo("families (ferkit train --model): " + ", ".join(list_models()))
+    except ImportError:
+        typer.echo("families: (install ferkit[train] to train)")
+    typer.echo("shipped models (ferkit classify --model):")
+    for name in sorted(read_manifest()):
+        try:
+            meta = read_metadata(shipped_path(name))
+        except WeightsError as exc:
+            typer.echo(f"  {name}: {exc}")
+            continue
+        acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
+        typer.echo(f"  {name}{' (default)' if name == DEFAULT_MODEL else ''}: {meta['arch']}, {acc}")
+
+
+@app.command()
+def summary(model: Annotated[str, typer.Argument(help="Registered model family, e.g. seed.")] = "seed") -> None:
+    """Print a model's layer table: output shape (H, W, C) and parameters per layer, and the total."""
+    need_torch("summary")
+    from ferkit.models import create_model
+    from ferkit.models.summary import format_summary, summarize
+
+    try:
+        net = create_model(model)
+    except KeyError as exc:
+        fail(exc.args[0])
+    typer.echo(format_summary(summarize(net), f"model: {model}"))
+
+
+@data_app.command("info")
+def data_info(path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.gz) or image folder export.")]) -> None:
+    """Print the number of faces per split and emotion."""
+    from ferkit.data import DataError, load_fer2013
+    from ferkit.labels import EMOTIONS
+
+    try:
+        data = load_fer2013(path)
+    except (DataError, ImportError) as exc:
+        fail(str(exc))
+    splits = sorted(set(data.usage.tolist()), key=lambda s: ("Training", "PublicTest", "PrivateTest").index(s)
+                    if s in ("Training", "PublicTest", "PrivateTest") else 9)
+    typer.echo(f"{path}: {len(data)} faces, 48x48 grey")
+    typer.echo(f"{'emotion':10s}" + "".join(f"{s:>13s}" for s in splits) + f"{'all':>9s}")
+    per_split = {s: data.split(s).class_counts() for s in splits}
+    for k, name in enumerate(EMOTIONS):
+        typer.echo(f"{name:10s}" + "".join(f"{per_split[s][k]:13d}" for s in splits) + f"{data.class_counts()[k]:9d}")
+    typer.echo(f"{'total':10s}" + "".join(f"{per_split[s].sum():13d}" for s in splits) + f"{len(data):9d}")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="FER2013 CSV or image folder export.")],
+    split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest.")] = "PublicTest",
+    model: ModelOpt = None,
+    weights: Annotated[Optional[Path], typer.Option(help="A weight file (.safetensors or .onnx); same as --model FILE.")] = None,
+    train_accuracy: Annotated[bool, typer.Option(help="Also report train accuracy and the overfit ratio (test/train).")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full report as JSON ('-' = stdout).")] = None,
+) -> None:
+    """Accuracy, top-2, per-class precision/recall/F1, confusion matrix and the 2nd-guess table.
+
+    Shipped models and .onnx files run on onnxruntime; a .safetensors file runs on PyTorch.
+    """
+    from ferkit.data import DataError, load_fer2013
+    from ferkit.evaluate import evaluate_model, format_report
+    from ferkit.weights import WeightsError
+
+    try:
+        loaded = load_fer2013(data)
+        report = evaluate_model(str(weights) if weights else model, loaded, split, train_accuracy=train_accuracy)
+    except (DataError, WeightsError, ImportError) as exc:
+        fail(str(exc))
+    if json_out is not None and str(json_out) == "-":
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(format_report(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(f"report written to {json_out}", err=True)
+
+
+@app.command()
+def export(
+    weights: Annotated[Path, typer.Argument(help="A run's model.safetensors.")],
+    name: Annotated[str, typer.Option(help="Name to ship it under (ferkit classify --model NAME).")],
+    dest: Annotated[Optional[Path], typer.Option(help="Folder for the files; default: the package's weights/.")] = None,
+) -> None:
+    """Ship trained weights: fp16 safetensors + ONNX (for onnxruntime) + a manifest entry with sha256."""
+    need_torch("export")
+    from ferkit.export import export_weights
+    from ferkit.weights import WEIGHTS_DIR, WeightsError
+
+    try:
+        entry = export_weights(weights, name, dest or WEIGHTS_DIR)
+    except WeightsError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(entry, indent=2))
+
+
+@app.command()
+def classify(
+    images: Annotated[Optional[list[Path]], typer.Argument(
+        help="48x48 grey face images (a larger image is taken as the face and resized). Default: the bundled sample.")] = None,
+    model: ModelOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+) -> None:
+    """Classify face images (each whole image is one face) and print the 7 probabilities.
+
+    Runs on onnxruntime with the shipped weights: no PyTorch needed.
+    """
+    from ferkit.classify import SAMPLE_FACE, ImageError, read_face
+    from ferkit.runtime import Classifier
+    from ferkit.weights import WeightsError
+
+    try:
+        clf = Classifier(model)
+    except WeightsError as exc:
+        fail(str(exc))
+    failed = 0
+    for path in images or [SAMPLE_FACE]:
+        try:
+            face, note = read_face(path)
+        except ImageError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        if note:
+            typer.echo(f"warning: {path}: {note}", err=True)
+        probs = clf.predict_proba(face)[0]
+        best = int(probs.argmax())
+        if json_out:
+            typer.echo(json.dumps({"path": str(path), "emotion": clf.labels[best],
+                                   "probabilities": {l: round(float(p), 6) for l, p in zip(clf.labels, probs)}}))
+        else:
+            typer.echo(f"{path}: {clf.labels[best]}")
+            for label, p in sorted(zip(clf.labels, probs), key=lambda t: -t[1]):
+                typer.echo(f"  {label:9s} {p * 100:6.2f}%  {'#' * int(round(p * 40))}")
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -134,7 +134,7 @@ def _load_csv(path: Path) -> FerData:
         bad_usage = ~np.isin(usage, SPLITS)
         if bad_usage.any():
             i = int(np.flatnonzero(bad_usage)[0])
-            raise DataError(f"{path}: row {row(i)}: unknown Usage {usage[i]!r}; expected one of {', '.join(SPLITS)}")
+            raise DataError(f"{path}: row {row(i)}: unknown Usage {str(usage[i])!r}; expected one of {', '.join(SPLITS)}")
     else:
         usage = np.full(len(frame), "Unknown", dtype="U11")
 
@@ -145,11 +145,16 @@ def _load_csv(path: Path) -> FerData:
         i = int(np.flatnonzero(bad_count)[0])
         raise DataError(f"{path}: row {row(i)}: {counts[i]} pixel values, expected {IMAGE_SIZE * IMAGE_SIZE} "
                         f"(48x48 grey levels separated by spaces)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        flat = np.fromstring(" ".join(pixels), dtype=np.int64, sep=" ")
-    if flat.size != len(frame) * IMAGE_SIZE * IMAGE_SIZE:  # a non-numeric token stops the parser early
-        i = min(flat.size // (IMAGE_SIZE * IMAGE_SIZE), len(frame) - 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            flat = np.fromstring(" ".join(pixels), dtype=np.int64, sep=" ")
+        ok = flat.size == len(frame) * IMAGE_SIZE * IMAGE_SIZE
+    except ValueError:  # a token that is not a number (older NumPy stops early instead of raising)
+        ok = False
+    if not ok:
+        bad_token = ~pixels.str.fullmatch(r"[+-]?\d+(\s+[+-]?\d+)*").to_numpy(dtype=bool)
+        i = int(np.flatnonzero(bad_token)[0]) if bad_token.any() else 0
         raise DataError(f"{path}: row {row(i)}: pixels contain a value that is not an integer")
     images = flat.reshape(len(frame), IMAGE_SIZE, IMAGE_SIZE)
     out_of_range = (images < 0) | (images > 255)

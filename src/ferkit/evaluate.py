@@ -82,3 +82,36 @@ def format_report(report: dict) -> str:
         share = "-" if p["share"] is None else f"{p['share'] * 100:.1f}%"
         lines.append(f"{p['true']:>8s} -> {p['predicted']:8s} {p['second_right']:5d} / {p['errors']:5d}  {share:>6s}")
     return "\n".join(lines)
+
+
+def face_probabilities(model: str | None, images: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Probabilities (N, 7) for uint8 faces (N, 48, 48) and the model's metadata.
+
+    A shipped model name (``None`` = the default) or an ``.onnx`` file runs on onnxruntime, exactly as
+    ``ferkit classify``/``predict`` run it; a ``.safetensors`` file (e.g. a run's model.safetensors)
+    runs on PyTorch in fp32.
+    """
+    if model is not None and str(model).endswith(".safetensors"):
+        from ferkit.models import load_model
+        from ferkit.train import predict_proba
+
+        net = load_model(model)
+        norm = net.ferkit_meta["normalization"]
+        return predict_proba(net, images, norm["mean"], norm["std"]), net.ferkit_meta
+    from ferkit.runtime import Classifier
+
+    clf = Classifier(model, threads=0)
+    return clf.predict_proba(images), clf.metadata
+
+
+def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False) -> dict:
+    """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`."""
+    subset = data.split(split)
+    probs, meta = face_probabilities(model, subset.images)
+    report = compute_metrics(probs, subset.labels)
+    if train_accuracy:
+        train = data.split("Training")
+        train_probs, _ = face_probabilities(model, train.images)
+        report["train_accuracy"] = float((train_probs.argmax(1) == train.labels).mean())
+        report["overfit_ratio"] = report["accuracy"] / report["train_accuracy"]
+    return {"model": meta.get("name", str(model)), "data": data.source, "split": split, **report}

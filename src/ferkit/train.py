@@ -158,12 +158,13 @@ def _metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
 
 
 def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False, progress: bool = True,
-          log=print) -> dict:
+          log=None) -> dict:
     """Train ``cfg.model`` on the Training rows of ``cfg.data``; returns the results dict.
 
     With ``resume=True`` the run continues from ``cfg.out/checkpoint.pt`` (same config required).
     A SIGINT/SIGTERM saves a checkpoint and returns ``{"status": "interrupted", ...}``.
     """
+    log = log or (lambda msg: print(msg, flush=True))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"

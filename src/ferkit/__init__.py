@@ -1,0 +1,32 @@
+"""ferkit: facial expression recognition for the 7 FER2013 emotions.
+
+>>> from ferkit import Classifier, EMOTIONS
+>>> clf = Classifier()                     # shipped default model, onnxruntime, no PyTorch
+>>> probs = clf.predict_proba(faces)       # doctest: +SKIP   (N, 48, 48) uint8 -> (N, 7)
+
+Training, ``create_model`` and ``load_model`` (PyTorch modules) need ``pip install 'ferkit[train]'``.
+"""
+
+from __future__ import annotations
+
+from ferkit.labels import EMOTIONS
+
+__version__ = "0.1.0"
+__all__ = ["EMOTIONS", "Classifier", "create_model", "list_models", "load_model", "load_fer2013"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import ferkit` must not import onnxruntime, OpenCV or PyTorch.
+    if name == "Classifier":
+        from ferkit.runtime import Classifier
+
+        return Classifier
+    if name in ("create_model", "list_models", "load_model"):
+        from ferkit import models
+
+        return getattr(models, name)
+    if name == "load_fer2013":
+        from ferkit.data import load_fer2013
+
+        return load_fer2013
+    raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

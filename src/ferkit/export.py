@@ -1,0 +1,38 @@
+"""Turn a run's ``model.safetensors`` into shipped weights: fp16 safetensors + ONNX + manifest entry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.weights import WEIGHTS_DIR, load_tensors, read_metadata, save_weights, sha256_of
+
+
+def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR, *, extra_metadata: dict | None = None,
+                   onnx: bool = True) -> dict:
+    """Write ``dest/NAME.safetensors`` (fp16) and ``dest/NAME.onnx`` and record both in ``manifest.json``.
+
+    The ONNX graph is exported from the fp16-rounded weights, so both files hold the same numbers.
+    Returns the manifest entry.
+    """
+    from ferkit.models import create_model, load_tensors_into
+    from ferkit.runtime import export_onnx
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    meta = {**read_metadata(source), **(extra_metadata or {}), "name": name}
+    half = {k: (v.astype(np.float16) if v.dtype.kind == "f" else v) for k, v in load_tensors(source).items()}
+    st_path = dest / f"{name}.safetensors"
+    save_weights(st_path, half, {**meta, "dtype": "float16"})
+    entry = {"safetensors": {"file": st_path.name, "sha256": sha256_of(st_path)}}
+    if onnx:
+        model = load_tensors_into(create_model(meta["arch"]), half)
+        onnx_path = export_onnx(model, dest / f"{name}.onnx", {**meta, "dtype": "float16 weights, float32 compute"})
+        entry["onnx"] = {"file": onnx_path.name, "sha256": sha256_of(onnx_path)}
+    manifest_path = dest / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[name] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return entry

@@ -1,0 +1,116 @@
+"""Inference without PyTorch: ONNX export (needs the ``train`` extra) and an onnxruntime classifier.
+
+The shipped ``.onnx`` files keep their weights in float16 (the same values as the fp16 safetensors they
+were exported from) and cast them to float32 inside the graph, so arithmetic stays fp32 while the file
+stays half the size. The ferkit metadata travels in the ONNX ``metadata_props`` under ``ferkit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.weights import WeightsError, resolve
+
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool = True) -> Path:
+    """Export a PyTorch model (eval mode, input (B, 1, 48, 48) float, output logits) to ONNX."""
+    import onnx
+    import torch
+
+    path = Path(path)
+    model = model.eval()
+    example = torch.zeros(2, 1, *metadata.get("input_size", (48, 48)))
+    program = torch.onnx.export(model, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True,
+                                external_data=False, verbose=False)
+    proto = program.model_proto
+    if fp16_weights:
+        _store_weights_fp16(proto)
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "ferkit", json.dumps(metadata, sort_keys=True)
+    onnx.checker.check_model(proto)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save_model(proto, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _store_weights_fp16(proto) -> None:
+    """Keep large float32 initialisers as float16 plus a Cast back to float32 at the top of the graph."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    casts, keep = [], []
+    for init in graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT and np.prod(init.dims) >= 1024:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+            keep.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+        else:
+            keep.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+class Classifier:
+    """Classify 48x48 grey faces with onnxruntime (no PyTorch).
+
+    >>> clf = Classifier()                               # the shipped default model
+    >>> probs = clf.predict_proba(faces)                 # doctest: +SKIP
+    >>> clf.labels[probs[0].argmax()]                    # doctest: +SKIP
+    'happy'
+    """
+
+    def __init__(self, model: str | Path | None = None, *, threads: int = 1):
+        import onnxruntime as ort
+
+        self.path = resolve(model, "onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise WeightsError(f"{self.path}: not a loadable ONNX model ({exc})") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if "ferkit" not in props:
+            raise WeightsError(f"{self.path}: ONNX model without ferkit metadata")
+        self.metadata = json.loads(props["ferkit"])
+        self.labels: list[str] = self.metadata["labels"]
+        norm = self.metadata["normalization"]
+        self._mean, self._std = float(norm["mean"]), float(norm["std"])
+
+    def preprocess(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 (N, 48, 48) -> float32 (N, 1, 48, 48), normalised as in training."""
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        if faces.ndim != 3 or faces.shape[1:] != tuple(self.metadata["input_size"]):
+            raise ValueError(f"faces must be (N, 48, 48) grey images, got shape {faces.shape}")
+        x = (faces.astype(np.float32) / 255.0 - self._mean) / self._std
+        return x[:, None]
+
+    def logits(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        x = self.preprocess(faces)
+        out = [self.session.run([OUTPUT_NAME], {INPUT_NAME: x[i:i + batch_size]})[0]
+               for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Softmax probabilities (N, 7) in the order of :attr:`labels`."""
+        z = self.logits(faces, batch_size).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)

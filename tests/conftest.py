@@ -1,0 +1,39 @@
+"""Small generated data sets: FER2013-style CSVs and image folders, good and broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def make_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n learnable 48x48 faces: the label sets the brightness of a band, the rest is noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 7
+    images = rng.integers(0, 256, size=(n, 48, 48)).astype(np.uint8)
+    images[:, 10:20, :] = (labels * 36)[:, None, None]
+    return images, labels
+
+
+def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, usage: list[str] | None = None) -> Path:
+    usage = usage or ["Training"] * len(labels)
+    with open(path, "w") as f:
+        f.write("emotion,pixels,Usage\n")
+        for img, y, u in zip(images, labels, usage):
+            f.write(f"{y},{' '.join(map(str, img.ravel()))},{u}\n")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def tiny_csv(tmp_path) -> Path:
+    """280 Training rows and 70 PublicTest rows."""
+    images, labels = make_faces(350)
+    usage = ["Training"] * 280 + ["PublicTest"] * 70
+    return write_csv(tmp_path / "tiny.csv", images, labels, usage)
