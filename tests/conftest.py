@@ -37,3 +37,19 @@ def tiny_csv(tmp_path) -> Path:
     images, labels = make_faces(350)
     usage = ["Training"] * 280 + ["PublicTest"] * 70
     return write_csv(tmp_path / "tiny.csv", images, labels, usage)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_name() -> str:
+    """A small registered family so training tests take seconds (the registry is global, so once)."""
+    from torch import nn
+
+    from ferkit.models import _REGISTRY, register_model
+
+    def tiny(num_classes: int = 7) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4), nn.Conv2d(8, 16, 3, padding=1),
+                             nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(0.2), nn.Linear(64, num_classes))
+
+    if "tiny-test" not in _REGISTRY:
+        register_model("tiny-test", tiny)
+    return "tiny-test"

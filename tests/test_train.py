@@ -1,0 +1,107 @@
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import ferkit.train as training
+from ferkit.data import load_fer2013
+from ferkit.train import make_config, train
+from ferkit.weights import load_tensors, read_metadata
+
+
+def run(tiny_csv, out, model, resume=False, **kw):
+    settings = {"batch_size": 32, "epochs": 4, "lr": 3e-3, "patience": 50, **kw}
+    cfg = make_config("paper", data=str(tiny_csv), out=str(out), model=model, command="ferkit train (test)", **settings)
+    return train(cfg, progress=False, log=lambda m: None, resume=resume)
+
+
+def metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_learns_and_writes_a_complete_run(tiny_csv, tmp_path, tiny_model_name):
+    results = run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=6)
+    rows = metrics(tmp_path / "run")
+    assert len(rows) == 6
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.2
+    assert results["status"] == "finished" and results["test_split"] == "PublicTest"
+    assert results["test_accuracy"] > 0.3  # 7 classes: chance is 0.14
+    meta = read_metadata(tmp_path / "run" / "model.safetensors")
+    assert meta["labels"][3] == "happy" and meta["arch"] == tiny_model_name
+    assert meta["command"] == "ferkit train (test)"
+    assert set(meta["accuracy"]) == {"train", "val", "PublicTest"}
+    assert 0.3 < meta["normalization"]["mean"] < 0.7
+
+
+def test_resume_after_epoch_gives_the_same_model(tiny_csv, tmp_path, tiny_model_name):
+    run(tiny_csv, tmp_path / "straight", tiny_model_name, epochs=3)
+    run(tiny_csv, tmp_path / "split", tiny_model_name, epochs=1)
+    run(tiny_csv, tmp_path / "split", tiny_model_name, epochs=3, resume=True)
+    a = load_tensors(tmp_path / "straight" / "model.safetensors")
+    b = load_tensors(tmp_path / "split" / "model.safetensors")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert [r["val_acc"] for r in metrics(tmp_path / "straight")] == [r["val_acc"] for r in metrics(tmp_path / "split")]
+
+
+def test_signal_saves_mid_epoch_and_resume_finishes_identically(tiny_csv, tmp_path, tiny_model_name, monkeypatch):
+    run(tiny_csv, tmp_path / "straight", tiny_model_name, epochs=3)
+
+    real_progress = training._progress
+
+    def progress_with_ctrl_c(steps, epoch, epochs, enabled):
+        for i, step in enumerate(real_progress(steps, epoch, epochs, enabled)):
+            yield step
+            if epoch == 1 and i == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, caught by train()'s handler
+
+    monkeypatch.setattr(training, "_progress", progress_with_ctrl_c)
+    interrupted = run(tiny_csv, tmp_path / "cut", tiny_model_name, epochs=3)
+    assert interrupted["status"] == "interrupted" and interrupted["epochs_run"] == 1
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    monkeypatch.setattr(training, "_progress", real_progress)
+    resumed = run(tiny_csv, tmp_path / "cut", tiny_model_name, epochs=3, resume=True)
+    assert resumed["status"] == "finished"
+    a = load_tensors(tmp_path / "straight" / "model.safetensors")
+    b = load_tensors(tmp_path / "cut" / "model.safetensors")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_early_stopping_restores_best(tiny_csv, tmp_path, tiny_model_name):
+    results = run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=30, patience=1, lr=1e-3)
+    rows = metrics(tmp_path / "run")
+    assert results["status"] == "early_stopped"
+    assert results["best_val_acc"] == max(r["val_acc"] for r in rows)
+    assert rows[-1]["val_acc"] <= results["best_val_acc"]
+
+
+def test_time_budget_stops_and_still_writes_the_model(tiny_csv, tmp_path, tiny_model_name):
+    results = run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=1000, time_budget_min=0.05)
+    assert results["status"] == "budget" and results["epochs_run"] < 1000
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_resume_refuses_a_different_recipe(tiny_csv, tmp_path, tiny_model_name):
+    run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=1)
+    with pytest.raises(ValueError, match="checkpoint was made with batch_size=32"):
+        cfg = make_config("paper", data=str(tiny_csv), out=str(tmp_path / "run"), model=tiny_model_name, batch_size=64)
+        train(cfg, resume=True, progress=False, log=lambda m: None)
+
+
+def test_presets_and_precision():
+    assert make_config("paper").batch_size == 200 and make_config("paper").optimizer == "adam"
+    assert make_config("paper", epochs=3).epochs == 3
+    with pytest.raises(KeyError, match="unknown preset"):
+        make_config("nope")
+    with pytest.raises(ValueError):
+        training.use_bf16("fp8")
+    assert training.use_bf16("fp32") is False
+
+
+def test_data_passed_in_is_used(tiny_csv, tmp_path, tiny_model_name):
+    data = load_fer2013(tiny_csv)
+    cfg = make_config("paper", out=str(tmp_path / "r"), model=tiny_model_name, epochs=1, batch_size=64)
+    assert train(cfg, data=data, progress=False, log=lambda m: None)["epochs_run"] == 1
