@@ -1,0 +1,102 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from ferkit.cli import app
+from ferkit.weights import read_manifest
+
+runner = CliRunner()
+has_seed = pytest.mark.skipif("seed" not in read_manifest(), reason="seed weights not shipped yet")
+
+
+@pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["summary"], ["data", "info"], ["classify"],
+                                  ["models"], ["export"]])
+def test_every_command_has_help(args):
+    result = runner.invoke(app, args + ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output and len(result.output) > 200
+
+
+def test_summary_prints_the_papers_total():
+    result = runner.invoke(app, ["summary", "seed"])
+    assert result.exit_code == 0
+    assert "11,911,979" in result.output and "5,766,400" in result.output and "(8, 8, 100)" in result.output
+
+
+def test_summary_unknown_model():
+    result = runner.invoke(app, ["summary", "nope"])
+    assert result.exit_code == 1 and "unknown model 'nope'" in result.output
+
+
+def test_data_info(tiny_csv):
+    result = runner.invoke(app, ["data", "info", str(tiny_csv)])
+    assert result.exit_code == 0, result.output
+    assert "350 faces" in result.output and "PublicTest" in result.output
+    assert result.output.splitlines()[-1].split() == ["total", "280", "70", "350"]
+
+
+def test_data_info_bad_file(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    result = runner.invoke(app, ["data", "info", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.csv: row 2: 3 pixel values" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_then_evaluate_the_run(tiny_csv, tmp_path, tiny_model_name):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(tiny_csv), "--out", str(out), "--model", tiny_model_name,
+                                 "--epochs", "2", "--batch-size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "epoch   2/2" in result.output
+    result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--weights", str(out / "model.safetensors"),
+                                 "--train-accuracy", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    for key in ("accuracy", "top2_accuracy", "per_class", "confusion", "second_guess", "model", "data", "split", "n",
+                "train_accuracy", "overfit_ratio"):
+        assert key in report
+    assert report["n"] == 70 and 0 <= report["accuracy"] <= report["top2_accuracy"] <= 1
+    assert "overfit ratio" in result.output
+
+
+def test_train_bad_preset(tiny_csv, tmp_path):
+    result = runner.invoke(app, ["train", "--data", str(tiny_csv), "--out", str(tmp_path / "r"), "--preset", "nope"])
+    assert result.exit_code == 1 and "unknown preset 'nope'" in result.output
+
+
+@has_seed
+def test_classify_bundled_sample_without_torch_imported():
+    # The quick-start job, in a fresh interpreter: it must not need PyTorch.
+    code = ("import sys; from ferkit.cli import main; sys.argv=['ferkit','classify','--json']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code\n"
+            "assert 'torch' not in sys.modules, 'classify imported torch'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    record = json.loads(out)
+    assert set(record["probabilities"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert abs(sum(record["probabilities"].values()) - 1) < 1e-4
+
+
+@has_seed
+def test_classify_reports_bad_files_and_keeps_going(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG broken")
+    from ferkit.classify import SAMPLE_FACE
+
+    result = runner.invoke(app, ["classify", str(bad), str(SAMPLE_FACE), str(tmp_path / "missing.png")])
+    assert result.exit_code == 1
+    assert "broken.png: not a readable image" in result.output
+    assert "missing.png: no such file" in result.output
+    assert "sample_face.png:" in result.output
+
+
+@has_seed
+def test_evaluate_default_model(tiny_csv):
+    result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--split", "PublicTest", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["model"] == "seed" and report["split"] == "PublicTest" and report["n"] == 70

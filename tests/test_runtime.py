@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_faces
+from ferkit.export import export_weights
+from ferkit.models import create_model, load_model, model_tensors
+from ferkit.runtime import Classifier
+from ferkit.train import predict_proba
+from ferkit.weights import WeightsError, read_manifest, resolve, save_weights, sha256_of, shipped_path
+
+META = {"arch": "seed", "labels": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        "input_size": [48, 48], "channels": 1, "normalization": {"scale": 1 / 255, "mean": 0.5, "std": 0.25},
+        "command": "test", "accuracy": {"PublicTest": 0.1}}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A randomly initialised seed net written as a run's model.safetensors, then exported."""
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(1)
+    net = create_model("seed")
+    for p in net.parameters():  # non-zero biases so a dropped bias would show
+        if p.ndim <= 3:
+            torch.nn.init.normal_(p, std=0.05)
+    save_weights(root / "model.safetensors", model_tensors(net), META)
+    entry = export_weights(root / "model.safetensors", "demo", root / "weights")
+    return root, entry
+
+
+def test_onnx_agrees_with_pytorch(exported):
+    root, _ = exported
+    faces, _ = make_faces(20, seed=3)
+    net = load_model(root / "weights" / "demo.safetensors")  # the fp16 source of truth
+    torch_probs = predict_proba(net, faces, 0.5, 0.25, channels_last=False)
+    clf = Classifier(root / "weights" / "demo.onnx")
+    onnx_probs = clf.predict_proba(faces)
+    np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
+    x = torch.from_numpy(clf.preprocess(faces))
+    with torch.no_grad():
+        np.testing.assert_allclose(clf.logits(faces), net(x).numpy(), atol=1e-4)
+    assert clf.labels == META["labels"]
+    assert np.allclose(onnx_probs.sum(1), 1, atol=1e-5)
+
+
+def test_export_writes_fp16_and_manifest(exported):
+    root, entry = exported
+    manifest = json.loads((root / "weights" / "manifest.json").read_text())
+    assert manifest["demo"] == entry
+    assert entry["onnx"]["sha256"] == sha256_of(root / "weights" / "demo.onnx")
+    net = load_model(root / "weights" / "demo.safetensors")
+    assert net.ferkit_meta["dtype"] == "float16" and net.ferkit_meta["name"] == "demo"
+    assert (root / "weights" / "demo.onnx").stat().st_size < 0.6 * (root / "model.safetensors").stat().st_size
+
+
+def test_classifier_rejects_wrong_shapes(exported):
+    clf = Classifier(exported[0] / "weights" / "demo.onnx")
+    with pytest.raises(ValueError, match=r"\(N, 48, 48\)"):
+        clf.predict_proba(np.zeros((2, 64, 64), np.uint8))
+    assert clf.predict_proba(np.zeros((48, 48), np.uint8)).shape == (1, 7)
+
+
+def test_bad_weight_files(tmp_path):
+    with pytest.raises(WeightsError, match="no such weight file"):
+        resolve(tmp_path / "missing.safetensors")
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    with pytest.raises(WeightsError, match="not a loadable ONNX model"):
+        Classifier(tmp_path / "junk.onnx")
+    with pytest.raises(WeightsError, match="no shipped weights named 'nope'"):
+        shipped_path("nope")
+
+
+@pytest.mark.skipif("seed" not in read_manifest(), reason="seed weights not shipped yet")
+def test_shipped_seed_loads_offline_both_ways():
+    clf = Classifier("seed")
+    net = load_model("seed")
+    meta = net.ferkit_meta
+    assert meta["arch"] == "seed" and meta["accuracy"]["PublicTest"] >= 0.53
+    assert "ferkit train" in meta["command"]
+    faces, _ = make_faces(8)
+    norm = meta["normalization"]
+    np.testing.assert_allclose(clf.predict_proba(faces), predict_proba(net, faces, norm["mean"], norm["std"]), atol=1e-4)
