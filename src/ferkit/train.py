@@ -198,7 +198,9 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         torch.set_rng_state(ckpt["rng"])
         state.update(ckpt["state"])
         log(f"resumed from {ckpt_path}: epoch {state['epoch'] + 1}, batch {state['step']}")
-    elif not resume:
+    else:
+        if resume:
+            log(f"no checkpoint in {out}: starting a new run")
         (out / "metrics.jsonl").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
