@@ -79,7 +79,7 @@ def test_early_stopping_restores_best(tiny_csv, tmp_path, tiny_model_name):
 
 
 def test_time_budget_stops_and_still_writes_the_model(tiny_csv, tmp_path, tiny_model_name):
-    results = run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=1000, time_budget_min=0.05)
+    results = run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=100_000, patience=0, time_budget_min=0.05)
     assert results["status"] == "budget" and results["epochs_run"] < 1000
     assert (tmp_path / "run" / "model.safetensors").exists()
 
@@ -105,3 +105,45 @@ def test_data_passed_in_is_used(tiny_csv, tmp_path, tiny_model_name):
     data = load_fer2013(tiny_csv)
     cfg = make_config("paper", out=str(tmp_path / "r"), model=tiny_model_name, epochs=1, batch_size=64)
     assert train(cfg, data=data, progress=False, log=lambda m: None)["epochs_run"] == 1
+
+
+def test_onecycle_schedule():
+    cfg = make_config("paper", lr=1.0, schedule="onecycle", warmup_frac=0.25)
+    lrs = [training.lr_at(cfg, s, 100) for s in range(100)]
+    assert lrs[0] == 1 / 25 and max(lrs) == 1.0 and lrs.index(1.0) == 24
+    assert all(a >= b for a, b in zip(lrs[24:], lrs[25:])) and lrs[-1] == 1 / 75
+    assert training.lr_at(make_config("paper", lr=0.3), 50, 100) == 0.3
+
+
+def test_fast_recipe_features_resume_identically(tiny_csv, tmp_path, tiny_model_name, monkeypatch):
+    """Augmentation, one-cycle SGD, label smoothing, EMA, flip TTA, last-epoch selection and test monitoring."""
+    kw = dict(epochs=3, lr=0.05, ema=0.9)
+
+    def fast(out, **more):
+        cfg = make_config("fast", data=str(tiny_csv), out=str(out), model=tiny_model_name, batch_size=32, **kw)
+        return train(cfg, progress=False, log=lambda m: None, **more)
+
+    straight = fast(tmp_path / "a")
+    rows = metrics(tmp_path / "a")
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all("test_acc" in r for r in rows)
+    assert straight["best_epoch"] == 3  # select=last
+    assert rows[-1]["lr"] < rows[0]["lr"]
+    kw["epochs"] = 3
+    cfg_short = make_config("fast", data=str(tiny_csv), out=str(tmp_path / "b"), model=tiny_model_name, batch_size=32,
+                            **kw)
+    real_progress = training._progress
+
+    def progress_with_ctrl_c(steps, epoch, epochs, enabled):
+        for i, step in enumerate(real_progress(steps, epoch, epochs, enabled)):
+            yield step
+            if epoch == 1 and i == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(training, "_progress", progress_with_ctrl_c)
+    assert train(cfg_short, progress=False, log=lambda m: None)["status"] == "interrupted"
+    monkeypatch.setattr(training, "_progress", real_progress)
+    fast(tmp_path / "b", resume=True)
+    a = load_tensors(tmp_path / "a" / "model.safetensors")
+    b = load_tensors(tmp_path / "b" / "model.safetensors")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])

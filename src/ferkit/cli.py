@@ -38,12 +38,20 @@ def train(
     data: Annotated[Path, typer.Option(help="FER2013 CSV (.csv/.csv.gz) or per-image folder export.")],
     out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, checkpoint.pt, model.safetensors.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model family (see `ferkit models`).")] = "seed",
-    preset: Annotated[str, typer.Option(help="Training recipe; `paper` is the paper's.")] = "paper",
+    preset: Annotated[str, typer.Option(help="Training recipe: `paper` (the paper's) or `fast` (BN VGG, one-cycle SGD).")] = "paper",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (preset's if not given).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better val accuracy.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Share of Training held out for early stopping.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adam or sgd (Nesterov).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="constant or onecycle (warm-up, then linear decay).")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option(help="Label smoothing of the cross-entropy.")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
+                                                    help="Batched flip/rotate/zoom/shift/erase augmentation.")] = None,
+    ema: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0: off).")] = None,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Flip test-time augmentation when evaluating.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (a run is deterministic for a seed).")] = 0,
     precision: Annotated[str, typer.Option(help="auto (bf16 where the CPU has it natively), bf16 or fp32.")] = "auto",
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format (faster oneDNN convs).")] = True,
@@ -67,7 +75,8 @@ def train(
         torch.set_num_threads(threads)
     try:
         cfg = make_config(preset, data=str(data), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
-                          lr=lr, patience=patience, val_fraction=val_fraction, seed=seed, precision=precision,
+                          lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
+                          label_smoothing=label_smoothing, augment=augment, ema=ema, tta=tta, val_fraction=val_fraction, seed=seed, precision=precision,
                           channels_last=channels_last, time_budget_min=time_budget, command=command_line())
         results = run_training(cfg, resume=resume)
     except (KeyError, ValueError, DataError) as exc:

@@ -97,7 +97,7 @@ def face_probabilities(model: str | None, images: np.ndarray) -> tuple[np.ndarra
 
         net = load_model(model)
         norm = net.ferkit_meta["normalization"]
-        return predict_proba(net, images, norm["mean"], norm["std"]), net.ferkit_meta
+        return predict_proba(net, images, norm["mean"], norm["std"], tta=net.ferkit_meta.get("tta", False)), net.ferkit_meta
     from ferkit.runtime import Classifier
 
     clf = Classifier(model, threads=0)

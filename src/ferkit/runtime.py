@@ -91,6 +91,7 @@ class Classifier:
         self.labels: list[str] = self.metadata["labels"]
         norm = self.metadata["normalization"]
         self._mean, self._std = float(norm["mean"]), float(norm["std"])
+        self.tta = bool(self.metadata.get("tta", False))  # models trained for it average in the mirrored face
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:
         """uint8 (N, 48, 48) -> float32 (N, 1, 48, 48), normalised as in training."""
@@ -109,8 +110,15 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Softmax probabilities (N, 7) in the order of :attr:`labels`."""
-        z = self.logits(faces, batch_size).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        """Softmax probabilities (N, 7) in the order of :attr:`labels` (flip TTA where the model asks for it)."""
+        probs = _softmax(self.logits(faces, batch_size))
+        if self.tta:
+            probs = (probs + _softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size))) / 2
+        return probs.astype(np.float32)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)

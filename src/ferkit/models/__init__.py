@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ferkit.models.seed import SeedNet
+from ferkit.models.vgg import vgg_m, vgg_s
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -39,6 +40,8 @@ def create_model(name: str, **kwargs) -> nn.Module:
 
 
 register_model("seed", SeedNet)
+register_model("vgg-s", vgg_s)
+register_model("vgg-m", vgg_m)
 
 
 def model_tensors(model: nn.Module, dtype=None) -> dict:

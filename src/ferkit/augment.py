@@ -1,0 +1,70 @@
+"""Batched augmentation in tensor ops: a whole mini-batch at once, no per-image Python, no workers.
+
+Input and output are float tensors (B, 1, H, W). Each transform draws its random numbers from the
+generator it is given, so a seeded run is reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool = True  # horizontal flip with probability 0.5
+    rotate_deg: float = 10.0  # uniform in [-rotate_deg, rotate_deg]
+    scale: float = 0.1  # zoom uniform in [1 - scale, 1 + scale]
+    translate: float = 0.1  # shift uniform in [-translate, translate] of the image size
+    erase_p: float = 0.5  # probability of one random-erasing rectangle per image
+    erase_area: tuple[float, float] = (0.02, 0.2)  # erased share of the image
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip or self.rotate_deg > 0 or self.scale > 0 or self.translate > 0 or self.erase_p > 0
+
+
+def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=g) * (high - low) + low
+
+
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Flip, rotation, zoom and shift in one grid_sample per batch (border pixels repeat)."""
+    b = x.shape[0]
+    angle = _uniform(b, -cfg.rotate_deg, cfg.rotate_deg, g) * (math.pi / 180)
+    zoom = _uniform(b, 1 - cfg.scale, 1 + cfg.scale, g)
+    shift = _uniform(2 * b, -cfg.translate, cfg.translate, g).view(b, 2) * 2  # grid units span 2
+    flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(b)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_erase(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Zero one random rectangle (aspect 0.3..3.3) in a share ``erase_p`` of the images."""
+    b, _, h, w = x.shape
+    area = _uniform(b, *cfg.erase_area, g) * h * w
+    aspect = torch.exp(_uniform(b, math.log(0.3), math.log(1 / 0.3), g))
+    eh = torch.sqrt(area * aspect).clamp(1, h).floor()
+    ew = torch.sqrt(area / aspect).clamp(1, w).floor()
+    top = (torch.rand(b, generator=g) * (h - eh + 1)).floor()
+    left = (torch.rand(b, generator=g) * (w - ew + 1)).floor()
+    on = torch.rand(b, generator=g) < cfg.erase_p
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    mask = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
+            & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)) & on.view(b, 1, 1))
+    return x.masked_fill(mask.unsqueeze(1), 0.0)
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    if cfg.flip or cfg.rotate_deg > 0 or cfg.scale > 0 or cfg.translate > 0:
+        x = random_affine(x, cfg, g)
+    if cfg.erase_p > 0:
+        x = random_erase(x, cfg, g)
+    return x

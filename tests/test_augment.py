@@ -1,0 +1,40 @@
+import torch
+
+from ferkit.augment import AugmentConfig, augment, random_affine, random_erase
+
+NONE = AugmentConfig(flip=False, rotate_deg=0, scale=0, translate=0, erase_p=0)
+
+
+def batch():
+    return torch.arange(4 * 48 * 48, dtype=torch.float32).view(4, 1, 48, 48) / 1000
+
+
+def test_identity_affine_keeps_the_image():
+    x = batch()
+    torch.testing.assert_close(random_affine(x, NONE, torch.Generator().manual_seed(0)), x, atol=1e-4, rtol=0)
+
+
+def test_flip_only_mirrors():
+    x = batch()
+    cfg = AugmentConfig(flip=True, rotate_deg=0, scale=0, translate=0, erase_p=0)
+    out = random_affine(x, cfg, torch.Generator().manual_seed(0))
+    for i in range(len(x)):
+        assert torch.allclose(out[i], x[i], atol=1e-4) or torch.allclose(out[i], x[i].flip(-1), atol=1e-4)
+    assert not torch.allclose(out, x)  # 4 coin flips: this seed mirrors at least one
+
+
+def test_erase_zeros_one_rectangle_per_image():
+    x = torch.ones(64, 1, 48, 48)
+    cfg = AugmentConfig(erase_p=1.0, erase_area=(0.1, 0.1))
+    out = random_erase(x, cfg, torch.Generator().manual_seed(0))
+    erased = (out == 0).float().mean(dim=(1, 2, 3))
+    assert ((erased > 0.05) & (erased < 0.15)).all()
+
+
+def test_augment_is_seeded_and_keeps_shape():
+    x = batch()
+    cfg = AugmentConfig()
+    a = augment(x, cfg, torch.Generator().manual_seed(7))
+    b = augment(x, cfg, torch.Generator().manual_seed(7))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a, augment(x, cfg, torch.Generator().manual_seed(8)))
