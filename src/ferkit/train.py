@@ -72,10 +72,11 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     "paper": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=200, epochs=50, val_fraction=0.1,
                   patience=10),
-    # The paper's recipe plus batched augmentation (flip, +-10 deg, +-10% zoom and shift, random erasing):
-    # the seed network overfits hard without it (train 89% vs PublicTest 53% with `paper`).
+    # The paper's recipe plus the mildest augmentation: horizontal flips and +-5% shifts. The seed network
+    # overfits hard without it (train 89% vs PublicTest 53% with `paper`); with rotations, zoom and random
+    # erasing on top it did not learn at all in 3 epochs (stuck at the class prior, val 24.9%).
     "paper-aug": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=200, epochs=50, val_fraction=0.1,
-                      patience=10, augment=True),
+                      patience=10, augment=True, aug_rotate=0.0, aug_scale=0.0, aug_translate=0.05, aug_erase=0.0),
     # A fast CPU recipe (issue 3's starting point): BN VGG, Nesterov SGD on a one-cycle schedule, label
     # smoothing, batched augmentation, the last epoch kept, flip TTA. PublicTest is logged, never selects.
     "fast": dict(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=25, schedule="onecycle",
@@ -266,7 +267,6 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     status = "finished"
     n_batches = math.ceil(len(x_train) / cfg.batch_size)
     total_steps = n_batches * cfg.epochs
-    class_weight = None
     try:
         while state["epoch"] < cfg.epochs:
             epoch = state["epoch"]
@@ -288,7 +288,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
                     group["lr"] = lr_at(cfg, epoch * n_batches + step, total_steps)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, weight=class_weight, label_smoothing=cfg.label_smoothing)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
