@@ -109,7 +109,10 @@ def _cache_path(path: Path) -> Path:
 
 
 def _load_csv(path: Path) -> FerData:
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("reading a FER2013 CSV needs pandas: pip install 'ferkit[train]'") from None
 
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -38,7 +38,11 @@ def second_guess_table(probs: np.ndarray, labels: np.ndarray) -> dict:
 
 def compute_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy, top-2 accuracy, per-class precision/recall/F1/support, confusion (rows = true)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
+    try:
+        from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
+                                     top_k_accuracy_score)
+    except ImportError:
+        raise ImportError("metrics need scikit-learn: pip install 'ferkit[train]'") from None
 
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels)
