@@ -20,7 +20,7 @@ import shlex
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -422,4 +422,4 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
-__all__ = ["PRESETS", "TrainConfig", "cpu_supports_bf16", "make_config", "predict_proba", "train", "replace"]
+__all__ = ["PRESETS", "TrainConfig", "cpu_supports_bf16", "lr_at", "make_config", "predict_proba", "train"]

@@ -11,7 +11,6 @@ can print it; the output is logits (softmax is applied at inference).
 
 from __future__ import annotations
 
-import math
 
 from torch import nn
 
