@@ -22,10 +22,6 @@ class AugmentConfig:
     erase_p: float = 0.5  # probability of one random-erasing rectangle per image
     erase_area: tuple[float, float] = (0.02, 0.2)  # erased share of the image
 
-    @property
-    def enabled(self) -> bool:
-        return self.flip or self.rotate_deg > 0 or self.scale > 0 or self.translate > 0 or self.erase_p > 0
-
 
 def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=g) * (high - low) + low

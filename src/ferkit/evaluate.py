@@ -88,8 +88,8 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def face_probabilities(model: str | None, images: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Probabilities (N, 7) for uint8 faces (N, 48, 48) and the model's metadata.
+def load_predictor(model: str | None):
+    """A function uint8 faces (N, 48, 48) -> probabilities (N, 7), and the model's metadata.
 
     A shipped model name (``None`` = the default) or an ``.onnx`` file runs on onnxruntime, exactly as
     ``ferkit classify``/``predict`` run it; a ``.safetensors`` file (e.g. a run's model.safetensors)
@@ -100,22 +100,22 @@ def face_probabilities(model: str | None, images: np.ndarray) -> tuple[np.ndarra
         from ferkit.train import predict_proba
 
         net = load_model(model)
-        norm = net.ferkit_meta["normalization"]
-        return predict_proba(net, images, norm["mean"], norm["std"], tta=net.ferkit_meta.get("tta", False)), net.ferkit_meta
+        meta = net.ferkit_meta
+        norm = meta["normalization"]
+        return (lambda faces: predict_proba(net, faces, norm["mean"], norm["std"], tta=meta.get("tta", False))), meta
     from ferkit.runtime import Classifier
 
     clf = Classifier(model, threads=0)
-    return clf.predict_proba(images), clf.metadata
+    return clf.predict_proba, clf.metadata
 
 
 def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False) -> dict:
     """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`."""
     subset = data.split(split)
-    probs, meta = face_probabilities(model, subset.images)
-    report = compute_metrics(probs, subset.labels)
+    predict, meta = load_predictor(model)
+    report = compute_metrics(predict(subset.images), subset.labels)
     if train_accuracy:
         train = data.split("Training")
-        train_probs, _ = face_probabilities(model, train.images)
-        report["train_accuracy"] = float((train_probs.argmax(1) == train.labels).mean())
+        report["train_accuracy"] = float((predict(train.images).argmax(1) == train.labels).mean())
         report["overfit_ratio"] = report["accuracy"] / report["train_accuracy"]
     return {"model": meta.get("name", str(model)), "data": data.source, "split": split, **report}

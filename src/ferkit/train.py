@@ -308,7 +308,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
             state["elapsed_s"] += time.perf_counter() - t0
             images_per_s = (state["run_seen"] - seen_at_start) / max(time.perf_counter() - t0, 1e-9)
             if stop.signal is not None or state["step"] < n_batches:
-                state["wall_s"] = state.get("wall_s", 0.0) + time.perf_counter() - t0
+                state["wall_s"] = state["wall_s"] + time.perf_counter() - t0
             if stop.signal is not None:
                 checkpoint()
                 status = "interrupted"
@@ -337,7 +337,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
                 row["test_acc"] = float((test_probs.argmax(1) == monitor.labels).mean())
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-            state["wall_s"] = state.get("wall_s", 0.0) + time.perf_counter() - t0  # training + evaluation
+            state["wall_s"] = state["wall_s"] + time.perf_counter() - t0  # training + evaluation
             row["wall_s"] = state["wall_s"]
             improved = val_acc > state["best_acc"] if cfg.select == "best" else True
             if improved:
@@ -365,7 +365,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
 
     results = {"status": status, "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
                "best_val_acc": state["best_acc"], "train_minutes": state["elapsed_s"] / 60,
-               "wall_minutes": state.get("wall_s", 0.0) / 60}
+               "wall_minutes": state["wall_s"] / 60}
     if status == "interrupted" or state["best_epoch"] < 0:
         return results
     return _finish(cfg, model, out, data, x_train.numpy(), y_train.numpy(), mean, std, results, log)
