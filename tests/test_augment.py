@@ -1,6 +1,6 @@
 import torch
 
-from ferkit.augment import AugmentConfig, augment, random_affine, random_erase
+from ferkit.augment import AugmentConfig, augment, mixup, random_affine, random_erase
 
 NONE = AugmentConfig(flip=False, rotate_deg=0, scale=0, translate=0, erase_p=0)
 
@@ -38,3 +38,18 @@ def test_augment_is_seeded_and_keeps_shape():
     b = augment(x, cfg, torch.Generator().manual_seed(7))
     assert a.shape == x.shape and torch.equal(a, b)
     assert not torch.equal(a, augment(x, cfg, torch.Generator().manual_seed(8)))
+
+
+def test_mixup_blends_images_and_labels_alike():
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 2, 2).clone()
+    y = torch.tensor([0, 1, 2, 3])
+    mixed, target = mixup(x, y, 0.4, torch.Generator().manual_seed(3), num_classes=7)
+    assert target.shape == (4, 7)
+    torch.testing.assert_close(target.sum(1), torch.ones(4))
+    lam = target.max(1).values
+    assert (lam >= 0.5).all() and (target.argmax(1) == y).all()  # the own label stays dominant
+    partner = (target * (target < lam[:, None])).argmax(1)  # the partner's class = its image value
+    expected = lam * y.float() + (1 - lam) * partner.float()
+    torch.testing.assert_close(mixed[:, 0, 0, 0], expected)
+    again, _ = mixup(x, y, 0.4, torch.Generator().manual_seed(3), num_classes=7)
+    torch.testing.assert_close(mixed, again)

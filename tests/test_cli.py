@@ -13,7 +13,7 @@ has_seed = pytest.mark.skipif("seed" not in read_manifest(), reason="seed weight
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["summary"], ["data", "info"], ["classify"],
-                                  ["models"], ["export"]])
+                                  ["models"], ["export"], ["calibrate"], ["data", "pack"]])
 def test_every_command_has_help(args):
     result = runner.invoke(app, args + ["--help"])
     assert result.exit_code == 0, result.output
@@ -61,7 +61,20 @@ def test_train_then_evaluate_the_run(tiny_csv, tmp_path, tiny_model_name):
                 "train_accuracy", "overfit_ratio"):
         assert key in report
     assert report["n"] == 70 and 0 <= report["accuracy"] <= report["top2_accuracy"] <= 1
-    assert "overfit ratio" in result.output
+    assert "overfit ratio" in result.output and "ECE" in result.output and 0 <= report["ece"] <= 1
+    result = runner.invoke(app, ["calibrate", str(out / "model.safetensors"), "--data", str(tiny_csv)])
+    assert result.exit_code == 0, result.output
+    assert "temperature" in result.output and "ECE" in result.output
+
+
+def test_data_pack_roundtrip(tiny_csv, tmp_path):
+    result = runner.invoke(app, ["data", "pack", str(tiny_csv), str(tmp_path / "d.npz"), "--split", "public"])
+    assert result.exit_code == 0, result.output
+    assert "70 faces" in result.output
+    result = runner.invoke(app, ["data", "info", str(tmp_path / "d.npz")])
+    assert result.exit_code == 0 and "PublicTest" in result.output and "Training" not in result.output
+    result = runner.invoke(app, ["data", "pack", str(tiny_csv), str(tmp_path / "d.csv")])
+    assert result.exit_code == 1 and "must end in .npz" in result.output
 
 
 def test_train_bad_preset(tiny_csv, tmp_path):

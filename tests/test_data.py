@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import make_faces, write_csv
-from ferkit.data import DataError, canonical_split, load_fer2013, train_val_split
+from ferkit.data import DataError, FerData, canonical_split, load_fer2013, save_npz, train_val_split
 
 
 def test_csv_roundtrip(tiny_csv):
@@ -137,3 +137,21 @@ def test_split_names_and_val_split():
     train, val = train_val_split(100, 0.1, seed=3)
     assert len(val) == 10 and len(set(train) | set(val)) == 100
     assert np.array_equal(val, train_val_split(100, 0.1, seed=3)[1])
+
+
+def test_npz_roundtrip_and_bad_npz(tiny_csv, tmp_path):
+    data = load_fer2013(tiny_csv)
+    back = load_fer2013(save_npz(data, tmp_path / "d.npz"))
+    np.testing.assert_array_equal(back.images, data.images)
+    np.testing.assert_array_equal(back.labels, data.labels)
+    assert list(back.usage) == list(data.usage)
+    np.savez(tmp_path / "nolabels.npz", images=data.images)
+    with pytest.raises(DataError, match="nolabels.npz: not a ferkit data file: missing array labels"):
+        load_fer2013(tmp_path / "nolabels.npz")
+    bad = FerData(data.images, data.labels.copy(), data.usage, "x")
+    bad.labels[5] = 9
+    with pytest.raises(DataError, match="row 5: label 9"):
+        load_fer2013(save_npz(bad, tmp_path / "badlabel.npz"))
+    np.savez(tmp_path / "shape.npz", images=data.images[:, :40], labels=data.labels, usage=data.usage)
+    with pytest.raises(DataError, match=r"uint8 \(N, 48, 48\)"):
+        load_fer2013(tmp_path / "shape.npz")

@@ -58,3 +58,20 @@ def test_seed_forward_shapes_and_bf16():
     assert model(x).shape == (2, 7)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert model(x).shape == (2, 7)
+
+
+@pytest.mark.parametrize("name", ["vgg-s", "vgg-m", "vgg-l", "resnet-s", "resnet-m"])
+def test_families_forward_any_batch_and_size(name):
+    net = create_model(name).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(3, 1, 48, 48)).shape == (3, 7)
+        assert net(torch.zeros(1, 1, 40, 40)).shape == (1, 7)  # global pooling: crops work too
+
+
+def test_resnet_blocks_start_as_identity():
+    from ferkit.models.resnet import BasicBlock
+
+    block = BasicBlock(8, 8).eval()
+    x = torch.randn(2, 8, 12, 12).relu()
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), x)

@@ -82,3 +82,18 @@ def test_shipped_seed_loads_offline_both_ways():
     faces, _ = make_faces(8)
     norm = meta["normalization"]
     np.testing.assert_allclose(clf.predict_proba(faces), predict_proba(net, faces, norm["mean"], norm["std"]), atol=1e-4)
+
+
+def test_classifier_applies_the_temperature(exported, tmp_path):
+    root, _ = exported
+    faces, _ = make_faces(6, seed=5)
+    plain = Classifier(root / "weights" / "demo.onnx")
+    tensors = load_model(root / "weights" / "demo.safetensors")
+    save_weights(tmp_path / "hot.safetensors", model_tensors(tensors), {**META, "temperature": 0.5})
+    export_weights(tmp_path / "hot.safetensors", "hot", tmp_path / "w")
+    hot = Classifier(tmp_path / "w" / "hot.onnx")
+    assert hot.temperature == 0.5 and plain.temperature == 1.0
+    z = plain.logits(faces)
+    expected = np.exp(z / 0.5 - (z / 0.5).max(1, keepdims=True))
+    np.testing.assert_allclose(hot.predict_proba(faces), expected / expected.sum(1, keepdims=True), atol=1e-4)
+    np.testing.assert_array_equal(hot.predict_proba(faces).argmax(1), plain.predict_proba(faces).argmax(1))

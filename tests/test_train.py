@@ -116,8 +116,9 @@ def test_onecycle_schedule():
 
 
 def test_fast_recipe_features_resume_identically(tiny_csv, tmp_path, tiny_model_name, monkeypatch):
-    """Augmentation, one-cycle SGD, label smoothing, EMA, flip TTA, last-epoch selection and test monitoring."""
-    kw = dict(epochs=3, lr=0.05, ema=0.9)
+    """Augmentation, mixup, class weights, one-cycle SGD, label smoothing, EMA, flip TTA, last-epoch selection
+    and test monitoring, interrupted mid-epoch and resumed: bit-identical to a straight run."""
+    kw = dict(epochs=3, lr=0.05, ema=0.9, mixup=0.2, class_weight="sqrt-inverse")
 
     def fast(out, **more):
         cfg = make_config("fast", data=str(tiny_csv), out=str(out), model=tiny_model_name, batch_size=32, **kw)
@@ -125,7 +126,7 @@ def test_fast_recipe_features_resume_identically(tiny_csv, tmp_path, tiny_model_
 
     straight = fast(tmp_path / "a")
     rows = metrics(tmp_path / "a")
-    assert [r["epoch"] for r in rows] == [1, 2, 3] and all("test_acc" in r for r in rows)
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all("test_acc" in r and "test_acc_plain" in r for r in rows)
     assert straight["best_epoch"] == 3  # select=last
     assert rows[-1]["lr"] < rows[0]["lr"]
     kw["epochs"] = 3
@@ -147,3 +148,25 @@ def test_fast_recipe_features_resume_identically(tiny_csv, tmp_path, tiny_model_
     b = load_tensors(tmp_path / "b" / "model.safetensors")
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_class_weights():
+    labels = np.array([0] * 90 + [1] * 10)
+    assert training.class_weights(labels, "none") is None
+    w = training.class_weights(labels, "inverse", num_classes=2).numpy()
+    assert w[1] / w[0] == pytest.approx(9.0)
+    w = training.class_weights(labels, "sqrt-inverse", num_classes=2).numpy()
+    assert w[1] / w[0] == pytest.approx(3.0)
+    assert (w[labels]).mean() == pytest.approx(1.0)  # the loss keeps its scale
+    with pytest.raises(ValueError, match="class_weight"):
+        training.class_weights(labels, "bogus")
+
+
+def test_views_to_proba_and_temperature():
+    z = np.array([[[2.0, 0.0, -1.0]], [[0.0, 1.0, 0.0]]])  # 2 views, 1 face, 3 classes
+    p1 = training.views_to_proba(z)
+    manual = (np.exp(z[0, 0]) / np.exp(z[0, 0]).sum() + np.exp(z[1, 0]) / np.exp(z[1, 0]).sum()) / 2
+    np.testing.assert_allclose(p1[0], manual, rtol=1e-6)
+    hot, cold = training.views_to_proba(z[:1], 0.5), training.views_to_proba(z[:1], 2.0)
+    assert hot.max() > training.views_to_proba(z[:1]).max() > cold.max()
+    assert hot.argmax() == cold.argmax() == 0

@@ -1,7 +1,8 @@
 """Batched augmentation in tensor ops: a whole mini-batch at once, no per-image Python, no workers.
 
-Input and output are float tensors (B, 1, H, W). Each transform draws its random numbers from the
-generator it is given, so a seeded run is reproducible and resumable.
+Input and output are float tensors (B, 1, H, W) on any device. Each transform draws its random numbers
+on the CPU from the generator it is given, so a seeded run is reproducible and resumable, and the same
+seed gives the same augmentation on a CPU and on a GPU.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -37,7 +39,7 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
                          torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -51,8 +53,9 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tor
     top = (torch.rand(b, generator=g) * (h - eh + 1)).floor()
     left = (torch.rand(b, generator=g) * (w - ew + 1)).floor()
     on = torch.rand(b, generator=g) < cfg.erase_p
-    rows = torch.arange(h).view(1, h, 1)
-    cols = torch.arange(w).view(1, 1, w)
+    top, left, eh, ew, on = (t.to(x.device) for t in (top, left, eh, ew, on))
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
     mask = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
             & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)) & on.view(b, 1, 1))
     return x.masked_fill(mask.unsqueeze(1), 0.0)
@@ -64,3 +67,23 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Te
     if cfg.erase_p > 0:
         x = random_erase(x, cfg, g)
     return x
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, g: torch.Generator, num_classes: int
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al. 2018): blend each image and its one-hot label with a shuffled partner.
+
+    One mixing weight per batch, drawn from Beta(alpha, alpha) and folded to >= 0.5 so the first label
+    stays the dominant one. Returns the mixed images and soft targets (B, num_classes).
+    """
+    lam = _beta(alpha, g)
+    lam = max(lam, 1 - lam)
+    perm = torch.randperm(x.shape[0], generator=g).to(x.device)
+    target = F.one_hot(y, num_classes).to(x.dtype)
+    return lam * x + (1 - lam) * x[perm], lam * target + (1 - lam) * target[perm]
+
+
+def _beta(alpha: float, g: torch.Generator) -> float:
+    """A Beta(alpha, alpha) draw, seeded from the torch generator (torch has no seeded Beta sampler)."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    return float(np.random.default_rng(seed).beta(alpha, alpha))

@@ -50,10 +50,14 @@ def train(
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
                                                     help="Batched flip/rotate/zoom/shift/erase augmentation.")] = None,
     ema: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0: off).")] = None,
+    mixup: Annotated[Optional[float], typer.Option(help="Mixup Beta(alpha, alpha) parameter (0: off).")] = None,
+    class_weight: Annotated[Optional[str], typer.Option(help="none, inverse or sqrt-inverse class weights.")] = None,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Flip test-time augmentation when evaluating.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (a run is deterministic for a seed).")] = 0,
     precision: Annotated[str, typer.Option(help="auto (bf16 where the CPU has it natively), bf16 or fp32.")] = "auto",
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format (faster oneDNN convs).")] = True,
+    device: Annotated[str, typer.Option(help="cpu, or cuda for experiments on a GPU.")] = "cpu",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
     time_budget: Annotated[float, typer.Option(help="Stop after this many minutes of training (0: no limit).")] = 0.0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch (default: all cores).")] = None,
@@ -75,9 +79,11 @@ def train(
     try:
         cfg = make_config(preset, data=str(data), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
                           lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
-                          label_smoothing=label_smoothing, augment=augment, ema=ema, tta=tta, val_fraction=val_fraction, seed=seed, precision=precision,
-                          channels_last=channels_last, time_budget_min=time_budget, command=command_line())
-        results = run_training(cfg, resume=resume)
+                          label_smoothing=label_smoothing, augment=augment, ema=ema, mixup=mixup, class_weight=class_weight,
+                          tta=tta, val_fraction=val_fraction, seed=seed, precision=precision,
+                          channels_last=channels_last, device=device, time_budget_min=time_budget,
+                          command=command_line())
+        results = run_training(cfg, resume=resume, progress=progress)
     except (KeyError, ValueError, DataError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     if results["status"] == "interrupted":
@@ -140,6 +146,30 @@ def data_info(path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.
     typer.echo(f"{'total':10s}" + "".join(f"{per_split[s].sum():13d}" for s in splits) + f"{len(data):9d}")
 
 
+@data_app.command("pack")
+def data_pack(
+    path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.gz) or image folder export.")],
+    out: Annotated[Path, typer.Argument(help="The .npz file to write.")],
+    splits: Annotated[Optional[list[str]], typer.Option("--split", help="Keep only these splits (repeatable).")] = None,
+) -> None:
+    """Pack a data set into one compressed .npz (uint8 arrays, no pickle) that every command reads directly."""
+    import numpy as np
+
+    from ferkit.data import DataError, FerData, canonical_split, load_fer2013, save_npz
+
+    if out.suffix != ".npz":
+        fail(f"{out}: the output must end in .npz")
+    try:
+        data = load_fer2013(path)
+        if splits:
+            keep = np.isin(data.usage, [canonical_split(s) for s in splits])
+            data = FerData(data.images[keep], data.labels[keep], data.usage[keep], data.source)
+    except (DataError, ImportError, ValueError) as exc:
+        fail(str(exc))
+    save_npz(data, out)
+    typer.echo(f"{out}: {len(data)} faces, {out.stat().st_size / 2**20:.1f} MiB")
+
+
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="FER2013 CSV or image folder export.")],
@@ -169,6 +199,28 @@ def evaluate(
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
         typer.echo(f"report written to {json_out}", err=True)
+
+
+@app.command()
+def calibrate(
+    weights: Annotated[Path, typer.Argument(help="A run's model.safetensors (rewritten with the temperature).")],
+    data: Annotated[Path, typer.Option(help="The FER2013 data the run trained on (CSV, folder export or .npz).")],
+    split: Annotated[str, typer.Option(help="Split on which ECE is reported before and after (never fitted on).")] = "PublicTest",
+) -> None:
+    """Fit a softmax temperature on the run's held-out slice of Training and store it in the weights.
+
+    Predictions do not change (argmax is kept); the probabilities become calibrated. `ferkit export`
+    carries the temperature into the shipped files and every inference path applies it.
+    """
+    need_torch("calibrate")
+    from ferkit.calibrate import calibrate_weights
+    from ferkit.data import DataError, canonical_split, load_fer2013
+    from ferkit.weights import WeightsError
+
+    try:
+        calibrate_weights(weights, load_fer2013(data), split=canonical_split(split), log=typer.echo)
+    except (DataError, WeightsError, ValueError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
 
 
 @app.command()

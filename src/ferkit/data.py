@@ -3,7 +3,8 @@
 Both layouts load into one :class:`FerData`: ``images`` (N, 48, 48) uint8, ``labels`` (N,) int64 in
 FER2013 order (see :mod:`ferkit.labels`) and ``usage`` (N,) strings (``Training``, ``PublicTest``,
 ``PrivateTest``). A parsed CSV is cached as ``.npz`` keyed on the source's path, size and mtime, so a
-second load of the 32k-row file takes well under a second.
+second load of the 32k-row file takes well under a second. :func:`save_npz` writes the same arrays to a
+file of your choice (``ferkit data pack``), which :func:`load_fer2013` reads back directly.
 
 Bad input raises :class:`DataError` whose message names the file and row (or image) and what is wrong.
 Images in a folder export that are not 48x48 are refused, not resized: a resized face is framed
@@ -71,7 +72,8 @@ def canonical_split(name: str) -> str:
 
 
 def load_fer2013(path: str | os.PathLike, *, cache: bool = True) -> FerData:
-    """Read FER2013 from a challenge CSV (``.csv`` / ``.csv.gz``) or a per-image folder export.
+    """Read FER2013 from a challenge CSV (``.csv`` / ``.csv.gz``), a per-image folder export, or a ``.npz``
+    written by :func:`save_npz`.
 
     >>> data = load_fer2013("fer2013.csv.gz")          # doctest: +SKIP
     >>> data.split("PublicTest").images.shape           # doctest: +SKIP
@@ -82,8 +84,10 @@ def load_fer2013(path: str | os.PathLike, *, cache: bool = True) -> FerData:
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
         return _load_folder(path)
+    if path.suffix == ".npz":
+        return _load_npz(path)
     if not (path.name.endswith(".csv") or path.name.endswith(".csv.gz")):
-        raise DataError(f"{path}: expected a FER2013 .csv / .csv.gz file or an image folder export")
+        raise DataError(f"{path}: expected a FER2013 .csv / .csv.gz / .npz file or an image folder export")
     if not cache:
         return _load_csv(path)
     cache_file = _cache_path(path)
@@ -99,6 +103,33 @@ def load_fer2013(path: str | os.PathLike, *, cache: bool = True) -> FerData:
     np.savez(tmp, images=data.images, labels=data.labels, usage=data.usage.astype("U11"))
     os.replace(tmp, cache_file)
     return data
+
+
+def save_npz(data: FerData, path: str | os.PathLike, *, compress: bool = True) -> Path:
+    """Write ``data`` as an ``.npz`` of ``images``, ``labels`` and ``usage`` (no pickle)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (np.savez_compressed if compress else np.savez)(path, images=data.images, labels=data.labels,
+                                                     usage=data.usage.astype("U11"))
+    return path
+
+
+def _load_npz(path: Path) -> FerData:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            images, labels, usage = z["images"], z["labels"], z["usage"].astype(str)
+    except KeyError as exc:
+        raise DataError(f"{path}: not a ferkit data file: missing array {exc.args[0]}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable .npz: {exc}") from None
+    if images.ndim != 3 or images.shape[1:] != (48, 48) or images.dtype != np.uint8:
+        raise DataError(f"{path}: images must be uint8 (N, 48, 48), not {images.dtype} {images.shape}")
+    if not (len(images) == len(labels) == len(usage)):
+        raise DataError(f"{path}: images, labels and usage differ in length")
+    bad = np.flatnonzero((labels < 0) | (labels >= len(EMOTIONS)))
+    if len(bad):
+        raise DataError(f"{path}: row {int(bad[0])}: label {int(labels[bad[0]])} is not in 0..{len(EMOTIONS) - 1}")
+    return FerData(images, labels.astype(np.int64), usage, str(path))
 
 
 def _cache_path(path: Path) -> Path:

@@ -37,7 +37,10 @@ def second_guess_table(probs: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def compute_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy, top-2 accuracy, per-class precision/recall/F1/support, confusion (rows = true)."""
+    """Accuracy, top-2 accuracy, per-class precision/recall/F1/support, confusion (rows = true), calibration
+    (ECE over 15 bins, NLL)."""
+    from ferkit.calibrate import expected_calibration_error, nll
+
     try:
         from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
                                      top_k_accuracy_score)
@@ -59,6 +62,8 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
             for c in classes
         },
         "macro_f1": float(f1.mean()),
+        "ece": expected_calibration_error(probs, labels),
+        "nll": nll(probs, labels),
         "confusion": confusion_matrix(labels, pred, labels=classes).tolist(),
         "second_guess": second_guess_table(probs, labels),
     }
@@ -70,6 +75,8 @@ def format_report(report: dict) -> str:
              f"   n: {report['n']}",
              f"accuracy: {report['accuracy'] * 100:.2f}%   top-2 accuracy: {report['top2_accuracy'] * 100:.2f}%"
              f"   macro F1: {report['macro_f1']:.3f}"]
+    if "ece" in report:
+        lines.append(f"calibration: ECE {report['ece'] * 100:.2f}% (15 bins)   NLL {report['nll']:.4f}")
     if "train_accuracy" in report:
         lines.append(f"train accuracy: {report['train_accuracy'] * 100:.2f}%   overfit ratio (test/train): "
                      f"{report['overfit_ratio']:.4f}")
@@ -102,7 +109,8 @@ def load_predictor(model: str | None):
         net = load_model(model)
         meta = net.ferkit_meta
         norm = meta["normalization"]
-        return (lambda faces: predict_proba(net, faces, norm["mean"], norm["std"], tta=meta.get("tta", False))), meta
+        return (lambda faces: predict_proba(net, faces, norm["mean"], norm["std"], tta=meta.get("tta", False),
+                                            temperature=meta.get("temperature", 1.0))), meta
     from ferkit.runtime import Classifier
 
     clf = Classifier(model, threads=0)

@@ -92,6 +92,7 @@ class Classifier:
         norm = self.metadata["normalization"]
         self._mean, self._std = float(norm["mean"]), float(norm["std"])
         self.tta = bool(self.metadata.get("tta", False))  # models trained for it average in the mirrored face
+        self.temperature = float(self.metadata.get("temperature", 1.0))  # fitted by `ferkit calibrate`
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:
         """uint8 (N, 48, 48) -> float32 (N, 1, 48, 48), normalised as in training."""
@@ -110,10 +111,14 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Softmax probabilities (N, 7) in the order of :attr:`labels` (flip TTA where the model asks for it)."""
-        probs = _softmax(self.logits(faces, batch_size))
+        """Calibrated probabilities (N, 7) in the order of :attr:`labels`.
+
+        Each view's logits are divided by the model's fitted temperature before the softmax; with flip TTA
+        (where the model asks for it) the probabilities of the face and its mirror image are averaged.
+        """
+        probs = _softmax(self.logits(faces, batch_size) / self.temperature)
         if self.tta:
-            probs = (probs + _softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size))) / 2
+            probs = (probs + _softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size) / self.temperature)) / 2
         return probs.astype(np.float32)
 
 

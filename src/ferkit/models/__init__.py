@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ferkit.models.resnet import resnet_m, resnet_s
 from ferkit.models.seed import SeedNet
-from ferkit.models.vgg import vgg_m, vgg_s
+from ferkit.models.vgg import vgg_l, vgg_m, vgg_s
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -42,6 +43,9 @@ def create_model(name: str, **kwargs) -> nn.Module:
 register_model("seed", SeedNet)
 register_model("vgg-s", vgg_s)
 register_model("vgg-m", vgg_m)
+register_model("vgg-l", vgg_l)
+register_model("resnet-s", resnet_s)
+register_model("resnet-m", resnet_m)
 
 
 def model_tensors(model: nn.Module, dtype=None) -> dict:

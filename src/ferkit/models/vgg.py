@@ -40,3 +40,7 @@ def vgg_s(**kw) -> VGGNet:
 
 def vgg_m(**kw) -> VGGNet:
     return VGGNet((48, 96, 192, 384), **kw)
+
+
+def vgg_l(**kw) -> VGGNet:
+    return VGGNet((64, 128, 256, 512), **kw)
