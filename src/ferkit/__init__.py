@@ -12,7 +12,7 @@ from __future__ import annotations
 from ferkit.labels import EMOTIONS
 
 __version__ = "0.1.0"
-__all__ = ["EMOTIONS", "Classifier", "create_model", "list_models", "load_model", "load_fer2013"]
+__all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013"]
 
 
 def __getattr__(name: str):
@@ -21,6 +21,10 @@ def __getattr__(name: str):
         from ferkit.runtime import Classifier
 
         return Classifier
+    if name == "Recognizer":
+        from ferkit.recognize import Recognizer
+
+        return Recognizer
     if name in ("create_model", "list_models", "load_model"):
         from ferkit import models
 

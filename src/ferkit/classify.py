@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_FACE = Path(__file__).resolve().parent / "assets" / "sample_face.png"
+SAMPLE_PHOTO = Path(__file__).resolve().parent / "assets" / "sample_photo.jpg"
 
 
 class ImageError(ValueError):

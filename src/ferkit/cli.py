@@ -283,6 +283,124 @@ def classify(
         raise typer.Exit(1)
 
 
+def _open_out(target: str):
+    import sys
+
+    return (sys.stdout, False) if target == "-" else (open(target, "w", newline=""), True)
+
+
+CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
+              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "error"]
+
+
+def _csv_rows(record: dict):
+    base = {"path": record["path"], "width": record["width"], "height": record["height"], "error": record["error"]}
+    if not record["faces"]:
+        yield {**base, "face": ""}
+    for i, face in enumerate(record["faces"]):
+        x, y, w, h = face["box"]
+        yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
+               **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"]}
+
+
+@app.command()
+def predict(
+    paths: Annotated[Optional[list[str]], typer.Argument(
+        help="Image files, folders (searched recursively) or glob patterns. Default: the bundled sample photo.")] = None,
+    model: ModelOpt = None,
+    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    detect: Annotated[bool, typer.Option("--detect/--no-detect",
+                                         help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
+    min_face: Annotated[int, typer.Option(help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads (0: all cores).")] = 1,
+    json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
+    jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
+    csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
+) -> None:
+    """Find every face in photos, crop each like FER2013 and classify its expression.
+
+    One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
+    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`) and
+    `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
+    """
+    import csv
+    import sys
+    import time
+
+    from ferkit.images import find_images
+    from ferkit.recognize import Recognizer
+    from ferkit.weights import WeightsError
+
+    outputs = [t for t in (json_file, jsonl_file, csv_file) if t is not None]
+    if outputs.count("-") > 1:
+        fail("only one of --json, --jsonl and --csv can write to stdout")
+    if paths:
+        files = find_images(paths)
+    else:
+        from ferkit.classify import SAMPLE_PHOTO
+
+        files = [SAMPLE_PHOTO]
+    if not files:
+        fail("no image files found in: " + ", ".join(paths or []))
+    try:
+        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect)
+    except (WeightsError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    table = "-" not in outputs
+    opened = {}
+    try:
+        if jsonl_file is not None:
+            opened["jsonl"] = _open_out(jsonl_file)
+        if csv_file is not None:
+            opened["csv"] = _open_out(csv_file)
+            writer = csv.DictWriter(opened["csv"][0], fieldnames=CSV_FIELDS)
+            writer.writeheader()
+        records, errors, n_faces = [], 0, 0
+        start = time.perf_counter()
+        results = rec.predict_paths(files)
+        if progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(files), unit="image", file=sys.stderr, disable=None, leave=False)
+        for result in results:
+            record = result.to_dict()
+            n_faces += len(result.faces)
+            if result.error:
+                errors += 1
+                typer.echo(f"error: {result.error}", err=True)
+            if json_file is not None:
+                records.append(record)
+            if "jsonl" in opened:
+                opened["jsonl"][0].write(json.dumps(record) + "\n")
+            if "csv" in opened:
+                writer.writerows(_csv_rows(record))
+            if table and not result.error:
+                if not result.faces:
+                    typer.echo(f"{result.path}: no face found")
+                for i, face in enumerate(result.faces):
+                    p = face.probabilities[face.emotion]
+                    flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
+                    typer.echo(f"{result.path}: face {i} at {face.box}: {face.emotion} {p * 100:.1f}%{flags}")
+        if json_file is not None:
+            out, close = _open_out(json_file)
+            json.dump(records, out, indent=2)
+            out.write("\n")
+            if close:
+                out.close()
+    finally:
+        for out, close in opened.values():
+            if close:
+                out.close()
+            else:
+                out.flush()
+    seconds = time.perf_counter() - start
+    typer.echo(f"{len(files)} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
+               f"({len(files) / max(seconds, 1e-9):.1f} images/s)", err=True)
+    if errors:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

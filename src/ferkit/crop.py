@@ -1,0 +1,83 @@
+"""Crop a detected face the way FER2013 frames its faces: grey, 48x48, the face filling most of the square.
+
+FER2013's framing relative to a detector's output is *measured*, not guessed: ``tools/fit_fer_frame.py``
+runs the detector on PublicTest faces (upscaled and padded, so their true 48x48 frame is known) and stores
+the median frame geometry in ``assets/fer_frame.json``. Two framings are fitted:
+
+- ``eyes``: from the two eye landmarks: the frame's side and centre in units of the eye distance, rotated
+  so the eyes are level (roll corrected). Used when the detector gives landmarks.
+- ``box``: from the detection box: the frame's side and centre in units of the box size (no rotation).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferkit.detect import Face
+
+FRAME_FILE = Path(__file__).parent / "assets" / "fer_frame.json"
+SIZE = 48
+
+
+@dataclass(frozen=True)
+class FerFrame:
+    """FER2013's square frame relative to a face: ``side`` and centre offset (``dx``, ``dy``) in units of
+    the reference length (eye distance for ``eyes``, box width/height for ``box``)."""
+
+    method: str
+    side: float
+    dx: float
+    dy: float
+
+
+@lru_cache(maxsize=1)
+def fitted_frames() -> dict[str, FerFrame]:
+    data = json.loads(FRAME_FILE.read_text())
+    return {m: FerFrame(m, **{k: data[m][k] for k in ("side", "dx", "dy")}) for m in ("eyes", "box")}
+
+
+def frame_square(face: Face, frame: FerFrame | None = None) -> tuple[float, float, float, float]:
+    """The FER2013 square for ``face`` as (centre x, centre y, side, roll angle in degrees)."""
+    if frame is None:
+        frame = fitted_frames()["eyes" if face.landmarks is not None else "box"]
+    if frame.method == "eyes":
+        if face.landmarks is None:
+            raise ValueError("the eyes framing needs landmarks")
+        (ax, ay), (bx, by) = face.landmarks[0], face.landmarks[1]
+        ex, ey = bx - ax, by - ay
+        dist = float(np.hypot(ex, ey))
+        angle = float(np.degrees(np.arctan2(ey, ex)))
+        ux, uy = ex / dist, ey / dist  # the eye line, and its normal pointing down the face
+        mx, my = (ax + bx) / 2, (ay + by) / 2
+        cx = mx + (frame.dx * ux - frame.dy * uy) * dist
+        cy = my + (frame.dx * uy + frame.dy * ux) * dist
+        return cx, cy, frame.side * dist, angle
+    x, y, w, h = face.box
+    return x + w / 2 + frame.dx * w, y + h / 2 + frame.dy * h, frame.side * (w * h) ** 0.5, 0.0
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) or grey (H, W) uint8 -> grey (H, W) uint8, with the usual luma weights."""
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> np.ndarray:
+    """The 48x48 grey uint8 FER2013-style crop of ``face`` from an RGB or grey image.
+
+    The square is rotated upright (eyes level) where the framing uses the eyes; parts of it outside the
+    image repeat the border pixels. Large faces are resampled with area averaging (no aliasing).
+    """
+    grey = to_grey(image)
+    cx, cy, side, angle = frame_square(face, frame)
+    work = max(SIZE, min(4 * SIZE, int(round(side))))  # warp to at most 4x the output, then area-resize
+    m = cv2.getRotationMatrix2D((cx, cy), angle, work / side)
+    m[0, 2] += work / 2 - cx
+    m[1, 2] += work / 2 - cy
+    square = cv2.warpAffine(grey, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return square if work == SIZE else cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,119 @@
+"""Reading photos robustly: every format Pillow reads, EXIF orientation applied, one clear error per file.
+
+:func:`read_image` returns an RGB uint8 array (H, W, 3) or raises :class:`ImageError` with a one-line
+message naming the file. Handled: 16-bit grey and colour (scaled to 8 bits), RGBA/LA (alpha dropped onto
+white), CMYK, palette, greyscale, EXIF-rotated photos; refused: missing, empty, non-image and truncated
+files, and images over ``MAX_PIXELS`` (a decompression-bomb guard).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+MAX_PIXELS = 100_000_000  # 100 megapixels: larger images are refused, not decoded
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm",
+                  ".jfif", ".jpe", ".ico", ".tga", ".dib"}
+
+
+class ImageError(ValueError):
+    """A file that could not be read as an image; the message names the file and the reason."""
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The image at ``path`` as RGB uint8 (H, W, 3), upright (EXIF orientation applied)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageError(f"{path}: {img.width}x{img.height} is over the {MAX_PIXELS // 1_000_000} "
+                                     "megapixel limit (decompression-bomb guard)")
+                img.load()  # decode now: a truncated file fails here, not later
+                img = ImageOps.exif_transpose(img)
+                return to_rgb(img)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: too many pixels (decompression-bomb guard)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in reason.lower():
+            reason = "truncated file"
+        raise ImageError(f"{path}: broken image ({reason})") from None
+
+
+def to_rgb(img) -> np.ndarray:
+    """A PIL image of any mode -> RGB uint8 (H, W, 3)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        grey = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        grey = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        from PIL import Image
+
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def from_array(image: np.ndarray, color: str) -> np.ndarray:
+    """A NumPy image -> RGB uint8. ``color``: "RGB", "BGR" (OpenCV's order) or "GRAY"; (H, W) is grey."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        image = (image / 257.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        if np.issubdtype(image.dtype, np.floating) and image.size and image.max() <= 1.0:
+            image = image * 255.0
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        grey = image.reshape(image.shape[0], image.shape[1])
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ImageError(f"array of shape {image.shape}: expected (H, W), (H, W, 3) or (H, W, 4)")
+    image = image[..., :3]
+    color = color.upper()
+    if color == "BGR":
+        return np.ascontiguousarray(image[..., ::-1])
+    if color == "RGB":
+        return np.ascontiguousarray(image)
+    raise ImageError(f"color must be RGB or BGR for a 3-channel array, not {color!r}")
+
+
+def find_images(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Expand files, folders (recursive, image suffixes only) and glob patterns, keeping the given order.
+
+    A path that does not exist is kept, so it is reported as an error rather than silently dropped.
+    """
+    import glob
+
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        elif not p.exists() and any(ch in str(item) for ch in "*?["):
+            out.extend(sorted(Path(m) for m in glob.glob(str(item), recursive=True) if Path(m).is_file()))
+        else:
+            out.append(p)
+    return out

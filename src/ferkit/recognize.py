@@ -1,0 +1,153 @@
+"""The photo pipeline: find every face in a picture, crop it like FER2013, classify it.
+
+>>> from ferkit import Recognizer
+>>> r = Recognizer()
+>>> result = r.predict("group.jpg")                       # doctest: +SKIP
+>>> [(f.emotion, round(f.probabilities[f.emotion], 2)) for f in result.faces]   # doctest: +SKIP
+[('happy', 0.97), ('neutral', 0.61)]
+
+Results are plain dataclasses; :meth:`ImageResult.to_dict` gives the versioned record that
+``ferkit predict --json/--jsonl/--csv`` writes (schema in the README).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ferkit.images import ImageError, from_array, read_image
+
+SCHEMA_VERSION = 1
+LOW_CONFIDENCE = 0.4  # a top probability under this is flagged `low_confidence`
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    box: tuple[int, int, int, int]  # x, y, w, h in the original image's pixels
+    score: float  # detector confidence (1.0 with detection off)
+    emotion: str
+    probabilities: dict[str, float]
+    low_confidence: bool  # the top probability is under LOW_CONFIDENCE
+    small: bool  # the face is narrower than the recogniser's min_face pixels: too small to trust
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "score": round(self.score, 4), "emotion": self.emotion,
+                "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+                "low_confidence": self.low_confidence, "small": self.small}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    path: str | None
+    width: int | None
+    height: int | None
+    faces: list[FaceResult] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, "path": self.path, "width": self.width, "height": self.height,
+                "faces": [f.to_dict() for f in self.faces], "error": self.error}
+
+
+class Recognizer:
+    """Detector + FER2013-style crop + the classifier, all on onnxruntime (no PyTorch).
+
+    ``model``: a shipped model name (None: the default) or an .onnx file. ``detector``: a registered
+    detector name (see :func:`ferkit.detect.list_detectors`). ``detect=False`` takes each whole image as
+    one face (for images that are already FER2013-style crops). ``min_face``: faces narrower than this
+    many pixels are flagged ``small``.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, detector: str = "centerface", threads: int = 1,
+                 min_face: int = 24, detect: bool = True, max_side: int = 640):
+        from ferkit.detect import create_detector
+        from ferkit.runtime import Classifier
+
+        self.classifier = Classifier(model, threads=threads)
+        self.labels = self.classifier.labels
+        self.detector = create_detector(detector, threads=threads, max_side=max_side) if detect else None
+        self.min_face = min_face
+
+    def _faces(self, rgb: np.ndarray) -> tuple[list, np.ndarray]:
+        """Detected faces and their 48x48 crops (N, 48, 48) uint8."""
+        from ferkit.crop import crop_face, to_grey
+
+        if self.detector is None:
+            import cv2
+
+            from ferkit.detect import Face
+
+            h, w = rgb.shape[:2]
+            grey = to_grey(rgb)
+            crop = grey if (h, w) == (48, 48) else cv2.resize(grey, (48, 48), interpolation=cv2.INTER_AREA)
+            return [Face((0.0, 0.0, float(w), float(h)), 1.0)], crop[None]
+        faces = self.detector.detect(rgb)
+        crops = np.stack([crop_face(rgb, f) for f in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
+        return faces, crops
+
+    def _results(self, faces, probs) -> list[FaceResult]:
+        out = []
+        for face, p in zip(faces, probs):
+            x, y, w, h = face.box
+            top = int(p.argmax())
+            out.append(FaceResult((int(round(x)), int(round(y)), int(round(w)), int(round(h))), float(face.score),
+                                  self.labels[top], {name: float(v) for name, v in zip(self.labels, p)},
+                                  bool(p[top] < LOW_CONFIDENCE), bool(min(w, h) < self.min_face)))
+        return out
+
+    def predict(self, image, *, color: str | None = None) -> ImageResult:
+        """One image: a path, a PIL image, or a NumPy array (give ``color="RGB"`` or ``"BGR"`` for 3 channels;
+        a 2-D array is grey). Raises :class:`~ferkit.images.ImageError` for an unreadable file."""
+        path = None
+        if isinstance(image, (str, os.PathLike)):
+            path = str(image)
+            rgb = read_image(image)
+        elif isinstance(image, np.ndarray):
+            if image.ndim == 3 and image.shape[2] >= 3 and color is None:
+                raise ValueError('a colour array needs color="RGB" or color="BGR" (OpenCV arrays are BGR)')
+            rgb = from_array(image, color or "GRAY")
+        else:  # a PIL image
+            from PIL import ImageOps
+
+            from ferkit.images import to_rgb
+
+            rgb = to_rgb(ImageOps.exif_transpose(image))
+        faces, crops = self._faces(rgb)
+        probs = self.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(self.labels)))
+        return ImageResult(path, int(rgb.shape[1]), int(rgb.shape[0]), self._results(faces, probs))
+
+    def predict_paths(self, paths: Iterable[str | os.PathLike], batch_faces: int = 64) -> Iterator[ImageResult]:
+        """One :class:`ImageResult` per path, in order; unreadable files give a result with ``error`` set.
+        Faces of consecutive images are classified together in batches."""
+        pending: list[tuple[str, tuple[int, int], list, np.ndarray | None, str | None]] = []
+        n_crops = 0
+
+        def flush():
+            nonlocal n_crops
+            crops = [c for *_, c, _ in pending if c is not None and len(c)]
+            probs = self.classifier.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
+            i = 0
+            for path, size, faces, c, error in pending:
+                if error is not None:
+                    yield ImageResult(path, None, None, [], error)
+                    continue
+                k = len(faces)
+                yield ImageResult(path, size[0], size[1], self._results(faces, probs[i:i + k]))
+                i += k
+            pending.clear()
+            n_crops = 0
+
+        for p in paths:
+            try:
+                rgb = read_image(p)
+                faces, crops = self._faces(rgb)
+                pending.append((str(p), (int(rgb.shape[1]), int(rgb.shape[0])), faces, crops, None))
+                n_crops += len(crops)
+            except ImageError as exc:
+                pending.append((str(p), (0, 0), [], None, str(exc)))
+            if n_crops >= batch_faces:
+                yield from flush()
+        yield from flush()

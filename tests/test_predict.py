@@ -1,0 +1,177 @@
+"""The photo pipeline: detection, FER2013-style cropping, `ferkit predict` and its outputs, bad input."""
+
+import csv
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ferkit.classify import SAMPLE_PHOTO
+from ferkit.cli import app
+from ferkit.crop import FerFrame, crop_face
+from ferkit.detect import Face, create_detector, list_detectors
+from ferkit.images import ImageError, read_image
+from ferkit.recognize import SCHEMA_VERSION, Recognizer
+from ferkit.runtime import Classifier
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer()
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return np.asarray(Image.open(SAMPLE_PHOTO).convert("RGB"))
+
+
+def test_detector_finds_the_sample_face_in_colour_grey_and_tight_crops(photo):
+    det = create_detector("centerface")
+    faces = det.detect(photo)
+    assert len(faces) == 1 and faces[0].score > 0.5
+    x, y, w, h = faces[0].box
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200 and 60 < w < 140  # the astronaut's face
+    eyes = faces[0].landmarks[:2]
+    assert eyes[0][0] < eyes[1][0]  # image-left eye first
+    grey = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, 2)
+    assert len(det.detect(grey)) == 1
+    cx, cy = int(x + w / 2), int(y + h / 2)
+    tight = photo[max(0, cy - 90):cy + 90, max(0, cx - 90):cx + 90]  # the face fills most of the crop
+    assert len(det.detect(np.ascontiguousarray(tight))) == 1
+    assert det.detect(np.full((200, 300, 3), 127, np.uint8)) == []
+    assert "centerface" in list_detectors()
+    with pytest.raises(KeyError, match="unknown detector 'nope'"):
+        create_detector("nope")
+
+
+def test_crop_with_an_exact_frame_gives_back_the_face():
+    rng = np.random.default_rng(0)
+    face48 = rng.integers(0, 256, (48, 48)).astype(np.uint8)
+    canvas = np.full((300, 300), 128, np.uint8)
+    canvas[50:194, 80:224] = cv2.resize(face48, (144, 144), interpolation=cv2.INTER_NEAREST)
+    box = Face((80.0, 50.0, 144.0, 144.0), 1.0)
+    crop = crop_face(canvas, box, FerFrame("box", 1.0, 0.0, 0.0))
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    assert np.abs(crop.astype(int) - face48).mean() < 3
+
+
+def test_eye_framing_levels_a_tilted_face():
+    img = np.zeros((200, 200), np.uint8)
+    left, right = (70.0, 110.0), (130.0, 90.0)  # eyes tilted by about -18 degrees
+    for x, y in (left, right):
+        cv2.circle(img, (int(x), int(y)), 4, 255, -1)
+    face = Face((50.0, 50.0, 100.0, 100.0), 1.0, (left, right, (100.0, 120.0), (80.0, 140.0), (120.0, 140.0)))
+    crop = crop_face(img, face, FerFrame("eyes", 2.5, 0.0, 0.3))
+    ys, xs = np.nonzero(crop > 128)
+    left_blob, right_blob = ys[xs < 24], ys[xs >= 24]
+    assert abs(left_blob.mean() - right_blob.mean()) < 1.5  # level after the crop
+    assert left_blob.mean() < 24  # and in the upper half: the frame's centre sits below the eyes
+
+
+def test_no_detect_matches_the_classifier_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (3, 48, 48)).astype(np.uint8)
+    rec = Recognizer(detect=False)
+    expected = Classifier().predict_proba(faces)
+    for i, f in enumerate(faces):
+        path = tmp_path / f"f{i}.png"
+        cv2.imwrite(str(path), f)
+        got = rec.predict(path).faces[0].probabilities
+        np.testing.assert_allclose([got[k] for k in rec.labels], expected[i], atol=1e-6)
+
+
+def test_recognizer_accepts_path_pil_and_arrays(recognizer, photo):
+    by_path = recognizer.predict(SAMPLE_PHOTO)
+    assert (by_path.width, by_path.height) == (512, 512) and len(by_path.faces) == 1
+    by_pil = recognizer.predict(Image.open(SAMPLE_PHOTO))
+    by_rgb = recognizer.predict(photo, color="RGB")
+    by_bgr = recognizer.predict(np.ascontiguousarray(photo[..., ::-1]), color="BGR")
+    for other in (by_pil, by_rgb, by_bgr):
+        assert other.faces[0].box == by_path.faces[0].box
+        assert other.faces[0].emotion == by_path.faces[0].emotion
+    with pytest.raises(ValueError, match='color="RGB" or color="BGR"'):
+        recognizer.predict(photo)
+    face = by_path.faces[0]
+    assert abs(sum(face.probabilities.values()) - 1) < 1e-4 and face.emotion == max(face.probabilities,
+                                                                                       key=face.probabilities.get)
+
+
+def _mixed_folder(root):
+    photo = Image.open(SAMPLE_PHOTO).convert("RGB")
+    root.mkdir()
+    photo.save(root / "good.jpg")
+    photo.convert("CMYK").save(root / "cmyk.jpg")
+    photo.convert("RGBA").save(root / "rgba.png")
+    photo.convert("P").save(root / "palette.gif")
+    grey16 = (np.asarray(photo.convert("L")).astype(np.uint16) * 257)
+    Image.fromarray(grey16).save(root / "grey16.png")
+    (root / "sub").mkdir()
+    photo.save(root / "sub" / "deep.tif")
+    rotated = photo.rotate(90, expand=True)  # stored sideways, EXIF says: turn it back
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation 6: the viewer turns it 90 degrees clockwise
+    rotated.save(root / "exif_rotated.jpg", exif=exif)
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(root / "no_face.png")
+    data = (root / "good.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (root / "empty.png").write_bytes(b"")
+    (root / "not_an_image.jpg").write_text("hello")
+    (root / "notes.txt").write_text("not an image suffix: skipped")
+    return root
+
+
+def test_predict_mixed_folder(tmp_path):
+    root = _mixed_folder(tmp_path / "photos")
+    result = runner.invoke(app, ["predict", str(root), "--jsonl", str(tmp_path / "out.jsonl"), "--no-progress"])
+    assert result.exit_code == 1  # some files were broken ...
+    records = {json.loads(line)["path"].split("/")[-1]: json.loads(line)
+               for line in (tmp_path / "out.jsonl").read_text().splitlines()}
+    assert len(records) == 11 and "notes.txt" not in records  # ... but every image got exactly one record
+    for name in ("good.jpg", "cmyk.jpg", "rgba.png", "palette.gif", "grey16.png", "deep.tif", "exif_rotated.jpg"):
+        rec = records[name]
+        assert rec["error"] is None and len(rec["faces"]) == 1, name
+        assert rec["schema_version"] == SCHEMA_VERSION and (rec["width"], rec["height"]) == (512, 512)
+    good = records["good.jpg"]["faces"][0]
+    upright = records["exif_rotated.jpg"]["faces"][0]
+    assert np.allclose(good["box"], upright["box"], atol=3)  # the orientation was applied
+    assert records["no_face.png"]["faces"] == [] and records["no_face.png"]["error"] is None
+    assert "truncated" in records["truncated.jpg"]["error"]
+    assert "empty file" in records["empty.png"]["error"]
+    assert "not a readable image" in records["not_an_image.jpg"]["error"]
+    for name in ("truncated.jpg", "empty.png", "not_an_image.jpg"):
+        assert records[name]["error"].startswith(str(root)) and records[name]["faces"] == []
+        assert name in result.output  # reported on stderr too
+
+
+def test_predict_machine_outputs_on_stdout(tmp_path):
+    result = runner.invoke(app, ["predict", str(SAMPLE_PHOTO), "--json", "-", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    start = result.stdout.index("[")
+    records = json.loads(result.stdout[start:])
+    assert len(records) == 1 and records[0]["faces"][0]["emotion"] in Recognizer().labels
+    result = runner.invoke(app, ["predict", str(SAMPLE_PHOTO), "--csv", str(tmp_path / "o.csv"), "--no-progress"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text())))
+    assert len(rows) == 1 and rows[0]["face"] == "0" and float(rows[0]["happy"]) >= 0
+    result = runner.invoke(app, ["predict", str(SAMPLE_PHOTO), "--json", "-", "--csv", "-"])
+    assert result.exit_code == 1 and "only one of" in result.output
+
+
+def test_default_input_is_the_sample_photo():
+    result = runner.invoke(app, ["predict", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "sample_photo.jpg: face 0" in result.output
+
+
+def test_decompression_bomb_guard(tmp_path, monkeypatch):
+    import ferkit.images
+
+    Image.new("L", (200, 200)).save(tmp_path / "big.png")
+    monkeypatch.setattr(ferkit.images, "MAX_PIXELS", 10_000)
+    with pytest.raises(ImageError, match="big.png: 200x200 is over the"):
+        read_image(tmp_path / "big.png")
