@@ -175,3 +175,16 @@ def test_decompression_bomb_guard(tmp_path, monkeypatch):
     monkeypatch.setattr(ferkit.images, "MAX_PIXELS", 10_000)
     with pytest.raises(ImageError, match="big.png: 200x200 is over the"):
         read_image(tmp_path / "big.png")
+
+
+def test_annotate_writes_one_picture_per_readable_image(tmp_path):
+    (tmp_path / "in").mkdir()
+    Image.open(SAMPLE_PHOTO).save(tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "b.jpg").write_text("broken")
+    result = runner.invoke(app, ["predict", str(tmp_path / "in"), "--annotate", str(tmp_path / "ann"), "--no-progress"])
+    assert result.exit_code == 1
+    written = sorted(p.name for p in (tmp_path / "ann").iterdir())
+    assert written == ["00000_a.png"]
+    drawn = cv2.imread(str(tmp_path / "ann" / "00000_a.png"))
+    original = cv2.imread(str(tmp_path / "in" / "a.jpg"))
+    assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original).max() > 100

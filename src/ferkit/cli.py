@@ -316,6 +316,8 @@ def predict(
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
     csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
+    annotate: Annotated[Optional[Path], typer.Option(
+        help="Write each image with boxes, labels and probability bars into this folder (PNG).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
 ) -> None:
     """Find every face in photos, crop each like FER2013 and classify its expression.
@@ -363,8 +365,18 @@ def predict(
             from tqdm import tqdm
 
             results = tqdm(results, total=len(files), unit="image", file=sys.stderr, disable=None, leave=False)
-        for result in results:
+        if annotate is not None:
+            annotate.mkdir(parents=True, exist_ok=True)
+        for index, result in enumerate(results):
             record = result.to_dict()
+            if annotate is not None and not result.error:
+                import cv2
+
+                from ferkit.annotate import annotate as draw, annotated_path
+                from ferkit.images import read_image
+
+                cv2.imwrite(str(annotated_path(annotate, result.path, index)),
+                            draw(read_image(result.path), result, rec.labels))
             n_faces += len(result.faces)
             if result.error:
                 errors += 1

@@ -1,0 +1,49 @@
+"""Draw results on the photo: a box per face, its top emotion, and a bar per emotion beside the box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferkit.recognize import ImageResult
+
+# One colour per emotion (BGR), in FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral.
+COLOURS = [(40, 40, 220), (40, 140, 40), (160, 60, 160), (40, 200, 240), (200, 120, 40), (40, 160, 250),
+           (170, 170, 170)]
+
+
+def annotate(rgb: np.ndarray, result: ImageResult, labels: list[str]) -> np.ndarray:
+    """A BGR copy of the RGB image with every face of ``result`` drawn on it."""
+    out = np.ascontiguousarray(rgb[..., ::-1]).copy()
+    h, w = out.shape[:2]
+    unit = max(1.0, min(h, w) / 480)  # line and text size follow the image size
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * unit, max(1, int(round(unit)))
+    for face in result.faces:
+        x, y, bw, bh = face.box
+        top = labels.index(face.emotion)
+        cv2.rectangle(out, (x, y), (x + bw, y + bh), COLOURS[top], 2 * thick)
+        caption = f"{face.emotion} {face.probabilities[face.emotion] * 100:.0f}%"
+        (tw, th), base = cv2.getTextSize(caption, font, scale, thick)
+        ty = y - 4 if y - th - base - 4 >= 0 else y + bh + th + 4
+        cv2.rectangle(out, (x, ty - th - base), (x + tw + 4, ty + base), COLOURS[top], -1)
+        cv2.putText(out, caption, (x + 2, ty), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+        bar_h = max(6, int(8 * unit))
+        bar_w = max(40, int(60 * unit))
+        left = x + bw + 6 if x + bw + 6 + bar_w + 60 * unit < w else max(0, x - bar_w - int(60 * unit) - 6)
+        for k, name in enumerate(labels):
+            by = y + k * (bar_h + 3)
+            if by + bar_h > h:
+                break
+            p = face.probabilities[name]
+            cv2.rectangle(out, (left, by), (left + bar_w, by + bar_h), (60, 60, 60), -1)
+            cv2.rectangle(out, (left, by), (left + int(round(p * bar_w)), by + bar_h), COLOURS[k], -1)
+            cv2.putText(out, name[:3], (left + bar_w + 3, by + bar_h - 1), font, 0.8 * scale, (255, 255, 255),
+                        thick, cv2.LINE_AA)
+    return out
+
+
+def annotated_path(folder: Path, image_path: str, index: int) -> Path:
+    """``folder/<index>_<stem>.png``: the index keeps same-named files from different folders apart."""
+    return folder / f"{index:05d}_{Path(image_path).stem}.png"
