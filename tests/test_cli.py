@@ -6,10 +6,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ferkit.cli import app
-from ferkit.weights import read_manifest
+from ferkit.weights import DEFAULT_MODEL, read_manifest
 
 runner = CliRunner()
 has_seed = pytest.mark.skipif("seed" not in read_manifest(), reason="seed weights not shipped yet")
+has_default = pytest.mark.skipif(DEFAULT_MODEL not in read_manifest(), reason="default weights not shipped yet")
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["summary"], ["data", "info"], ["classify"],
@@ -82,7 +83,7 @@ def test_train_bad_preset(tiny_csv, tmp_path):
     assert result.exit_code == 1 and "unknown preset 'nope'" in result.output
 
 
-@has_seed
+@has_default
 def test_classify_bundled_sample_without_torch_imported():
     # The quick-start job, in a fresh interpreter: it must not need PyTorch.
     code = ("import sys; from ferkit.cli import main; sys.argv=['ferkit','classify','--json']\n"
@@ -107,9 +108,12 @@ def test_classify_reports_bad_files_and_keeps_going(tmp_path):
     assert "sample_face.png:" in result.output
 
 
-@has_seed
+@has_default
 def test_evaluate_default_model(tiny_csv):
     result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--split", "PublicTest", "--json", "-"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["model"] == "seed" and report["split"] == "PublicTest" and report["n"] == 70
+    assert report["model"] == DEFAULT_MODEL and report["split"] == "PublicTest" and report["n"] == 70
+    assert report["tta"] is False and 0 <= report["ece"] <= 1
+    result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--tta", "--json", "-"])
+    assert json.loads(result.output)["tta"] is True

@@ -97,3 +97,25 @@ def test_classifier_applies_the_temperature(exported, tmp_path):
     expected = np.exp(z / 0.5 - (z / 0.5).max(1, keepdims=True))
     np.testing.assert_allclose(hot.predict_proba(faces), expected / expected.sum(1, keepdims=True), atol=1e-4)
     np.testing.assert_array_equal(hot.predict_proba(faces).argmax(1), plain.predict_proba(faces).argmax(1))
+
+
+@pytest.mark.skipif("fer-m" not in read_manifest(), reason="fer-m weights not shipped yet")
+def test_shipped_default_is_calibrated_and_loads_offline_both_ways():
+    from ferkit.weights import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == "fer-m"
+    clf = Classifier()
+    net = load_model()
+    meta = net.ferkit_meta
+    assert meta["arch"] == "vgg-m" and meta["accuracy"]["PublicTest"] >= 0.68
+    assert "--preset accurate" in meta["command"] and meta["config"]["epochs"] == 60
+    assert meta["train_minutes"] <= 180  # the CPU budget
+    assert 0.5 < meta["temperature"] < 2 and meta["calibration"]["fitted_on"].startswith("1435 held-out Training")
+    assert clf.temperature == meta["temperature"] and clf.tta is meta["tta"] is False
+    assert resolve(None, "safetensors").stat().st_size <= 10 * 2**20
+    faces, _ = make_faces(8)
+    norm = meta["normalization"]
+    for tta in (False, True):
+        ours = Classifier(tta=tta).predict_proba(faces)
+        ref = predict_proba(net, faces, norm["mean"], norm["std"], tta=tta, temperature=meta["temperature"])
+        np.testing.assert_allclose(ours, ref, atol=1e-4)

@@ -63,12 +63,14 @@ def fit_temperature(view_logits: np.ndarray, labels: np.ndarray, *, low: float =
     return float(np.exp(result.x))
 
 
-def calibrate_weights(path, data, *, split: str = "PublicTest", log=print) -> dict:
+def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None = None, log=print) -> dict:
     """Fit a temperature for a run's ``model.safetensors`` and write it into the file's metadata.
 
     The held-out slice is the one the run never trained on: Training rows chosen by the run's own
     ``val_fraction`` and ``seed`` (stored in the metadata). ECE and NLL on ``split`` are reported before
-    and after; they are measured, never used to fit. Returns the calibration record.
+    and after; they are measured, never used to fit. ``tta`` sets whether inference averages in the
+    mirrored face (stored in the metadata; default: keep the run's choice); the temperature is fitted for
+    exactly that inference path. Returns the calibration record.
     """
     from ferkit.data import train_val_split
     from ferkit.models import load_model, model_tensors
@@ -82,7 +84,8 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", log=print) -> di
         raise ValueError(f"{path}: the run held no slice of Training out (val_fraction 0): nothing to fit on")
     train_all = data.split("Training")
     _, val_idx = train_val_split(len(train_all), cfg["val_fraction"], cfg.get("seed", 0))
-    norm, tta = meta["normalization"], bool(meta.get("tta", False))
+    norm = meta["normalization"]
+    tta = bool(meta.get("tta", False)) if tta is None else tta
 
     def logits(images):
         return predict_logits(net, images, norm["mean"], norm["std"], tta=tta)
@@ -106,6 +109,9 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", log=print) -> di
                          "nll_before": nll(before, test.labels), "nll_after": nll(after, test.labels),
                          "accuracy": float((after.argmax(1) == test.labels).mean())}
     meta["temperature"] = temperature
+    meta["tta"] = tta
+    if split in record:  # the accuracy users get: this inference path (TTA or not), this split
+        meta["accuracy"] = {**meta.get("accuracy", {}), split: record[split]["accuracy"]}
     meta["calibration"] = record
     save_weights(path, model_tensors(net), meta)
     log(f"{path}: temperature {temperature:.4f} (fitted on {record['fitted_on']})")

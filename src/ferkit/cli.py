@@ -178,6 +178,8 @@ def evaluate(
     weights: Annotated[Optional[Path], typer.Option(help="A weight file (.safetensors or .onnx); same as --model FILE.")] = None,
     train_accuracy: Annotated[bool, typer.Option(help="Also report train accuracy and the overfit ratio (test/train).")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full report as JSON ('-' = stdout).")] = None,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Override the model's flip test-time "
+                                                "augmentation (default: what its metadata says).")] = None,
 ) -> None:
     """Accuracy, top-2, per-class precision/recall/F1, confusion matrix and the 2nd-guess table.
 
@@ -189,7 +191,8 @@ def evaluate(
 
     try:
         loaded = load_fer2013(data)
-        report = evaluate_model(str(weights) if weights else model, loaded, split, train_accuracy=train_accuracy)
+        report = evaluate_model(str(weights) if weights else model, loaded, split, train_accuracy=train_accuracy,
+                                tta=tta)
     except (DataError, WeightsError, ImportError) as exc:
         fail(str(exc))
     if json_out is not None and str(json_out) == "-":
@@ -206,6 +209,8 @@ def calibrate(
     weights: Annotated[Path, typer.Argument(help="A run's model.safetensors (rewritten with the temperature).")],
     data: Annotated[Path, typer.Option(help="The FER2013 data the run trained on (CSV, folder export or .npz).")],
     split: Annotated[str, typer.Option(help="Split on which ECE is reported before and after (never fitted on).")] = "PublicTest",
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Set whether inference averages in the "
+                                                "mirrored face (default: the run's choice); the fit is for that path.")] = None,
 ) -> None:
     """Fit a softmax temperature on the run's held-out slice of Training and store it in the weights.
 
@@ -218,7 +223,7 @@ def calibrate(
     from ferkit.weights import WeightsError
 
     try:
-        calibrate_weights(weights, load_fer2013(data), split=canonical_split(split), log=typer.echo)
+        calibrate_weights(weights, load_fer2013(data), split=canonical_split(split), tta=tta, log=typer.echo)
     except (DataError, WeightsError, ValueError, KeyError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
 

@@ -95,12 +95,12 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def load_predictor(model: str | None):
+def load_predictor(model: str | None, *, tta: bool | None = None):
     """A function uint8 faces (N, 48, 48) -> probabilities (N, 7), and the model's metadata.
 
     A shipped model name (``None`` = the default) or an ``.onnx`` file runs on onnxruntime, exactly as
     ``ferkit classify``/``predict`` run it; a ``.safetensors`` file (e.g. a run's model.safetensors)
-    runs on PyTorch in fp32.
+    runs on PyTorch in fp32. ``tta`` overrides the model's own flip test-time augmentation.
     """
     if model is not None and str(model).endswith(".safetensors"):
         from ferkit.models import load_model
@@ -109,21 +109,24 @@ def load_predictor(model: str | None):
         net = load_model(model)
         meta = net.ferkit_meta
         norm = meta["normalization"]
-        return (lambda faces: predict_proba(net, faces, norm["mean"], norm["std"], tta=meta.get("tta", False),
+        use_tta = meta.get("tta", False) if tta is None else tta
+        return (lambda faces: predict_proba(net, faces, norm["mean"], norm["std"], tta=use_tta,
                                             temperature=meta.get("temperature", 1.0))), meta
     from ferkit.runtime import Classifier
 
-    clf = Classifier(model, threads=0)
+    clf = Classifier(model, threads=0, tta=tta)
     return clf.predict_proba, clf.metadata
 
 
-def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False) -> dict:
+def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False, tta: bool | None = None
+                   ) -> dict:
     """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`."""
     subset = data.split(split)
-    predict, meta = load_predictor(model)
+    predict, meta = load_predictor(model, tta=tta)
     report = compute_metrics(predict(subset.images), subset.labels)
     if train_accuracy:
         train = data.split("Training")
         report["train_accuracy"] = float((predict(train.images).argmax(1) == train.labels).mean())
         report["overfit_ratio"] = report["accuracy"] / report["train_accuracy"]
-    return {"model": meta.get("name", str(model)), "data": data.source, "split": split, **report}
+    used_tta = bool(meta.get("tta", False)) if tta is None else tta
+    return {"model": meta.get("name", str(model)), "data": data.source, "split": split, "tta": used_tta, **report}

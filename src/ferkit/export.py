@@ -14,8 +14,10 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
                    onnx: bool = True) -> dict:
     """Write ``dest/NAME.safetensors`` (fp16) and ``dest/NAME.onnx`` and record both in ``manifest.json``.
 
-    The ONNX graph is exported from the fp16-rounded weights, so both files hold the same numbers.
-    Returns the manifest entry.
+    The ONNX graph is exported from the fp16-rounded weights. Its initialisers stay fp16 (cast to fp32 in
+    the graph) for networks without BatchNorm; with BatchNorm the exporter folds each BN into its conv,
+    and rounding the *folded* weights to fp16 again would move the logits by ~1e-3 from the PyTorch model,
+    so those graphs keep fp32 initialisers and agree with PyTorch to ~1e-6. Returns the manifest entry.
     """
     from ferkit.models import create_model, load_tensors_into
     from ferkit.runtime import export_onnx
@@ -28,8 +30,12 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
     save_weights(st_path, half, {**meta, "dtype": "float16"})
     entry = {"safetensors": {"file": st_path.name, "sha256": sha256_of(st_path)}}
     if onnx:
+        import torch
+
         model = load_tensors_into(create_model(meta["arch"]), half)
-        onnx_path = export_onnx(model, dest / f"{name}.onnx", {**meta, "dtype": "float16 weights, float32 compute"})
+        fp16 = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        dtype = "float16 weights, float32 compute" if fp16 else "float32 (BatchNorm folded into the convs)"
+        onnx_path = export_onnx(model, dest / f"{name}.onnx", {**meta, "dtype": dtype}, fp16_weights=fp16)
         entry["onnx"] = {"file": onnx_path.name, "sha256": sha256_of(onnx_path)}
     manifest_path = dest / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

@@ -73,7 +73,10 @@ class Classifier:
     'happy'
     """
 
-    def __init__(self, model: str | Path | None = None, *, threads: int = 1):
+    def __init__(self, model: str | Path | None = None, *, threads: int = 1, tta: bool | None = None):
+        """``model``: a shipped name (None: the default) or an .onnx file. ``threads``: onnxruntime intra-op
+        threads (0: all cores). ``tta``: override the model's own flip test-time augmentation (its metadata
+        says whether it was trained and measured with it; off halves the cost)."""
         import onnxruntime as ort
 
         self.path = resolve(model, "onnx")
@@ -91,7 +94,7 @@ class Classifier:
         self.labels: list[str] = self.metadata["labels"]
         norm = self.metadata["normalization"]
         self._mean, self._std = float(norm["mean"]), float(norm["std"])
-        self.tta = bool(self.metadata.get("tta", False))  # models trained for it average in the mirrored face
+        self.tta = bool(self.metadata.get("tta", False)) if tta is None else tta
         self.temperature = float(self.metadata.get("temperature", 1.0))  # fitted by `ferkit calibrate`
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:

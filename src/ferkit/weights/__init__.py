@@ -17,7 +17,7 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 MANIFEST = WEIGHTS_DIR / "manifest.json"
-DEFAULT_MODEL = "seed"
+DEFAULT_MODEL = "fer-m"
 
 
 class WeightsError(ValueError):
