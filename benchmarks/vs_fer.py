@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "ferkit" / "fer-venv")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--max-side", type=int, default=None, help="detector's frame size (default: the Recognizer's)")
     args = ap.parse_args()
     python = ensure_fer(args.venv)
     if python is None:
@@ -85,7 +86,7 @@ def main() -> None:
         worker.stdin.flush()
         return json.loads(worker.stdout.readline())
 
-    rec = Recognizer()
+    rec = Recognizer(**({"max_side": args.max_side} if args.max_side else {}))
     results = {"fer": [], "ferkit": []}
     for path in paths:
         out = fer_run(path)

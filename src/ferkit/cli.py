@@ -317,6 +317,8 @@ def predict(
     detect: Annotated[bool, typer.Option("--detect/--no-detect",
                                          help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
     min_face: Annotated[int, typer.Option(help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    max_side: Annotated[int, typer.Option(help="Detect on the image downscaled to this many pixels per side "
+                                          "(faster; raise it to find small faces in large group photos).")] = 320,
     threads: Annotated[int, typer.Option(help="onnxruntime threads (0: all cores).")] = 1,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
@@ -351,7 +353,7 @@ def predict(
     if not files:
         fail("no image files found in: " + ", ".join(paths or []))
     try:
-        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect)
+        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side)
     except (WeightsError, KeyError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     table = "-" not in outputs
