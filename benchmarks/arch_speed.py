@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 
 from ferkit.models import create_model
 from ferkit.train import cpu_supports_bf16
-
-
-def step_time(model, x, y, opt, bf16: bool, steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        loss = torch.nn.functional.cross_entropy(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return (time.perf_counter() - start) / steps
+from train_speed import step_time  # the same timed training step (this folder is on sys.path when run)
 
 
 def main() -> None:

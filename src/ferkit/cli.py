@@ -367,23 +367,22 @@ def predict(
             writer.writeheader()
         records, errors, n_faces = [], 0, 0
         start = time.perf_counter()
-        results = rec.predict_paths(files)
+        results = rec.predict_paths(files, keep_images=annotate is not None)
         if progress:
             from tqdm import tqdm
 
             results = tqdm(results, total=len(files), unit="image", file=sys.stderr, disable=None, leave=False)
         if annotate is not None:
+            import cv2
+
+            from ferkit.annotate import annotate as draw, annotated_path
+
             annotate.mkdir(parents=True, exist_ok=True)
-        for index, result in enumerate(results):
+        for index, item in enumerate(results):
+            result, rgb = item if annotate is not None else (item, None)
             record = result.to_dict()
-            if annotate is not None and not result.error:
-                import cv2
-
-                from ferkit.annotate import annotate as draw, annotated_path
-                from ferkit.images import read_image
-
-                cv2.imwrite(str(annotated_path(annotate, result.path, index)),
-                            draw(read_image(result.path), result, rec.labels))
+            if rgb is not None:
+                cv2.imwrite(str(annotated_path(annotate, result.path, index)), draw(rgb, result, rec.labels))
             n_faces += len(result.faces)
             if result.error:
                 errors += 1

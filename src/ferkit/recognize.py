@@ -121,35 +121,39 @@ class Recognizer:
         probs = self.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(self.labels)))
         return ImageResult(path, int(rgb.shape[1]), int(rgb.shape[0]), self._results(faces, probs))
 
-    def predict_paths(self, paths: Iterable[str | os.PathLike], batch_faces: int = 64) -> Iterator[ImageResult]:
+    def predict_paths(self, paths: Iterable[str | os.PathLike], batch_faces: int = 64, *, keep_images: bool = False
+                      ) -> Iterator:
         """One :class:`ImageResult` per path, in order; unreadable files give a result with ``error`` set.
-        Faces of consecutive images are classified together in batches."""
-        pending: list[tuple[str, tuple[int, int], list, np.ndarray | None, str | None]] = []
+        Faces of consecutive images are classified together in batches. With ``keep_images`` each item is
+        ``(result, rgb)``, the decoded image (None for an unreadable file), so callers need not decode twice."""
+        pending: list[tuple[ImageResult, list, np.ndarray, np.ndarray | None]] = []  # result, faces, crops, rgb
         n_crops = 0
 
         def flush():
             nonlocal n_crops
-            crops = [c for *_, c, _ in pending if c is not None and len(c)]
+            crops = [c for _, _, c, _ in pending if len(c)]
             probs = self.classifier.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
             i = 0
-            for path, size, faces, c, error in pending:
-                if error is not None:
-                    yield ImageResult(path, None, None, [], error)
-                    continue
-                k = len(faces)
-                yield ImageResult(path, size[0], size[1], self._results(faces, probs[i:i + k]))
-                i += k
+            for result, faces, _, rgb in pending:
+                if result.error is None:
+                    result = ImageResult(result.path, result.width, result.height,
+                                         self._results(faces, probs[i:i + len(faces)]))
+                    i += len(faces)
+                yield (result, rgb) if keep_images else result
             pending.clear()
             n_crops = 0
 
+        empty = np.zeros((0, 48, 48), np.uint8)
         for p in paths:
             try:
                 rgb = read_image(p)
                 faces, crops = self._faces(rgb)
-                pending.append((str(p), (int(rgb.shape[1]), int(rgb.shape[0])), faces, crops, None))
+                pending.append((ImageResult(str(p), int(rgb.shape[1]), int(rgb.shape[0])), faces, crops,
+                                rgb if keep_images else None))
                 n_crops += len(crops)
             except ImageError as exc:
-                pending.append((str(p), (0, 0), [], None, str(exc)))
+                pending.append((ImageResult(str(p), None, None, [], str(exc)), [], empty, None))
             if n_crops >= batch_faces:
                 yield from flush()
+        yield from flush()
         yield from flush()
