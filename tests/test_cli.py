@@ -14,7 +14,8 @@ has_default = pytest.mark.skipif(DEFAULT_MODEL not in read_manifest(), reason="d
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["summary"], ["data", "info"], ["classify"],
-                                  ["models"], ["export"], ["calibrate"], ["data", "pack"]])
+                                  ["models"], ["export"], ["calibrate"], ["data", "pack"], ["predict"],
+                                  ["video"]])
 def test_every_command_has_help(args):
     result = runner.invoke(app, args + ["--help"])
     assert result.exit_code == 0, result.output

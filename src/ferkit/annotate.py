@@ -7,24 +7,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.recognize import ImageResult
 
 # One colour per emotion (BGR), in FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral.
 COLOURS = [(40, 40, 220), (40, 140, 40), (160, 60, 160), (40, 200, 240), (200, 120, 40), (40, 160, 250),
            (170, 170, 170)]
 
 
-def annotate(rgb: np.ndarray, result: ImageResult, labels: list[str]) -> np.ndarray:
-    """A BGR copy of the RGB image with every face of ``result`` drawn on it."""
+def annotate(rgb: np.ndarray, faces, labels: list[str], prefixes: list[str] | None = None) -> np.ndarray:
+    """A BGR copy of the RGB image with ``faces`` drawn on it: anything with ``box``, ``emotion`` and
+    ``probabilities`` (photo results; video passes each track's smoothed probabilities). ``prefixes``
+    go in front of each caption (e.g. track ids)."""
     out = np.ascontiguousarray(rgb[..., ::-1]).copy()
     h, w = out.shape[:2]
     unit = max(1.0, min(h, w) / 480)  # line and text size follow the image size
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * unit, max(1, int(round(unit)))
-    for face in result.faces:
+    for i, face in enumerate(faces):
         x, y, bw, bh = face.box
         top = labels.index(face.emotion)
         cv2.rectangle(out, (x, y), (x + bw, y + bh), COLOURS[top], 2 * thick)
-        caption = f"{face.emotion} {face.probabilities[face.emotion] * 100:.0f}%"
+        caption = f"{prefixes[i] if prefixes else ''}{face.emotion} {face.probabilities[face.emotion] * 100:.0f}%"
         (tw, th), base = cv2.getTextSize(caption, font, scale, thick)
         ty = y - 4 if y - th - base - 4 >= 0 else y + bh + th + 4
         cv2.rectangle(out, (x, ty - th - base), (x + tw + 4, ty + base), COLOURS[top], -1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -382,7 +383,7 @@ def predict(
             result, rgb = item if annotate is not None else (item, None)
             record = result.to_dict()
             if rgb is not None:
-                cv2.imwrite(str(annotated_path(annotate, result.path, index)), draw(rgb, result, rec.labels))
+                cv2.imwrite(str(annotated_path(annotate, result.path, index)), draw(rgb, result.faces, rec.labels))
             n_faces += len(result.faces)
             if result.error:
                 errors += 1
@@ -417,6 +418,101 @@ def predict(
                f"({len(files) / max(seconds, 1e-9):.1f} images/s)", err=True)
     if errors:
         raise typer.Exit(1)
+
+
+@app.command()
+def video(
+    source: Annotated[Optional[Path], typer.Argument(help="A video file (anything OpenCV/FFmpeg reads).")] = None,
+    camera: Annotated[Optional[int], typer.Option(help="Read camera N instead of a file (live: frames are "
+                                                  "skipped, never queued, when processing is slower).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write an annotated video (MP4): boxes, track ids, "
+                                                "smoothed emotion and probability bars.")] = None,
+    jsonl: Annotated[Optional[str], typer.Option("--jsonl", help="One JSON line per face per frame, flushed as it "
+                                                 "goes ('-': stdout).")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Print per-track duration, dominant emotion, mean "
+                                          "probabilities and the emotion timeline.")] = False,
+    summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
+    window: Annotated[int, typer.Option(help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
+    detect_every: Annotated[int, typer.Option(help="Run the face detector every k-th frame; the tracker carries "
+                                              "the boxes in between (the classifier runs on every frame).")] = 1,
+    model: ModelOpt = None,
+    max_side: Annotated[int, typer.Option(help="Detect on the frame downscaled to this many pixels per side.")] = 320,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads (0: all cores).")] = 1,
+    show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
+                                       "and an OpenCV build with GUI support).")] = False,
+) -> None:
+    """Track every face through a video or a live camera and average its probabilities over frames.
+
+    Faces keep an id while they stay in view (a different person at the same place, or a scene cut, starts
+    a new track; a face that leaves and comes back gets a new id). Every frame of a file gets a result.
+    """
+    import sys
+
+    import cv2
+
+    from ferkit.annotate import annotate as draw
+    from ferkit.recognize import Recognizer
+    from ferkit.video import Summary, VideoError, stream
+    from ferkit.weights import WeightsError
+
+    if (source is None) == (camera is None):
+        fail("give a video file or --camera N (one of them)")
+    try:
+        rec = Recognizer(model, threads=threads, max_side=max_side)
+    except WeightsError as exc:
+        fail(str(exc))
+    sink, close = _open_out(jsonl) if jsonl is not None else (None, False)
+    info = sys.stderr if jsonl == "-" else sys.stdout
+    writer = None
+    stats = Summary(rec.labels)
+    frames, skipped, error = 0, 0, None
+    start = time.perf_counter()
+    source_info: dict = {}
+    try:
+        for fr in stream(camera if camera is not None else source, recognizer=rec, window=window,
+                         detect_every=detect_every, keep_images=out is not None or show, info=source_info):
+            frames += 1
+            skipped += fr.skipped
+            stats.add(fr)
+            if sink is not None:
+                for row in fr.rows():
+                    sink.write(json.dumps(row) + "\n")
+                sink.flush()
+            if fr.image is not None:
+                shown = [type("F", (), {"box": f.box, "emotion": f.emotion, "probabilities": f.smoothed})
+                         for f in fr.faces]
+                bgr = draw(fr.image, shown, rec.labels, [f"#{f.track_id} " for f in fr.faces])
+                if out is not None:
+                    if writer is None:
+                        fps = source_info.get("fps", 30.0)
+                        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                                 (bgr.shape[1], bgr.shape[0]))
+                        if not writer.isOpened():
+                            raise VideoError(f"{out}: cannot write a video here")
+                    writer.write(bgr)
+                if show:
+                    cv2.imshow("ferkit", bgr)
+                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                        break
+    except VideoError as exc:
+        error = str(exc)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        if writer is not None:
+            writer.release()
+        if sink is not None and close:
+            sink.close()
+    seconds = time.perf_counter() - start
+    if summary:
+        print(stats.format(), file=info)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+    note = f", {skipped} skipped to keep up" if camera is not None else ""
+    typer.echo(f"{frames} frame(s), {len(stats.tracks)} track(s) in {seconds:.1f} s "
+               f"({frames / max(seconds, 1e-9):.1f} frames/s){note}", err=True)
+    if error:
+        fail(error)
 
 
 def main() -> None:
