@@ -447,6 +447,7 @@ def video(
     a new track; a face that leaves and comes back gets a new id). Every frame of a file gets a result.
     """
     import sys
+    from types import SimpleNamespace
 
     import cv2
 
@@ -479,8 +480,7 @@ def video(
                     sink.write(json.dumps(row) + "\n")
                 sink.flush()
             if fr.image is not None:
-                shown = [type("F", (), {"box": f.box, "emotion": f.emotion, "probabilities": f.smoothed})
-                         for f in fr.faces]
+                shown = [SimpleNamespace(box=f.box, emotion=f.emotion, probabilities=f.smoothed) for f in fr.faces]
                 bgr = draw(fr.image, shown, rec.labels, [f"#{f.track_id} " for f in fr.faces])
                 if out is not None:
                     if writer is None:
