@@ -6,25 +6,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.images import ImageError  # noqa: F401  (raised by read_face; kept importable from here)
+
 SAMPLE_FACE = Path(__file__).resolve().parent / "assets" / "sample_face.png"
 SAMPLE_PHOTO = Path(__file__).resolve().parent / "assets" / "sample_photo.jpg"
 
 
-class ImageError(ValueError):
-    """An image file could not be read; the message names the file."""
-
-
 def read_face(path: str | Path) -> tuple[np.ndarray, str | None]:
-    """A uint8 (48, 48) grey face and a note when the image had to be converted or resized."""
+    """A uint8 (48, 48) grey face and a note when the image had to be converted or resized.
+
+    Reads like ``ferkit predict`` does (:func:`ferkit.images.read_image`: any Pillow format, EXIF
+    orientation, 16-bit, alpha) and converts to grey the same way, so `classify` and `predict --no-detect`
+    give the same probabilities for the same file. Raises :class:`~ferkit.images.ImageError`.
+    """
     import cv2
 
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if img is None:
-        raise ImageError(f"{path}: not a readable image")
+    from ferkit.crop import to_grey
+    from ferkit.images import read_image
+
+    img = to_grey(read_image(path))
     if img.shape == (48, 48):
         return img, None
     resized = cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA)
