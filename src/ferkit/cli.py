@@ -515,6 +515,93 @@ def video(
         fail(error)
 
 
+VIEWS = ("samples", "kernels", "feature-maps", "confusion", "curves")
+
+
+def _face_for(image: Optional[Path]):
+    """A 48x48 face: the bundled sample face, a 48x48 image as is, or the largest face found in a photo."""
+    from ferkit.classify import SAMPLE_FACE
+    from ferkit.crop import crop_face, to_grey
+    from ferkit.detect import create_detector
+    from ferkit.images import read_image
+
+    rgb = read_image(image or SAMPLE_FACE)
+    if rgb.shape[:2] == (48, 48):
+        return to_grey(rgb)
+    faces = create_detector().detect(rgb)
+    if not faces:
+        raise ValueError(f"{image}: no face found")
+    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]))
+
+
+@app.command()
+def visualize(
+    what: Annotated[str, typer.Argument(help="samples, kernels, feature-maps, confusion or curves.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="PNG file to write.")] = None,
+    model: ModelOpt = None,
+    image: Annotated[Optional[Path], typer.Option(help="A 48x48 face or any photo (its largest face is cropped "
+                                                  "as `ferkit predict` does). Default: the bundled sample face.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="FER2013 CSV, folder export or .npz (samples, confusion).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Use only this split of --data.")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Layer for feature-maps (default: the first convolution).")] = None,
+    list_layers: Annotated[bool, typer.Option("--list-layers", help="Print the model's layer names and exit.")] = False,
+    run: Annotated[Optional[Path], typer.Option(help="A run folder (curves).")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="A `ferkit evaluate --json` report (confusion).")] = None,
+) -> None:
+    """The paper's figures for any model: sample faces, first-layer kernels, feature maps, confusion, curves."""
+    need_torch("visualize")
+    from ferkit import visualize as viz
+    from ferkit.data import DataError, canonical_split, load_fer2013
+    from ferkit.images import ImageError
+    from ferkit.weights import WeightsError
+
+    if what not in VIEWS:
+        fail(f"unknown view {what!r}; expected one of {', '.join(VIEWS)}")
+    try:
+        net = None
+        if what in ("kernels", "feature-maps") or list_layers:
+            from ferkit.models import load_model
+
+            net = load_model(model)
+            if list_layers:
+                typer.echo("\n".join(viz.layer_names(net)))
+                return
+        if out is None:
+            fail("--out FILE.png is required")
+        loaded = load_fer2013(data) if data is not None else None
+        if loaded is not None and split:
+            loaded = loaded.split(canonical_split(split))
+        label = f"{getattr(net, 'ferkit_meta', {}).get('name', model or '')}: " if net is not None else ""
+        if what == "samples":
+            if loaded is None:
+                fail("samples needs --data")
+            fig = viz.samples(loaded)
+        elif what == "kernels":
+            fig = viz.kernels(net, label)
+        elif what == "feature-maps":
+            fig = viz.feature_maps(net, _face_for(image), layer, label)
+        elif what == "confusion":
+            if report is not None:
+                rep = json.loads(report.read_text())
+            elif loaded is not None:
+                from ferkit.evaluate import compute_metrics, load_predictor
+
+                predict, meta = load_predictor(model)
+                rep = {**compute_metrics(predict(loaded.images), loaded.labels), "model": meta.get("name", model),
+                       "split": split or "all rows"}
+            else:
+                fail("confusion needs --report or --data")
+            fig = viz.confusion(rep)
+        else:
+            if run is None:
+                fail("curves needs --run RUN_FOLDER")
+            fig = viz.curves(run)
+    except (DataError, WeightsError, ImageError, ValueError, FileNotFoundError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    path = viz.save(fig, out)
+    typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     app()
 

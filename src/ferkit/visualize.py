@@ -1,0 +1,181 @@
+"""Figures that look inside a model: the paper's (sample faces, first-layer kernels, feature maps, the
+confusion matrix) and training curves. Every function returns a matplotlib Figure and needs the `train`
+extra (PyTorch, matplotlib); `ferkit visualize WHAT` saves them as PNG (at least 400 px on the short side).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.labels import EMOTIONS
+
+DPI = 100
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = int(np.ceil(np.sqrt(n)))
+    return int(np.ceil(n / cols)), cols
+
+
+def samples(data, per_class: int = 8, seed: int = 0):
+    """A grid of faces, one row per emotion (the paper's Figure 1)."""
+    plt = _plt()
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(EMOTIONS), per_class, figsize=(per_class * 0.9 + 1.2, len(EMOTIONS) * 0.9 + 0.6),
+                             dpi=DPI, squeeze=False)
+    for k, name in enumerate(EMOTIONS):
+        idx = np.flatnonzero(data.labels == k)
+        pick = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_class):
+            ax = axes[k, j]
+            ax.axis("off")
+            if j < len(pick):
+                ax.imshow(data.images[pick[j]], cmap="gray", vmin=0, vmax=255)
+        axes[k, 0].text(-4, 24, name, ha="right", va="center", fontsize=10)
+    fig.suptitle(f"FER2013 faces per emotion ({len(data)} faces in the data)")
+    fig.subplots_adjust(left=0.14, wspace=0.05, hspace=0.05)
+    return fig
+
+
+def layer_names(model) -> list[str]:
+    """Names of the model's layers that produce feature maps (convolutions, pooling, activations...)."""
+    return [name for name, m in model.named_modules() if name and not list(m.children())]
+
+
+def first_conv(model):
+    import torch
+
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return name, m
+    raise ValueError("the model has no convolution")
+
+
+def kernels(model, title: str = ""):
+    """The first convolution's kernels as a grid, each scaled to its own range (the paper's Figure 6)."""
+    plt = _plt()
+    name, conv = first_conv(model)
+    w = conv.weight.detach().float().cpu().numpy()  # (out, in, k, k)
+    w = w.mean(axis=1) if w.shape[1] > 1 else w[:, 0]
+    rows, cols = _grid(len(w))
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.2, cols * 0.7), max(4.2, rows * 0.7 + 0.5)), dpi=DPI,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, k in enumerate(w):
+        lo, hi = k.min(), k.max()
+        axes.ravel()[i].imshow((k - lo) / (hi - lo + 1e-12), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    fig.suptitle(f"{title}first-layer kernels: {name}, {len(w)} x {w.shape[-2]}x{w.shape[-1]} "
+                 "(each scaled to its own min..max)", fontsize=9)
+    return fig
+
+
+def feature_maps(model, face: np.ndarray, layer: str | None = None, title: str = ""):
+    """Every channel of one layer's output for one 48x48 face (the paper's Figures 4-5, 7-8)."""
+    import torch
+
+    plt = _plt()
+    names = layer_names(model)
+    layer = layer or first_conv(model)[0]
+    if layer not in names:
+        raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(names)}")
+    module = dict(model.named_modules())[layer]
+    meta = getattr(model, "ferkit_meta", {})
+    norm = meta.get("normalization", {"mean": 0.5, "std": 0.25})
+    x = torch.from_numpy(((face.astype(np.float32) / 255 - norm["mean"]) / norm["std"])[None, None])
+    captured = {}
+    handle = module.register_forward_hook(lambda m, i, o: captured.setdefault("out", o.detach()))
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    out = captured["out"][0]
+    if out.ndim != 3:
+        raise ValueError(f"layer {layer!r} gives a {tuple(out.shape)} output, not feature maps; pick a conv/pool layer")
+    maps = out.float().numpy()
+    rows, cols = _grid(len(maps) + 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.5, cols * 0.8), max(4.5, rows * 0.8 + 0.5)), dpi=DPI,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    axes.ravel()[0].imshow(face, cmap="gray", vmin=0, vmax=255)
+    axes.ravel()[0].set_title("input", fontsize=7)
+    vmax = float(np.abs(maps).max()) or 1.0
+    for i, fm in enumerate(maps):
+        axes.ravel()[i + 1].imshow(fm, cmap="magma", vmin=min(0.0, float(maps.min())), vmax=vmax)
+    fig.suptitle(f"{title}{layer}: {maps.shape[0]} channels of {maps.shape[1]}x{maps.shape[2]} "
+                 "(one shared colour scale)", fontsize=9)
+    return fig
+
+
+def confusion(report: dict):
+    """The confusion matrix as heat maps: counts and row-normalised (recall on the diagonal)."""
+    plt = _plt()
+    cm = np.array(report["confusion"], dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.4), dpi=DPI)
+    for ax, values, title, fmt in ((axes[0], cm, "counts", "{:.0f}"), (axes[1], norm, "share of the true class", "{:.2f}")):
+        im = ax.imshow(values, cmap="Blues")
+        ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+        ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        for i in range(len(EMOTIONS)):
+            for j in range(len(EMOTIONS)):
+                ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] > values.max() * 0.6 else "black")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(f"{report.get('model', '')} on {report.get('split', '')}: accuracy {report['accuracy'] * 100:.2f}%")
+    fig.tight_layout()
+    return fig
+
+
+def curves(run: str | Path):
+    """Loss and accuracy per epoch from a run folder's metrics.jsonl."""
+    plt = _plt()
+    path = Path(run) / "metrics.jsonl" if Path(run).is_dir() else Path(run)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no metrics log (a run folder holds metrics.jsonl)")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise ValueError(f"{path}: the metrics log is empty")
+    ep = [r["epoch"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=DPI)
+    a.plot(ep, [r["train_loss"] for r in rows], label="train (augmented batches)")
+    a.plot(ep, [r["val_loss"] for r in rows], label="validation")
+    a.set_xlabel("epoch")
+    a.set_ylabel("loss")
+    a.legend()
+    b.plot(ep, [r["train_acc"] for r in rows], label="train (augmented batches)")
+    b.plot(ep, [r["val_acc"] for r in rows], label="validation")
+    if "test_acc" in rows[0]:
+        b.plot(ep, [r.get("test_acc") for r in rows], label="test (logged, never selects)", linestyle="--")
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.legend()
+    fig.suptitle(f"training curves: {path.parent.name}")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    _plt().close(fig)
+    return out
