@@ -68,3 +68,31 @@ def test_bad_input(tmp_path):
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
     assert "no face found" in fails("feature-maps", "--image", str(blank))
     assert "samples needs --data" in fails("samples")
+
+
+@pytest.mark.parametrize("model", shipped)
+def test_saliency_figure(model, tmp_path):
+    _ok(["saliency", "--model", model], tmp_path / "s.png")
+    _ok(["saliency", "--model", model, "--emotion", "sad"], tmp_path / "sad.png")
+
+
+@pytest.mark.parametrize("model", shipped)
+def test_grad_cam_passes_the_weight_randomisation_sanity_check(model):
+    """Adebayo et al. 2018: a saliency map that survives randomising the weights explains nothing."""
+    import torch
+
+    from ferkit.classify import read_face
+    from ferkit.classify import SAMPLE_FACE
+    from ferkit.models import create_model, load_model
+    from ferkit.visualize import grad_cam
+
+    face, _ = read_face(SAMPLE_FACE)
+    trained = load_model(model)
+    cam, cls = grad_cam(trained, face)
+    assert cam.shape == (48, 48) and 0 <= cam.min() and cam.max() == pytest.approx(1.0, abs=1e-5)
+    torch.manual_seed(0)
+    random = create_model(trained.ferkit_meta["arch"])
+    random.ferkit_meta = trained.ferkit_meta
+    cam_random, _ = grad_cam(random, face, cls)
+    corr = np.corrcoef(cam.ravel(), cam_random.ravel())[0, 1]
+    assert not np.isfinite(corr) or corr < 0.5, corr  # the map changed with the weights

@@ -515,7 +515,7 @@ def video(
         fail(error)
 
 
-VIEWS = ("samples", "kernels", "feature-maps", "confusion", "curves")
+VIEWS = ("samples", "kernels", "feature-maps", "saliency", "confusion", "curves")
 
 
 def _face_for(image: Optional[Path]):
@@ -536,7 +536,7 @@ def _face_for(image: Optional[Path]):
 
 @app.command()
 def visualize(
-    what: Annotated[str, typer.Argument(help="samples, kernels, feature-maps, confusion or curves.")],
+    what: Annotated[str, typer.Argument(help="samples, kernels, feature-maps, saliency, confusion or curves.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="PNG file to write.")] = None,
     model: ModelOpt = None,
     image: Annotated[Optional[Path], typer.Option(help="A 48x48 face or any photo (its largest face is cropped "
@@ -547,11 +547,14 @@ def visualize(
     list_layers: Annotated[bool, typer.Option("--list-layers", help="Print the model's layer names and exit.")] = False,
     run: Annotated[Optional[Path], typer.Option(help="A run folder (curves).")] = None,
     report: Annotated[Optional[Path], typer.Option(help="A `ferkit evaluate --json` report (confusion).")] = None,
+    emotion: Annotated[Optional[str], typer.Option(help="saliency: explain this class instead of the predicted one.")] = None,
 ) -> None:
-    """The paper's figures for any model: sample faces, first-layer kernels, feature maps, confusion, curves."""
+    """The paper's figures for any model: sample faces, first-layer kernels, feature maps, Grad-CAM saliency
+    (one face, or the first 12 faces of --data), confusion, training curves."""
     need_torch("visualize")
     from ferkit import visualize as viz
     from ferkit.data import DataError, canonical_split, load_fer2013
+    from ferkit.labels import EMOTIONS
     from ferkit.images import ImageError
     from ferkit.weights import WeightsError
 
@@ -559,7 +562,7 @@ def visualize(
         fail(f"unknown view {what!r}; expected one of {', '.join(VIEWS)}")
     try:
         net = None
-        if what in ("kernels", "feature-maps") or list_layers:
+        if what in ("kernels", "feature-maps", "saliency") or list_layers:
             from ferkit.models import load_model
 
             net = load_model(model)
@@ -580,6 +583,9 @@ def visualize(
             fig = viz.kernels(net, label)
         elif what == "feature-maps":
             fig = viz.feature_maps(net, _face_for(image), layer, label)
+        elif what == "saliency":
+            faces = [_face_for(image)] if loaded is None else list(loaded.images[:12])
+            fig = viz.saliency(net, faces, EMOTIONS.index(emotion) if emotion else None, label)
         elif what == "confusion":
             if report is not None:
                 rep = json.loads(report.read_text())

@@ -173,6 +173,68 @@ def curves(run: str | Path):
     return fig
 
 
+def last_conv(model):
+    import torch
+
+    found = None
+    for name, m in model.named_modules():
+        if isinstance(m, (torch.nn.Conv2d,)) or type(m).__name__ == "LocallyConnected2d":
+            found = (name, m)
+    if found is None:
+        raise ValueError("the model has no convolution")
+    return found
+
+
+def grad_cam(model, face: np.ndarray, target: int | None = None, layer: str | None = None) -> tuple[np.ndarray, int]:
+    """Grad-CAM (Selvaraju et al. 2017): the last convolutional layer's channels weighted by the mean
+    gradient of the class score, ReLU, upsampled to 48x48 and scaled to 0..1. Returns (map, class)."""
+    import torch
+    import torch.nn.functional as F
+
+    name, module = (layer, dict(model.named_modules())[layer]) if layer else last_conv(model)
+    norm = getattr(model, "ferkit_meta", {}).get("normalization", {"mean": 0.5, "std": 0.25})
+    x = torch.from_numpy(((face.astype(np.float32) / 255 - norm["mean"]) / norm["std"])[None, None])
+    saved = {}
+
+    def keep(module, inputs, output):  # the activation, and its gradient once backward runs
+        saved["act"] = output
+        output.register_hook(lambda g: saved.update(grad=g))
+
+    handle = module.register_forward_hook(keep)
+    try:
+        model.eval()
+        logits = model(x)
+        cls = int(logits.argmax()) if target is None else int(target)
+        model.zero_grad(set_to_none=True)
+        logits[0, cls].backward()
+    finally:
+        handle.remove()
+    act, grad = saved["act"][0].detach(), saved["grad"][0]
+    cam = F.relu((grad.mean(dim=(1, 2))[:, None, None] * act).sum(0))
+    cam = F.interpolate(cam[None, None], size=face.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    return cam / (cam.max() + 1e-12), cls
+
+
+def saliency(model, faces: list[np.ndarray], target: int | None = None, title: str = ""):
+    """Grad-CAM overlays for one or several faces, each for its predicted (or the given) class."""
+    plt = _plt()
+    rows, cols = _grid(len(faces))
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.5, cols * 2.2), max(4.5, rows * 2.4)), dpi=DPI,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    im = None
+    for ax, face in zip(axes.ravel(), faces):
+        cam, cls = grad_cam(model, face, target)
+        ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        im = ax.imshow(cam, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(EMOTIONS[cls], fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, label="Grad-CAM (0..1)")
+    fig.suptitle(f"{title}where the model looks (Grad-CAM, last convolution)", fontsize=9)
+    return fig
+
+
 def save(fig, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
