@@ -96,3 +96,35 @@ def test_grad_cam_passes_the_weight_randomisation_sanity_check(model):
     cam_random, _ = grad_cam(random, face, cls)
     corr = np.corrcoef(cam.ravel(), cam_random.ravel())[0, 1]
     assert not np.isfinite(corr) or corr < 0.5, corr  # the map changed with the weights
+
+
+@pytest.mark.parametrize("model", shipped)
+def test_html_report_is_self_contained(model, tiny_csv, tmp_path):
+    from html.parser import HTMLParser
+
+    result = runner.invoke(app, ["visualize", "report", "--model", model, "--data", str(tiny_csv), "--split",
+                                 "PublicTest", "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.tables, self.external = [], 0, []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                self.images.append(attrs["src"])
+            if tag == "table":
+                self.tables += 1
+            if attrs.get("href", "").startswith("http") or attrs.get("src", "").startswith("http"):
+                self.external.append(attrs)
+
+    tags = Tags()
+    tags.feed(page)
+    assert len(tags.images) >= 4 and all(src.startswith("data:image/png;base64,") for src in tags.images)
+    assert tags.tables == 3 and not tags.external
+    assert "accuracy" in page and "Second guess" in page and "fear &rarr; surprise" in page
+    result = runner.invoke(app, ["visualize", "report", "--out", str(tmp_path / "x.html")])
+    assert result.exit_code == 1 and "report needs --data" in result.output

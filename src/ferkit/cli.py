@@ -515,7 +515,7 @@ def video(
         fail(error)
 
 
-VIEWS = ("samples", "kernels", "feature-maps", "saliency", "confusion", "curves")
+VIEWS = ("samples", "kernels", "feature-maps", "saliency", "confusion", "curves", "report")
 
 
 def _face_for(image: Optional[Path]):
@@ -536,8 +536,9 @@ def _face_for(image: Optional[Path]):
 
 @app.command()
 def visualize(
-    what: Annotated[str, typer.Argument(help="samples, kernels, feature-maps, saliency, confusion or curves.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="PNG file to write.")] = None,
+    what: Annotated[str, typer.Argument(help="samples, kernels, feature-maps, saliency, confusion, curves, or "
+                                        "report (one self-contained HTML page).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="PNG file to write (report: an .html file).")] = None,
     model: ModelOpt = None,
     image: Annotated[Optional[Path], typer.Option(help="A 48x48 face or any photo (its largest face is cropped "
                                                   "as `ferkit predict` does). Default: the bundled sample face.")] = None,
@@ -562,7 +563,7 @@ def visualize(
         fail(f"unknown view {what!r}; expected one of {', '.join(VIEWS)}")
     try:
         net = None
-        if what in ("kernels", "feature-maps", "saliency") or list_layers:
+        if what in ("kernels", "feature-maps", "saliency", "report") or list_layers:
             from ferkit.models import load_model
 
             net = load_model(model)
@@ -583,6 +584,13 @@ def visualize(
             fig = viz.kernels(net, label)
         elif what == "feature-maps":
             fig = viz.feature_maps(net, _face_for(image), layer, label)
+        elif what == "report":
+            if loaded is None:
+                fail("report needs --data (and --split, e.g. PublicTest)")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(viz.report(net, loaded, model_name=model, run=run))
+            typer.echo(f"wrote {out}")
+            return
         elif what == "saliency":
             faces = [_face_for(image)] if loaded is None else list(loaded.images[:12])
             fig = viz.saliency(net, faces, EMOTIONS.index(emotion) if emotion else None, label)

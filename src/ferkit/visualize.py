@@ -241,3 +241,85 @@ def save(fig, out: str | Path) -> Path:
     fig.savefig(out, dpi=DPI)
     _plt().close(fig)
     return out
+
+
+def _share(x) -> str:
+    return "-" if x is None else f"{x * 100:.1f}%"
+
+
+def _png_data(fig) -> str:
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def report(model, data, *, model_name: str | None = None, run: str | Path | None = None, examples: int = 4,
+           seed: int = 0) -> str:
+    """One self-contained HTML page for a trained model on a data set: summary, metrics, confusion,
+    second-guess table, right and wrong examples per class with their probabilities, curves, saliency."""
+    import html
+
+    from ferkit.evaluate import compute_metrics, load_predictor
+
+    meta = getattr(model, "ferkit_meta", {})
+    name = model_name or meta.get("name", meta.get("arch", "model"))
+    predict, _ = load_predictor(model_name) if model_name else (None, None)
+    if predict is None:
+        from ferkit.train import predict_proba
+
+        norm = meta["normalization"]
+        predict = lambda faces: predict_proba(model, faces, norm["mean"], norm["std"],  # noqa: E731
+                                              tta=meta.get("tta", False), temperature=meta.get("temperature", 1.0))
+    probs = predict(data.images)
+    rep = {**compute_metrics(probs, data.labels), "model": name, "split": getattr(data, "source", "")}
+    esc = html.escape
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in (
+        ("model", name), ("architecture", meta.get("arch")), ("trained by", meta.get("command")),
+        ("training minutes", f"{meta.get('train_minutes', float('nan')):.1f}"), ("hardware", meta.get("hardware")),
+        ("temperature", meta.get("temperature")), ("flip TTA", meta.get("tta")), ("data", data.source),
+        ("faces", len(data))))
+    per_class = "".join(f"<tr><td>{c}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
+                        f"<td>{m['support']}</td></tr>" for c, m in rep["per_class"].items())
+    sg = rep["second_guess"]
+    guesses = "".join(f"<tr><td>{p['true']} &rarr; {p['predicted']}</td><td>{p['second_right']} / {p['errors']}</td>"
+                      f"<td>{_share(p['share'])}</td></tr>"
+                      for p in sg["pairs"] + [{"true": "all", "predicted": "any", **sg["overall"]}])
+    rng = np.random.default_rng(seed)
+    pred = probs.argmax(1)
+    plt = _plt()
+    fig, axes = plt.subplots(len(EMOTIONS), 2 * examples, figsize=(2 * examples * 1.3, len(EMOTIONS) * 1.5), dpi=DPI,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, cname in enumerate(EMOTIONS):
+        for j, ok in enumerate((True, False)):
+            idx = np.flatnonzero((data.labels == k) & ((pred == k) == ok))
+            for e, i in enumerate(rng.choice(idx, min(examples, len(idx)), replace=False) if len(idx) else []):
+                ax = axes[k, j * examples + e]
+                ax.imshow(data.images[i], cmap="gray", vmin=0, vmax=255)
+                ax.set_title(f"{EMOTIONS[pred[i]]} {probs[i, pred[i]] * 100:.0f}%", fontsize=7,
+                             color="green" if ok else "red")
+        axes[k, 0].text(-6, 24, cname, ha="right", va="center", fontsize=9)
+    fig.suptitle("per true class: right predictions (left, green) and wrong ones (right, red), with the top probability")
+    examples_png = _png_data(fig)
+    images = [("Confusion", _png_data(confusion(rep)))]
+    if run is not None and (Path(run) / "metrics.jsonl").exists():
+        images.append(("Training curves", _png_data(curves(run))))
+    images.append(("Where the model looks (Grad-CAM)", _png_data(saliency(model, list(data.images[:12])))))
+    images.append(("First-layer kernels", _png_data(kernels(model))))
+    figures = "".join(f"<h2>{t}</h2><img alt='{t}' src='{src}'>" for t, src in images)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ferkit report: {esc(name)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
+img{{max-width:100%}}</style></head><body>
+<h1>ferkit report: {esc(name)}</h1><table>{rows}</table>
+<h2>Metrics</h2><p>accuracy <b>{rep['accuracy'] * 100:.2f}%</b>, top-2 {rep['top2_accuracy'] * 100:.2f}%,
+macro F1 {rep['macro_f1']:.3f}, ECE {rep['ece'] * 100:.2f}% (15 bins), NLL {rep['nll']:.4f}</p>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>faces</th></tr>{per_class}</table>
+<h2>Second guess right among the errors</h2><table><tr><th>error</th><th>2nd guess right</th><th>share</th></tr>
+{guesses}</table><h2>Examples</h2><img alt="examples" src="{examples_png}">{figures}</body></html>
+"""
