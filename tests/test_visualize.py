@@ -128,3 +128,17 @@ def test_html_report_is_self_contained(model, tiny_csv, tmp_path):
     assert "accuracy" in page and "Second guess" in page and "fear &rarr; surprise" in page
     result = runner.invoke(app, ["visualize", "report", "--out", str(tmp_path / "x.html")])
     assert result.exit_code == 1 and "report needs --data" in result.output
+
+
+@pytest.mark.skipif(not __import__("shutil").which("chromium"), reason="no chromium on this machine")
+def test_html_report_renders_in_a_browser(tiny_csv, tmp_path):
+    import subprocess
+
+    runner.invoke(app, ["visualize", "report", "--data", str(tiny_csv), "--out", str(tmp_path / "r.html")])
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400", f"--screenshot={shot}",
+                    (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[:2] == (1400, 1000) and img.std() > 10
