@@ -23,17 +23,23 @@ class ImageError(ValueError):
     """A file that could not be read as an image; the message names the file and the reason."""
 
 
+def check_file(path: str | os.PathLike, what: str, error: type[ValueError] = ValueError) -> Path:
+    """``path`` as a Path if it is a non-empty file; else raise ``error`` naming the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if path.is_dir():
+        raise error(f"{path}: is a folder, not {what}")
+    if path.stat().st_size == 0:
+        raise error(f"{path}: empty file (0 bytes)")
+    return path
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """The image at ``path`` as RGB uint8 (H, W, 3), upright (EXIF orientation applied)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+    path = check_file(path, "an image", ImageError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -183,13 +183,9 @@ def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, bool]:
         if not cap.isOpened():
             raise VideoError(f"camera {source}: cannot be opened")
         return cap, True
-    path = Path(source)
-    if not path.exists():
-        raise VideoError(f"{path}: no such file")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a folder, not a video")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
+    from ferkit.images import check_file
+
+    path = check_file(source, "a video", VideoError)
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise VideoError(f"{path}: not a readable video")

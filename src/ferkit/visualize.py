@@ -267,13 +267,7 @@ def report(model, data, *, model_name: str | None = None, run: str | Path | None
 
     meta = getattr(model, "ferkit_meta", {})
     name = model_name or meta.get("name", meta.get("arch", "model"))
-    predict, _ = load_predictor(model_name) if model_name else (None, None)
-    if predict is None:
-        from ferkit.train import predict_proba
-
-        norm = meta["normalization"]
-        predict = lambda faces: predict_proba(model, faces, norm["mean"], norm["std"],  # noqa: E731
-                                              tta=meta.get("tta", False), temperature=meta.get("temperature", 1.0))
+    predict, _ = load_predictor(model_name)  # as users run it: the shipped ONNX path (None: the default model)
     probs = predict(data.images)
     rep = {**compute_metrics(probs, data.labels), "model": name, "split": getattr(data, "source", "")}
     esc = html.escape
