@@ -26,6 +26,27 @@ def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, usage: list[st
     return path
 
 
+def people() -> tuple[np.ndarray, np.ndarray]:
+    """Two real faces, 150x200 BGR: the bundled astronaut and matplotlib's Grace Hopper (both public domain)."""
+    import cv2
+    from matplotlib import cbook
+
+    from ferkit.classify import SAMPLE_PHOTO
+
+    a = cv2.imread(str(SAMPLE_PHOTO))
+    b = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    return cv2.resize(a[30:350, 120:360], (150, 200)), cv2.resize(b[80:420, 150:400], (150, 200))
+
+
+def group_photo(n: int = 2) -> np.ndarray:
+    """A 240-px high BGR picture of ``n`` people side by side (alternating the two of :func:`people`)."""
+    faces = people()
+    frame = np.full((240, 40 + 190 * n, 3), 200, np.uint8)
+    for i in range(n):
+        frame[20:220, 40 + 190 * i:190 + 190 * i] = faces[i % 2]
+    return frame
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FERKIT_CACHE", str(tmp_path_factory.mktemp("cache")))

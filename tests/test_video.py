@@ -7,24 +7,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ferkit.classify import SAMPLE_PHOTO
+from conftest import people
 from ferkit.cli import app
 from ferkit.video import Tracker, VideoError, stream, thumbnail
 
-cbook = pytest.importorskip("matplotlib.cbook")
 runner = CliRunner()
-
-
-def _faces():
-    a = cv2.imread(str(SAMPLE_PHOTO))  # the astronaut (public domain)
-    b = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))  # Grace Hopper (public domain)
-    return cv2.resize(a[30:350, 120:360], (150, 200)), cv2.resize(b[80:420, 150:400], (150, 200))
 
 
 def make_clip(path, frames=40, cut=None, two=False, fps=20):
     """A 320x240 clip: one face drifting sideways; at frame `cut` another person takes its place;
     with `two`, both people side by side the whole time."""
-    a, b = _faces()
+    a, b = people()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (480, 240))
     for i in range(frames):
         frame = np.full((240, 480, 3), 200, np.uint8)
@@ -109,7 +102,7 @@ def test_bad_video_input(tmp_path):
 
 
 def test_broken_tail_keeps_what_was_processed(tmp_path):
-    a, _ = _faces()
+    a, _ = people()
     writer = cv2.VideoWriter(str(tmp_path / "full.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20, (320, 240))
     for i in range(60):
         frame = np.full((240, 320, 3), 200, np.uint8)

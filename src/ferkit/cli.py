@@ -616,6 +616,61 @@ def visualize(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface -- anyone who can "
+                                      "reach this machine can then use it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once).")] = 1,
+    model: ModelOpt = None,
+    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    max_side: Annotated[int, typer.Option(help="Detect on the image downscaled to this many pixels per side.")] = 320,
+    min_face: Annotated[int, typer.Option(help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads per inference.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Inferences at once per worker (0: one per CPU core).")] = 0,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest request body; larger gets 413.")] = 20.0,
+    max_pixels: Annotated[int, typer.Option(help="Largest image in pixels; larger gets 422.")] = 50_000_000,
+    max_batch: Annotated[int, typer.Option(help="Most images in one /v1/predict/batch request.")] = 32,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed to receive an upload (408), and again to "
+                                           "classify it (504).")] = 30.0,
+    cors_origin: Annotated[Optional[list[str]], typer.Option(
+        help="Allow browser pages from this origin (repeatable; '*' for any). Default: none (same origin only).")] = None,
+    window: Annotated[int, typer.Option(help="Webcam mode: frames averaged per face.")] = 15,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
+) -> None:
+    """Serve the HTTP API and the web page (photo upload and live webcam) on the photo pipeline.
+
+    Open http://HOST:PORT/ in a browser; the API is documented at /docs. POST /v1/predict takes one image
+    (multipart field `file`, or the raw body) and answers the record `ferkit predict --json` writes per image
+    (`?annotate=1`: the annotated PNG); POST /v1/predict/batch takes several; GET /healthz, GET /v1/models.
+    Errors answer JSON {"error": ...}: 400 broken image, 413 too large, 415 not an image, 422 too many pixels.
+    """
+    import os
+
+    import uvicorn
+
+    from ferkit.images import ImageError  # noqa: F401  (import errors surface here, before the port opens)
+    from ferkit.serve import CONFIG_ENV, ServeConfig, create_app
+    from ferkit.weights import WeightsError
+
+    if workers < 1:
+        fail("--workers must be at least 1")
+    config = ServeConfig(model=model, detector=detector, max_side=max_side, min_face=min_face, threads=threads,
+                         concurrency=concurrency, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
+                         max_batch=max_batch, timeout_s=timeout, cors_origins=list(cors_origin or []), window=window)
+    try:
+        app_or_factory = create_app(config)  # loads the model: a bad --model fails here, not in each worker
+    except (WeightsError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    typer.echo(f"ferkit serve: http://{host}:{port}/ (API docs at /docs), {workers} worker(s)", err=True)
+    options = dict(host=host, port=port, log_level=log_level, server_header=False, timeout_keep_alive=10)
+    if workers == 1:
+        uvicorn.run(app_or_factory, **options)
+    else:
+        os.environ[CONFIG_ENV] = config.to_env()
+        uvicorn.run("ferkit.serve:app_from_env", factory=True, workers=workers, **options)
+
+
 def main() -> None:
     app()
 

@@ -23,6 +23,14 @@ class ImageError(ValueError):
     """A file that could not be read as an image; the message names the file and the reason."""
 
 
+class NotAnImage(ImageError):
+    """Content that no image decoder recognises (a text file, a video, random bytes)."""
+
+
+class TooManyPixels(ImageError):
+    """An image over the pixel limit: refused before it is decoded."""
+
+
 def check_file(path: str | os.PathLike, what: str, error: type[ValueError] = ValueError) -> Path:
     """``path`` as a Path if it is a non-empty file; else raise ``error`` naming the file and the problem."""
     path = Path(path)
@@ -35,32 +43,54 @@ def check_file(path: str | os.PathLike, what: str, error: type[ValueError] = Val
     return path
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """The image at ``path`` as RGB uint8 (H, W, 3), upright (EXIF orientation applied)."""
+    path = check_file(path, "an image", ImageError)
+    return decode_image(path, str(path), max_pixels=max_pixels)
+
+
+def decode_image(source, name: str, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode ``source`` (a path, bytes or a binary file object) as RGB uint8 (H, W, 3), upright.
+
+    The format is sniffed from the content (never from a file name). Errors name ``name``:
+    :class:`NotAnImage` for content no decoder recognises, :class:`TooManyPixels` over ``max_pixels``
+    (checked from the header, before decoding; default ``MAX_PIXELS``), :class:`ImageError` for a broken
+    or truncated image.
+    """
+    import io
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = check_file(path, "an image", ImageError)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+        source = io.BytesIO(source)
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageError(f"{path}: {img.width}x{img.height} is over the {MAX_PIXELS // 1_000_000} "
-                                     "megapixel limit (decompression-bomb guard)")
+            with Image.open(source) as img:
+                if img.width * img.height > max_pixels:
+                    raise TooManyPixels(f"{name}: {img.width}x{img.height} is over the {_megapixels(max_pixels)} "
+                                        "megapixel limit (decompression-bomb guard)")
                 img.load()  # decode now: a truncated file fails here, not later
                 img = ImageOps.exif_transpose(img)
                 return to_rgb(img)
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not a readable image") from None
+        raise NotAnImage(f"{name}: not a readable image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: too many pixels (decompression-bomb guard)") from None
+        raise TooManyPixels(f"{name}: too many pixels (decompression-bomb guard)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in reason.lower():
             reason = "truncated file"
-        raise ImageError(f"{path}: broken image ({reason})") from None
+        raise ImageError(f"{name}: broken image ({reason})") from None
+
+
+def _megapixels(n: int) -> str:
+    return f"{n / 1_000_000:g}"
 
 
 def to_rgb(img) -> np.ndarray:

@@ -136,6 +136,47 @@ class Tracker:
         return [assigned[fi] for fi in range(len(faces))]
 
 
+class FrameTracker:
+    """One video's state: tracks, their smoothing windows and scene-cut detection. :meth:`step` takes the
+    next RGB frame and gives its tracked, smoothed faces. Used by :func:`stream` and by ``ferkit serve``'s
+    webcam sessions (one FrameTracker per browser session)."""
+
+    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0):
+        self.rec, self.scene_cut = recognizer, scene_cut
+        self.tracker = Tracker(window=max(1, window))
+        self.previous: np.ndarray | None = None
+
+    def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
+        """``detect=False`` carries the live tracks' boxes instead of running the detector (the classifier
+        always runs); with no live track the detector runs anyway."""
+        from ferkit.crop import crop_face
+
+        rec, labels = self.rec, self.rec.labels
+        small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
+        small = small.astype(np.int16)
+        if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
+            self.tracker.reset()
+        self.previous = small
+        if detect or not self.tracker.tracks:
+            faces = rec.detector.detect(rgb) if rec.detector is not None else [
+                Face((0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0])), 1.0)]
+        else:  # carry the live tracks' boxes to this frame
+            faces = [t.face for t in self.tracker.tracks if t.missing == 0]
+        crops = np.stack([crop_face(rgb, f) for f in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
+        probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(labels)))
+        tracks = self.tracker.update(faces, [thumbnail(c) for c in crops])
+        out = []
+        for face, track, p in zip(faces, tracks, probs):
+            track.history.append(p)
+            mean = np.mean(track.history, axis=0)
+            x, y, w, h = face.box
+            out.append(TrackedFace(track.id, (int(round(x)), int(round(y)), int(round(w)), int(round(h))),
+                                   float(face.score), labels[int(mean.argmax())],
+                                   {k: float(v) for k, v in zip(labels, p)},
+                                   {k: float(v) for k, v in zip(labels, mean)}))
+        return out
+
+
 class _LatestFrame:
     """Reads a live source on a thread and keeps only the newest frame; counts the frames it dropped."""
 
@@ -204,20 +245,18 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     (after yielding every frame it could read). ``info``, if given, receives the source's ``fps``,
     ``frames`` (0 if unknown) and ``live`` once it is opened.
     """
-    from ferkit.crop import crop_face
     from ferkit.recognize import Recognizer
 
     rec = recognizer or Recognizer()
-    labels = rec.labels
     cap, live = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 1.0 <= fps <= 1000.0 else 30.0
     expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not live else 0
     if info is not None:
         info.update(fps=fps, frames=expected, live=live)
-    tracker = Tracker(window=max(1, window))
+    tracker = FrameTracker(rec, window=window, scene_cut=scene_cut)
     reader = _LatestFrame(cap) if live else None
-    start, index, previous = time.perf_counter(), -1, None
+    start, index = time.perf_counter(), -1
     try:
         while True:
             if reader is not None:
@@ -229,27 +268,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
                 break
             index += 1 + dropped
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            small = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
-            if previous is not None and float(np.abs(small.astype(np.int16) - previous).mean()) > scene_cut:
-                tracker.reset()
-            previous = small.astype(np.int16)
-            if index % max(1, detect_every) == 0 or not tracker.tracks:
-                faces = rec.detector.detect(rgb) if rec.detector is not None else [
-                    Face((0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0])), 1.0)]
-            else:  # carry the live tracks' boxes to this frame
-                faces = [t.face for t in tracker.tracks if t.missing == 0]
-            crops = np.stack([crop_face(rgb, f) for f in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
-            probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(labels)))
-            tracks = tracker.update(faces, [thumbnail(c) for c in crops])
-            out = []
-            for face, track, p in zip(faces, tracks, probs):
-                track.history.append(p)
-                mean = np.mean(track.history, axis=0)
-                x, y, w, h = face.box
-                out.append(TrackedFace(track.id, (int(round(x)), int(round(y)), int(round(w)), int(round(h))),
-                                       float(face.score), labels[int(mean.argmax())],
-                                       {k: float(v) for k, v in zip(labels, p)},
-                                       {k: float(v) for k, v in zip(labels, mean)}))
+            out = tracker.step(rgb, detect=index % max(1, detect_every) == 0)
             t = (time.perf_counter() - start) if live else index / fps
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
     finally:
