@@ -30,6 +30,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def group_cpu_s(pgid: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of a process group (Linux /proc)."""
     total = 0
@@ -102,7 +109,7 @@ def main() -> None:
     photo = SAMPLE_PHOTO.read_bytes()
     lines = [f"# ferkit serve load test: {'/'.join(map(str, args.clients))} concurrent clients x {args.seconds:g} s, POST /v1/predict "
              f"(multipart, {SAMPLE_PHOTO.name} {len(photo) // 1024} KB, 1 face), loopback",
-             f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+             f"# machine: {cpu_name()}, {os.cpu_count()} cores, "
              f"python {platform.python_version()}; load generator on the same machine",
              f"# command: python benchmarks/serve_load.py --clients {' '.join(map(str, args.clients))} --seconds {args.seconds:g} "
              f"--workers {' '.join(map(str, args.workers))}"]

@@ -667,6 +667,7 @@ def serve(
     if workers == 1:
         uvicorn.run(app_or_factory, **options)
     else:
+        del app_or_factory  # each worker loads its own copy; this one only checked that it loads
         os.environ[CONFIG_ENV] = config.to_env()
         uvicorn.run("ferkit.serve:app_from_env", factory=True, workers=workers, **options)
 
