@@ -37,7 +37,7 @@ def free_port() -> int:
 def server():
     """`ferkit serve` in a subprocess on a free loopback port; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ferkit.cli", "serve", "--port", str(port), "--max-upload-mb", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "ferkit.cli", "serve", "--port", str(port), "--max-upload-mb", "2", "--timeout", "3",
                              "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -87,6 +87,18 @@ def test_live_api(server):
         pass  # the server may close the connection as soon as it has answered
     response = conn.getresponse()
     assert response.status == 413 and "upload limit" in json.loads(response.read())["error"]
+    conn.close()
+    # a client that stops sending half way (slowloris) is answered 408 after --timeout, not held forever
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/v1/predict")
+    conn.putheader("Content-Type", "image/jpeg")
+    conn.putheader("Content-Length", "100000")
+    conn.endheaders()
+    conn.send(b"\xff" * 1000)
+    start = time.monotonic()
+    response = conn.getresponse()
+    assert response.status == 408 and json.loads(response.read()) == {"error": "upload not received within 3 s"}
+    assert 2.5 < time.monotonic() - start < 10
     conn.close()
 
 

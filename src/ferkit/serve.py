@@ -342,16 +342,23 @@ def create_app(config: ServeConfig | None = None):
         try:
             with anyio.fail_after(config.timeout_s):
                 if ctype == "multipart/form-data":
-                    form = await request.form(max_files=config.max_batch + 1, max_fields=config.max_batch + 16)
-                    files = [v for key in ("file", "files") for v in form.getlist(key)]
-                    if any(isinstance(v, str) for v in files):
-                        raise ApiError(400, "form field 'file' must be a file upload, not text")
-                    if not files:
-                        raise ApiError(400, "no image: send it in the multipart form field 'file'")
-                    if len(files) > (config.max_batch if many else 1):
-                        raise ApiError(422, f"{len(files)} files: at most {config.max_batch if many else 1} per "
-                                            "request" + ("" if many else " (use /v1/predict/batch for several)"))
-                    return [(await f.read(), _clean_name(f.filename)) for f in files]
+                    most = config.max_batch if many else 1
+                    try:
+                        form = await request.form(max_files=most, max_fields=most + 16)
+                    except HTTPException as exc:  # the parser stops at the first file over max_files
+                        if "Too many files" in str(exc.detail):
+                            raise ApiError(422, f"more than {most} files: at most {most} per request" +
+                                           ("" if many else " (use /v1/predict/batch for several)")) from None
+                        raise
+                    try:
+                        files = [v for key in ("file", "files") for v in form.getlist(key)]
+                        if any(isinstance(v, str) for v in files):
+                            raise ApiError(400, "form field 'file' must be a file upload, not text")
+                        if not files:
+                            raise ApiError(400, "no image: send it in the multipart form field 'file'")
+                        return [(await f.read(), _clean_name(f.filename)) for f in files]
+                    finally:
+                        await form.close()  # spooled uploads are freed now, not when collected
                 if many:
                     raise ApiError(415, "a batch is sent as multipart/form-data with one 'file' field per image")
                 if ctype.startswith(NOT_IMAGE_TYPES):
