@@ -170,3 +170,22 @@ def test_views_to_proba_and_temperature():
     hot, cold = training.views_to_proba(z[:1], 0.5), training.views_to_proba(z[:1], 2.0)
     assert hot.max() > training.views_to_proba(z[:1]).max() > cold.max()
     assert hot.argmax() == cold.argmax() == 0
+
+
+def test_distillation_learns_from_a_teacher(tiny_csv, tmp_path, tiny_model_name):
+    run(tiny_csv, tmp_path / "teacher", tiny_model_name, epochs=6)
+    teacher = str(tmp_path / "teacher" / "model.safetensors")
+    data = load_fer2013(tiny_csv)
+    faces = data.split("Training").images[:50]
+    soft = training.teacher_targets(teacher, faces, 2.0).numpy()
+    assert soft.shape == (50, 7) and np.allclose(soft.sum(1), 1, atol=1e-5)
+    # T flattens the teacher's distribution: its top probability is lower than at T = 1
+    assert (soft.max(1) <= training.teacher_targets(teacher, faces, 1.0).numpy().max(1) + 1e-6).all()
+    # alpha = 1: the student sees only the teacher's soft targets, never a label, and still learns the task
+    results = run(tiny_csv, tmp_path / "student", tiny_model_name, epochs=6, distill=teacher, distill_alpha=1.0)
+    assert results["test_accuracy"] > 0.3
+    assert read_metadata(tmp_path / "student" / "model.safetensors")["config"]["distill"] == teacher
+    with pytest.raises(ValueError, match="checkpoint was made with distill"):
+        run(tiny_csv, tmp_path / "student", tiny_model_name, epochs=7, resume=True)
+    with pytest.raises(ValueError, match="distill and mixup"):
+        run(tiny_csv, tmp_path / "mixed", tiny_model_name, distill=teacher, mixup=0.2)

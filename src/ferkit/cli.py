@@ -53,6 +53,10 @@ def train(
     ema: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0: off).")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="Mixup Beta(alpha, alpha) parameter (0: off).")] = None,
     class_weight: Annotated[Optional[str], typer.Option(help="none, inverse or sqrt-inverse class weights.")] = None,
+    distill: Annotated[Optional[str], typer.Option(
+        help="Knowledge distillation from this teacher (shipped model name or .safetensors).")] = None,
+    distill_alpha: Annotated[Optional[float], typer.Option(help="Weight of the distillation term (0-1).")] = None,
+    distill_t: Annotated[Optional[float], typer.Option(help="Distillation softmax temperature.")] = None,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Flip test-time augmentation when evaluating.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (a run is deterministic for a seed).")] = 0,
     precision: Annotated[str, typer.Option(help="auto (bf16 where the CPU has it natively), bf16 or fp32.")] = "auto",
@@ -81,7 +85,7 @@ def train(
         cfg = make_config(preset, data=str(data), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
                           lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
                           label_smoothing=label_smoothing, augment=augment, ema=ema, mixup=mixup, class_weight=class_weight,
-                          tta=tta, val_fraction=val_fraction, seed=seed, precision=precision,
+                          distill=distill, distill_alpha=distill_alpha, distill_t=distill_t, tta=tta, val_fraction=val_fraction, seed=seed, precision=precision,
                           channels_last=channels_last, device=device, time_budget_min=time_budget,
                           command=command_line())
         results = run_training(cfg, resume=resume, progress=progress)

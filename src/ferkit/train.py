@@ -56,6 +56,9 @@ class TrainConfig:
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the EMA is evaluated
     mixup: float = 0.0  # mixup Beta(alpha, alpha) parameter (0 = off)
     class_weight: str = "none"  # none | inverse | sqrt-inverse: cross-entropy weights from Training's class counts
+    distill: str = ""  # teacher (shipped name or .safetensors) for knowledge distillation; "" = off
+    distill_alpha: float = 0.7  # weight of the distillation term; the cross-entropy gets 1 - alpha
+    distill_t: float = 2.0  # softmax temperature of teacher and student in the distillation term
     val_fraction: float = 0.1  # random subset of Training held out for early stopping
     patience: int = 10  # epochs without a better validation accuracy before stopping (0 = never stop early)
     select: str = "best"  # best: keep the best epoch on the validation subset | last: keep the last epoch
@@ -225,6 +228,20 @@ def _epoch_order(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf16: bool = False,
+                    device: str = "cpu", channels_last: bool = True) -> torch.Tensor:
+    """Soft targets (N, 7) for knowledge distillation: the teacher's softmax(logits / temperature), averaged
+    over the face and its mirror image. Computed once on the un-augmented faces (offline distillation: the
+    augmentations are mild and label-preserving), so a step costs no teacher forward pass."""
+    from ferkit.models import load_model
+
+    model = load_model(teacher).to(device)
+    norm = model.ferkit_meta["normalization"]
+    views = predict_logits(model, images, float(norm["mean"]), float(norm["std"]), bf16=bf16, tta=True,
+                           device=device, channels_last=channels_last)
+    return torch.from_numpy(views_to_proba(views, temperature))
+
+
 def _metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
     return {
         "arch": cfg.model,
@@ -274,6 +291,16 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     weight = weight.to(device) if weight is not None else None
     if cfg.mixup < 0:
         raise ValueError(f"mixup must be >= 0, not {cfg.mixup}")
+    soft = None
+    if cfg.distill:
+        if cfg.mixup > 0:
+            raise ValueError("distill and mixup cannot be combined")
+        t0 = time.perf_counter()
+        soft = teacher_targets(cfg.distill, train_all.images[train_idx], cfg.distill_t, bf16=bf16, device=cfg.device,
+                               channels_last=cfg.channels_last).to(device)
+        agree = float((soft.argmax(1) == y_train).float().mean())
+        log(f"distilling from {cfg.distill}: soft targets for {len(soft)} faces in {time.perf_counter() - t0:.1f} s "
+            f"(teacher agrees with the labels on {agree:.1%})")
     opt = _make_optimizer(cfg, model)
     ema = None
     if cfg.ema > 0:
@@ -294,7 +321,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         saved = ckpt["config"]
         for key in ("model", "preset", "batch_size", "optimizer", "lr", "seed", "val_fraction", "schedule", "augment",
-                    "ema", "mixup", "class_weight"):
+                    "ema", "mixup", "class_weight", "distill", "distill_alpha", "distill_t"):
             was = saved.get(key, getattr(TrainConfig(), key))
             if was != asdict(cfg)[key]:
                 raise ValueError(f"{ckpt_path}: checkpoint was made with {key}={was!r}, not {asdict(cfg)[key]!r}")
@@ -347,6 +374,10 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = model(x)
                 loss = F.cross_entropy(logits.float(), target, weight=weight, label_smoothing=cfg.label_smoothing)
+                if soft is not None:
+                    t = cfg.distill_t
+                    kd = F.kl_div(F.log_softmax(logits.float() / t, dim=1), soft[idx], reduction="batchmean") * t * t
+                    loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * kd
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
