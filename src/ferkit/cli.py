@@ -639,7 +639,8 @@ def serve(
                                            "classify it (504).")] = 30.0,
     cors_origin: Annotated[Optional[list[str]], typer.Option(
         help="Allow browser pages from this origin (repeatable; '*' for any). Default: none (same origin only).")] = None,
-    window: Annotated[int, typer.Option(help="Webcam mode: frames averaged per face.")] = 15,
+    window: Annotated[int, typer.Option(help="Webcam mode: frames averaged per face (5: 1 s at the page's "
+                                        "default 5 frames/s).")] = 5,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
 ) -> None:
     """Serve the HTTP API and the web page (photo upload and live webcam) on the photo pipeline.

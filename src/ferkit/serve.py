@@ -67,7 +67,7 @@ class ServeConfig:
     max_batch: int = 32  # images per batch request
     timeout_s: float = 30.0  # for reading the upload, and again for the inference
     cors_origins: list[str] = field(default_factory=list)  # empty: no CORS headers (same origin only)
-    window: int = 15  # webcam smoothing: frames averaged per track
+    window: int = 5  # webcam smoothing: frames averaged per track (1 s at the page's default 5 frames/s)
     max_sessions: int = 64  # webcam sessions kept per worker (least recently used dropped)
     session_ttl_s: float = 60.0  # a webcam session is forgotten this long after its last frame
 
