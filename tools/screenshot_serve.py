@@ -21,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import group_photo  # noqa: E402  (the tests' public-domain portraits)
-from test_serve_live import CHROMIUM_ARGS, free_port, write_y4m  # noqa: E402
+from test_serve_live import CHROMIUM_ARGS, free_port, write_y4m  # noqa: E402  (the tests' fake-camera clip)
 
 from ferkit.classify import SAMPLE_PHOTO  # noqa: E402
 
