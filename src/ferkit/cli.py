@@ -85,7 +85,8 @@ def train(
         cfg = make_config(preset, data=str(data), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
                           lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
                           label_smoothing=label_smoothing, augment=augment, ema=ema, mixup=mixup, class_weight=class_weight,
-                          distill=distill, distill_alpha=distill_alpha, distill_t=distill_t, tta=tta, val_fraction=val_fraction, seed=seed, precision=precision,
+                          distill=distill, distill_alpha=distill_alpha, distill_t=distill_t, tta=tta,
+                          val_fraction=val_fraction, seed=seed, precision=precision,
                           channels_last=channels_last, device=device, time_budget_min=time_budget,
                           command=command_line())
         results = run_training(cfg, resume=resume, progress=progress)
@@ -654,7 +655,6 @@ def serve(
 
     import uvicorn
 
-    from ferkit.images import ImageError  # noqa: F401  (import errors surface here, before the port opens)
     from ferkit.serve import CONFIG_ENV, ServeConfig, create_app
     from ferkit.weights import WeightsError
 

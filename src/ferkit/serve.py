@@ -181,18 +181,17 @@ class Service:
 
     def predict(self, data: bytes, name: str | None, annotate: bool = False):
         """The ``ferkit predict`` record of one upload, or the annotated PNG bytes."""
-        from ferkit.recognize import ImageResult
+        from dataclasses import replace
 
         rgb = self.decode(data, name or "upload")
-        result = self.recognizer.predict(rgb, color="RGB")
-        result = ImageResult(name, result.width, result.height, result.faces)
+        result = replace(self.recognizer.predict(rgb, color="RGB"), path=name)
         if not annotate:
             return result.to_dict()
         import cv2
 
         from ferkit.annotate import annotate as draw
 
-        ok, png = cv2.imencode(".png", draw(rgb, result.faces, self.recognizer.labels))
+        _, png = cv2.imencode(".png", draw(rgb, result.faces, self.recognizer.labels))
         return png.tobytes()
 
     def predict_many(self, items: list[tuple[bytes, str]]) -> list[dict]:
