@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import make_faces
+from ferkit import preprocess
 from ferkit.export import export_weights
 from ferkit.models import create_model, load_model, model_tensors
 from ferkit.runtime import Classifier
@@ -81,7 +82,8 @@ def test_shipped_seed_loads_offline_both_ways():
     assert "ferkit train" in meta["command"]
     faces, _ = make_faces(8)
     norm = meta["normalization"]
-    np.testing.assert_allclose(clf.predict_proba(faces), predict_proba(net, faces, norm["mean"], norm["std"]), atol=1e-4)
+    seen = preprocess.apply(faces, preprocess.of(meta))  # what the network sees (seed: equalised faces)
+    np.testing.assert_allclose(clf.predict_proba(faces), predict_proba(net, seen, norm["mean"], norm["std"]), atol=1e-4)
 
 
 def test_classifier_applies_the_temperature(exported, tmp_path):
@@ -117,5 +119,6 @@ def test_shipped_default_is_calibrated_and_loads_offline_both_ways():
     norm = meta["normalization"]
     for tta in (False, True):
         ours = Classifier(tta=tta).predict_proba(faces)
-        ref = predict_proba(net, faces, norm["mean"], norm["std"], tta=tta, temperature=meta["temperature"])
+        ref = predict_proba(net, preprocess.apply(faces, preprocess.of(meta)), norm["mean"], norm["std"], tta=tta,
+                            temperature=meta["temperature"])
         np.testing.assert_allclose(ours, ref, atol=1e-4)

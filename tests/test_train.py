@@ -189,3 +189,22 @@ def test_distillation_learns_from_a_teacher(tiny_csv, tmp_path, tiny_model_name)
         run(tiny_csv, tmp_path / "student", tiny_model_name, epochs=7, resume=True)
     with pytest.raises(ValueError, match="distill and mixup"):
         run(tiny_csv, tmp_path / "mixed", tiny_model_name, distill=teacher, mixup=0.2)
+
+
+def test_resume_compares_the_whole_recipe(tiny_csv, tmp_path, tiny_model_name):
+    run(tiny_csv, tmp_path / "run", tiny_model_name, epochs=1)
+    for change, message in [({"label_smoothing": 0.1}, "label_smoothing=0.0"),
+                            ({"preprocessing": "clahe"}, "preprocessing='none'"),
+                            ({"labels": "ferplus-votes"}, "labels='fer2013'"),
+                            ({"aug_rotate": 5.0}, "aug_rotate=10.0")]:
+        with pytest.raises(ValueError, match=f"checkpoint was made with {message}"):
+            run(tiny_csv, tmp_path / "run", tiny_model_name, resume=True, epochs=2, **change)
+    # what a resume may change: how long it runs (and where the data and files live)
+    assert run(tiny_csv, tmp_path / "run", tiny_model_name, resume=True, epochs=2)["epochs_run"] == 2
+
+
+def test_checkpoints_older_than_a_field_compare_with_its_default():
+    saved = {k: v for k, v in training.asdict(make_config("paper")).items() if k != "preprocessing"}
+    training.check_resumable(saved, make_config("paper"))
+    with pytest.raises(ValueError, match="preprocessing='none', not 'clahe'"):
+        training.check_resumable(saved, make_config("paper", preprocessing="clahe"))

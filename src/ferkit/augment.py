@@ -71,15 +71,16 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Te
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, g: torch.Generator, num_classes: int
           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup (Zhang et al. 2018): blend each image and its one-hot label with a shuffled partner.
+    """Mixup (Zhang et al. 2018): blend each image and its label with a shuffled partner.
 
-    One mixing weight per batch, drawn from Beta(alpha, alpha) and folded to >= 0.5 so the first label
-    stays the dominant one. Returns the mixed images and soft targets (B, num_classes).
+    ``y`` holds class indices (B,) or soft targets (B, num_classes). One mixing weight per batch, drawn from
+    Beta(alpha, alpha) and folded to >= 0.5 so the first label stays the dominant one. Returns the mixed
+    images and soft targets (B, num_classes).
     """
     lam = _beta(alpha, g)
     lam = max(lam, 1 - lam)
     perm = torch.randperm(x.shape[0], generator=g).to(x.device)
-    target = F.one_hot(y, num_classes).to(x.dtype)
+    target = F.one_hot(y, num_classes).to(x.dtype) if y.ndim == 1 else y.to(x.dtype)
     return lam * x + (1 - lam) * x[perm], lam * target + (1 - lam) * target[perm]
 
 

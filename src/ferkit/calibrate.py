@@ -72,7 +72,8 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     mirrored face (stored in the metadata; default: keep the run's choice); the temperature is fitted for
     exactly that inference path. Returns the calibration record.
     """
-    from ferkit.data import train_val_split
+    from ferkit import preprocess
+    from ferkit.data import relabel, train_val_split
     from ferkit.models import load_model, model_tensors
     from ferkit.train import predict_logits, views_to_proba
     from ferkit.weights import save_weights
@@ -82,13 +83,14 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     cfg = meta.get("config", {})
     if not cfg.get("val_fraction"):
         raise ValueError(f"{path}: the run held no slice of Training out (val_fraction 0): nothing to fit on")
+    data = relabel(data, cfg.get("labels", "fer2013"), cfg.get("ferplus") or None)  # the labels it trained on
     train_all = data.split("Training")
     _, val_idx = train_val_split(len(train_all), cfg["val_fraction"], cfg.get("seed", 0))
     norm = meta["normalization"]
     tta = bool(meta.get("tta", False)) if tta is None else tta
 
     def logits(images):
-        return predict_logits(net, images, norm["mean"], norm["std"], tta=tta)
+        return predict_logits(net, preprocess.apply(images, preprocess.of(meta)), norm["mean"], norm["std"], tta=tta)
 
     held_out = logits(train_all.images[val_idx])
     y_held = train_all.labels[val_idx]

@@ -38,7 +38,15 @@ def train(
     data: Annotated[Path, typer.Option(help="FER2013 CSV (.csv/.csv.gz) or per-image folder export.")],
     out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, checkpoint.pt, model.safetensors.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model family (see `ferkit models`).")] = "seed",
-    preset: Annotated[str, typer.Option(help="Training recipe: `paper` (the paper's) or `fast` (BN VGG, one-cycle SGD).")] = "paper",
+    preset: Annotated[str, typer.Option(help="Training recipe: paper (the paper's), paper-aug (+ flips and shifts), "
+                                        "fast (BN VGG, one-cycle SGD) or accurate (fast for 60 epochs).")] = "paper",
+    labels: Annotated[str, typer.Option(help="Labels to train on: fer2013 (the CSV's), ferplus-majority or ferplus-votes "
+                                        "(FER+'s 10 raters; read from fer2013new.csv beside --data).")] = "fer2013",
+    ferplus: Annotated[Optional[Path], typer.Option(help="The FER+ file (Microsoft's fer2013new.csv layout), if not "
+                                                    "beside --data.")] = None,
+    preprocessing: Annotated[str, typer.Option(help="The model's input preprocessing, applied to every face in "
+                                               "training and at run time: none, equalize_hist, clahe or "
+                                               "clahe:CLIP:TILES.")] = "none",
     epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (preset's if not given).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
@@ -83,6 +91,8 @@ def train(
         torch.set_num_threads(threads)
     try:
         cfg = make_config(preset, data=str(data), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
+                          labels=labels, ferplus=str(ferplus) if ferplus else "",
+                          preprocessing=preprocessing,
                           lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
                           label_smoothing=label_smoothing, augment=augment, ema=ema, mixup=mixup, class_weight=class_weight,
                           distill=distill, distill_alpha=distill_alpha, distill_t=distill_t, tta=tta,
@@ -178,29 +188,54 @@ def data_pack(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option(help="FER2013 CSV or image folder export.")],
+    data: Annotated[Optional[Path], typer.Option(help="FER2013 CSV, image folder export or .npz.")] = None,
+    photos: Annotated[Optional[Path], typer.Option(
+        help="A folder of real photos instead of --data: labels.csv (path,face,x,y,w,h,emotion) or <emotion>/*.jpg. "
+             "Faces are detected, matched to the labelled boxes (IoU >= 0.3) and cropped as `ferkit predict` does; "
+             "a face not found counts as wrong.")] = None,
     split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest.")] = "PublicTest",
+    labels: Annotated[str, typer.Option(help="Score against fer2013 (the CSV's labels) or ferplus-majority (FER+ "
+                                        "raters' majority, from fer2013new.csv beside --data).")] = "fer2013",
+    ferplus: Annotated[Optional[Path], typer.Option(help="The FER+ file, if not beside --data.")] = None,
     model: ModelOpt = None,
     weights: Annotated[Optional[Path], typer.Option(help="A weight file (.safetensors or .onnx); same as --model FILE.")] = None,
     train_accuracy: Annotated[bool, typer.Option(help="Also report train accuracy and the overfit ratio (test/train).")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full report as JSON ('-' = stdout).")] = None,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Override the model's flip test-time "
                                                 "augmentation (default: what its metadata says).")] = None,
+    detector: Annotated[str, typer.Option(help="--photos: face detector.")] = "centerface",
+    max_side: Annotated[int, typer.Option(help="--photos: detect on the photo downscaled to this many pixels per side.")] = 320,
 ) -> None:
-    """Accuracy, top-2, per-class precision/recall/F1, confusion matrix and the 2nd-guess table.
+    """Accuracy, top-2, per-class precision/recall/F1, confusion matrix, calibration and the 2nd-guess table,
+    on a FER2013 split (--data) or on real photos (--photos).
 
     Shipped models and .onnx files run on onnxruntime; a .safetensors file runs on PyTorch.
     """
     from ferkit.data import DataError, load_fer2013
     from ferkit.evaluate import evaluate_model, format_report
+    from ferkit.images import ImageError
     from ferkit.weights import WeightsError
 
+    if (data is None) == (photos is None):
+        fail("give --data (a FER2013 file) or --photos (a folder of labelled photos)", 2)
+    if max_side < 32:
+        fail(f"--max-side must be at least 32, not {max_side}", 2)
+    chosen = str(weights) if weights else model
     try:
-        loaded = load_fer2013(data)
-        report = evaluate_model(str(weights) if weights else model, loaded, split, train_accuracy=train_accuracy,
-                                tta=tta)
-    except (DataError, WeightsError, ImportError) as exc:
+        if photos is not None:
+            from ferkit.photos import evaluate_photos, find_faces
+
+            found = find_faces(photos, detector=detector, max_side=max_side, progress=True)
+            report = evaluate_photos(found, chosen, tta=tta)
+            for path, error in found.errors.items():
+                typer.echo(f"error: {error}", err=True)
+        else:
+            report = evaluate_model(chosen, load_fer2013(data), split, train_accuracy=train_accuracy, tta=tta,
+                                    labels=labels, ferplus=ferplus)
+    except (DataError, WeightsError, ImageError, ImportError, ValueError) as exc:
         fail(str(exc))
+    except KeyError as exc:
+        fail(str(exc.args[0]))
     if json_out is not None and str(json_out) == "-":
         typer.echo(json.dumps(report, indent=2))
         return

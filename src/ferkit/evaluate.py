@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ferkit import preprocess
 from ferkit.labels import EMOTIONS, NUM_CLASSES
 
 # The confused pairs the paper examined, as (true, predicted) label pairs in both directions.
@@ -36,9 +37,17 @@ def second_guess_table(probs: np.ndarray, labels: np.ndarray) -> dict:
     return {"pairs": pairs, "overall": row(wrong)}
 
 
-def compute_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
+def compute_metrics(probs: np.ndarray, labels: np.ndarray, found: np.ndarray | None = None) -> dict:
     """Accuracy, top-2 accuracy, per-class precision/recall/F1/support, confusion (rows = true), calibration
-    (ECE over 15 bins, NLL)."""
+    (ECE over 15 bins, NLL).
+
+    ``found`` (photos: a bool per labelled face, False where no face was detected) makes the report end to
+    end: accuracy, top-2, recall, precision and F1 count a face that was not found as wrong; ``found``,
+    ``not_found`` (per class) and ``found_accuracy`` (the classifier alone, on the faces found) are added.
+    The confusion matrix, calibration and the 2nd-guess table are over the faces found.
+    """
+    if found is not None:
+        return _end_to_end_metrics(np.asarray(probs, np.float64), np.asarray(labels), np.asarray(found, bool))
     from ferkit.calibrate import expected_calibration_error, nll
 
     try:
@@ -69,24 +78,60 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def _end_to_end_metrics(probs: np.ndarray, labels: np.ndarray, found: np.ndarray) -> dict:
+    report = compute_metrics(probs[found], labels[found]) if found.any() else None
+    pred = np.where(found, probs.argmax(axis=1), -1)
+    top2 = found & (np.argsort(-probs, axis=1)[:, :2] == labels[:, None]).any(axis=1)
+    per_class, f1s = {}, []
+    for c, name in enumerate(EMOTIONS):
+        tp = int(((pred == c) & (labels == c)).sum())
+        n_pred, n_true = int((pred == c).sum()), int((labels == c).sum())
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_true if n_true else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": n_true}
+    empty = np.zeros((NUM_CLASSES, NUM_CLASSES), int).tolist()
+    return {
+        "n": int(len(labels)),
+        "found": int(found.sum()),
+        "not_found": {name: int(((labels == c) & ~found).sum()) for c, name in enumerate(EMOTIONS)},
+        "accuracy": float((pred == labels).mean()) if len(labels) else 0.0,
+        "found_accuracy": report["accuracy"] if report else None,
+        "top2_accuracy": float(top2.mean()) if len(labels) else 0.0,
+        "per_class": per_class,
+        "macro_f1": float(np.mean(f1s)),
+        "ece": report["ece"] if report else None,
+        "nll": report["nll"] if report else None,
+        "confusion": report["confusion"] if report else empty,
+        "second_guess": report["second_guess"] if report else second_guess_table(probs[:0], labels[:0]),
+    }
+
+
 def format_report(report: dict) -> str:
     """The human-readable table ``ferkit evaluate`` prints."""
     lines = [f"model: {report.get('model', '?')}   data: {report.get('data', '?')}   split: {report.get('split', '?')}"
              f"   n: {report['n']}",
              f"accuracy: {report['accuracy'] * 100:.2f}%   top-2 accuracy: {report['top2_accuracy'] * 100:.2f}%"
              f"   macro F1: {report['macro_f1']:.3f}"]
-    if "ece" in report:
-        lines.append(f"calibration: ECE {report['ece'] * 100:.2f}% (15 bins)   NLL {report['nll']:.4f}")
+    if "found" in report:
+        fa = report["found_accuracy"]
+        lines.insert(1, f"faces found: {report['found']} / {report['n']} (a face not found counts as wrong)   "
+                        f"classifier alone on the faces found: {'-' if fa is None else f'{fa * 100:.2f}%'}")
+    if report.get("ece") is not None:
+        lines.append(f"calibration: ECE {report['ece'] * 100:.2f}% (15 bins)   NLL {report['nll']:.4f}"
+                     + ("   (faces found)" if "found" in report else ""))
     if "train_accuracy" in report:
         lines.append(f"train accuracy: {report['train_accuracy'] * 100:.2f}%   overfit ratio (test/train): "
                      f"{report['overfit_ratio']:.4f}")
     lines += ["", f"{'class':10s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'support':>8s}"]
     for name, m in report["per_class"].items():
         lines.append(f"{name:10s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:8d}")
-    lines += ["", "confusion (rows: true, columns: predicted)",
-              " " * 10 + "".join(f"{e[:7]:>8s}" for e in EMOTIONS)]
+    lost = report.get("not_found")
+    lines += ["", "confusion (rows: true, columns: predicted)" + (", faces found; last column: not found" if lost else ""),
+              " " * 10 + "".join(f"{e[:7]:>8s}" for e in EMOTIONS) + (f"{'missed':>8s}" if lost else "")]
     for name, row in zip(EMOTIONS, report["confusion"]):
-        lines.append(f"{name:10s}" + "".join(f"{v:8d}" for v in row))
+        lines.append(f"{name:10s}" + "".join(f"{v:8d}" for v in row) + (f"{lost[name]:8d}" if lost else ""))
     lines += ["", "2nd guess right among errors (true -> predicted)"]
     sg = report["second_guess"]
     for p in sg["pairs"] + [{"true": "all", "predicted": "any", **sg["overall"]}]:
@@ -110,7 +155,8 @@ def load_predictor(model: str | None, *, tta: bool | None = None):
         meta = net.ferkit_meta
         norm = meta["normalization"]
         use_tta = meta.get("tta", False) if tta is None else tta
-        return (lambda faces: predict_proba(net, faces, norm["mean"], norm["std"], tta=use_tta,
+        prep = preprocess.of(meta)
+        return (lambda faces: predict_proba(net, preprocess.apply(faces, prep), norm["mean"], norm["std"], tta=use_tta,
                                             temperature=meta.get("temperature", 1.0))), meta
     from ferkit.runtime import Classifier
 
@@ -118,9 +164,16 @@ def load_predictor(model: str | None, *, tta: bool | None = None):
     return clf.predict_proba, clf.metadata
 
 
-def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False, tta: bool | None = None
-                   ) -> dict:
-    """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`."""
+def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False, tta: bool | None = None,
+                   labels: str = "fer2013", ferplus=None) -> dict:
+    """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`, against
+    ``labels`` (``fer2013``, or ``ferplus-majority`` read from the FER+ file beside the data, see
+    :func:`ferkit.data.relabel`)."""
+    from ferkit.data import relabel
+
+    if labels == "ferplus-votes":
+        raise ValueError("evaluate against fer2013 or ferplus-majority labels (votes are a distribution, not a label)")
+    data = relabel(data, labels, ferplus)
     subset = data.split(split)
     predict, meta = load_predictor(model, tta=tta)
     report = compute_metrics(predict(subset.images), subset.labels)
@@ -129,4 +182,5 @@ def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool 
         report["train_accuracy"] = float((predict(train.images).argmax(1) == train.labels).mean())
         report["overfit_ratio"] = report["accuracy"] / report["train_accuracy"]
     used_tta = bool(meta.get("tta", False)) if tta is None else tta
-    return {"model": meta.get("name", str(model)), "data": data.source, "split": split, "tta": used_tta, **report}
+    return {"model": meta.get("name", str(model)), "data": data.source, "split": split, "labels": labels,
+            "tta": used_tta, **report}

@@ -42,3 +42,29 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
     manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entry
+
+
+def update_metadata(name: str, updates: dict, dest: str | Path = WEIGHTS_DIR) -> dict:
+    """Merge ``updates`` into the metadata of shipped model ``name`` (its safetensors and its ONNX file alike),
+    leaving every weight as it is, and record the new sha256 in ``manifest.json``. Returns the manifest entry."""
+    import onnx
+
+    dest = Path(dest)
+    manifest_path = dest / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest[name]
+    st_path = dest / entry["safetensors"]["file"]
+    save_weights(st_path, load_tensors(st_path), {**read_metadata(st_path), **updates})
+    entry["safetensors"]["sha256"] = sha256_of(st_path)
+    if "onnx" in entry:
+        onnx_path = dest / entry["onnx"]["file"]
+        proto = onnx.load_model(str(onnx_path))
+        props = {p.key: p.value for p in proto.metadata_props}
+        meta = {**json.loads(props["ferkit"]), **updates}
+        for p in proto.metadata_props:
+            if p.key == "ferkit":
+                p.value = json.dumps(meta, sort_keys=True)
+        onnx.save_model(proto, str(onnx_path))
+        entry["onnx"]["sha256"] = sha256_of(onnx_path)
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return entry

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit import preprocess
 from ferkit.weights import WeightsError, resolve
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -96,14 +97,17 @@ class Classifier:
         self._mean, self._std = float(norm["mean"]), float(norm["std"])
         self.tta = bool(self.metadata.get("tta", False)) if tta is None else tta
         self.temperature = float(self.metadata.get("temperature", 1.0))  # fitted by `ferkit calibrate`
+        self.preprocessing = preprocess.of(self.metadata)  # what the model was trained on, e.g. equalize_hist
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:
-        """uint8 (N, 48, 48) -> float32 (N, 1, 48, 48), normalised as in training."""
+        """uint8 (N, 48, 48) -> float32 (N, 1, 48, 48): the model's own preprocessing (its metadata's
+        ``preprocessing``, see :mod:`ferkit.preprocess`), then the normalisation it was trained with."""
         faces = np.asarray(faces)
         if faces.ndim == 2:
             faces = faces[None]
         if faces.ndim != 3 or faces.shape[1:] != tuple(self.metadata["input_size"]):
             raise ValueError(f"faces must be (N, 48, 48) grey images, got shape {faces.shape}")
+        faces = preprocess.apply(faces.astype(np.uint8) if faces.dtype == bool else faces, self.preprocessing)
         x = (faces.astype(np.float32) / 255.0 - self._mean) / self._std
         return x[:, None]
 

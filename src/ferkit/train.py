@@ -27,8 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ferkit import preprocess
 from ferkit.augment import AugmentConfig, augment, mixup
-from ferkit.data import FerData, load_fer2013, train_val_split
+from ferkit.data import FerData, load_fer2013, relabel, train_val_split
 from ferkit.evaluate import compute_metrics
 from ferkit.labels import EMOTIONS
 from ferkit.models import create_model, model_tensors
@@ -38,6 +39,9 @@ from ferkit.models import create_model, model_tensors
 class TrainConfig:
     data: str = ""
     out: str = "runs/seed"
+    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes (see ferkit.data.relabel)
+    ferplus: str = ""  # the FER+ file; "" = fer2013new.csv beside the data
+    preprocessing: str = "none"  # the model's input preprocessing (see ferkit.preprocess): none | equalize_hist | clahe
     model: str = "seed"
     preset: str = "paper"
     epochs: int = 50
@@ -107,6 +111,11 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
     if unknown:
         raise TypeError(f"unknown config field(s): {', '.join(sorted(unknown))}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}, "preset": preset}
+    preprocess.parse(values.get("preprocessing"))  # a bad spec fails here, before any data is read
+    from ferkit.data import LABEL_SOURCES
+
+    if values.get("labels", "fer2013") not in LABEL_SOURCES:
+        raise ValueError(f"unknown labels {values['labels']!r}; expected one of {', '.join(LABEL_SOURCES)}")
     return TrainConfig(**values)
 
 
@@ -237,6 +246,7 @@ def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf1
 
     model = load_model(teacher).to(device)
     norm = model.ferkit_meta["normalization"]
+    images = preprocess.apply(images, preprocess.of(model.ferkit_meta))  # the teacher's own input path
     views = predict_logits(model, images, float(norm["mean"]), float(norm["std"]), bf16=bf16, tta=True,
                            device=device, channels_last=channels_last)
     return torch.from_numpy(views_to_proba(views, temperature))
@@ -248,6 +258,8 @@ def _metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
         "labels": list(EMOTIONS),
         "input_size": [48, 48],
         "channels": 1,
+        "preprocessing": preprocess.parse(cfg.preprocessing),
+        "label_source": cfg.labels,
         "normalization": {"scale": 1 / 255, "mean": mean, "std": std},
         "command": cfg.command,
         "config": asdict(cfg),
@@ -271,8 +283,14 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     ckpt_path = out / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
+    ckpt = None
+    if resume and ckpt_path.exists():  # a different recipe is refused before any data is read
+        ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=True)
+        check_resumable(ckpt["config"], cfg, ckpt_path)
 
-    data = data if data is not None else load_fer2013(cfg.data)
+    data = relabel(data if data is not None else load_fer2013(cfg.data), cfg.labels, cfg.ferplus or None)
+    raw_train = data.split("Training")  # grey levels as read: a teacher applies its own preprocessing
+    data = _preprocessed(data, cfg.preprocessing)
     train_all = data.split("Training")
     train_idx, val_idx = train_val_split(len(train_all), cfg.val_fraction, cfg.seed)
     device = torch.device(cfg.device)
@@ -280,6 +298,8 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         raise ValueError("device cuda asked for, but PyTorch sees no CUDA GPU")
     x_train = torch.from_numpy(train_all.images[train_idx]).to(device)
     y_train = torch.from_numpy(train_all.labels[train_idx]).to(device)
+    # Soft targets (FER+ votes) where the labels are distributions; else the class indices.
+    t_train = (torch.from_numpy(train_all.targets[train_idx]).to(device) if train_all.targets is not None else y_train)
     x_val, y_val = train_all.images[val_idx], train_all.labels[val_idx]
     mean = float(x_train.float().mean() / 255)
     std = float(x_train.float().std() / 255)
@@ -296,7 +316,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         if cfg.mixup > 0:
             raise ValueError("distill and mixup cannot be combined")
         t0 = time.perf_counter()
-        soft = teacher_targets(cfg.distill, train_all.images[train_idx], cfg.distill_t, bf16=bf16, device=cfg.device,
+        soft = teacher_targets(cfg.distill, raw_train.images[train_idx], cfg.distill_t, bf16=bf16, device=cfg.device,
                                channels_last=cfg.channels_last).to(device)
         agree = float((soft.argmax(1) == y_train).float().mean())
         log(f"distilling from {cfg.distill}: soft targets for {len(soft)} faces in {time.perf_counter() - t0:.1f} s "
@@ -317,14 +337,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed_s": 0.0, "wall_s": 0.0,
              "run_loss": 0.0, "run_correct": 0, "run_seen": 0}
 
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        saved = ckpt["config"]
-        for key in ("model", "preset", "batch_size", "optimizer", "lr", "seed", "val_fraction", "schedule", "augment",
-                    "ema", "mixup", "class_weight", "distill", "distill_alpha", "distill_t"):
-            was = saved.get(key, getattr(TrainConfig(), key))
-            if was != asdict(cfg)[key]:
-                raise ValueError(f"{ckpt_path}: checkpoint was made with {key}={was!r}, not {asdict(cfg)[key]!r}")
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         if ema is not None:
@@ -365,10 +378,10 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = y_train[idx]
-                target = y
+                target = t_train[idx]
                 if cfg.mixup > 0:
                     g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + 7)
-                    x, target = mixup(x, y, cfg.mixup, g, len(EMOTIONS))
+                    x, target = mixup(x, target, cfg.mixup, g, len(EMOTIONS))
                 for group in opt.param_groups:
                     group["lr"] = lr_at(cfg, epoch * n_batches + step, total_steps)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -459,6 +472,29 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     if status == "interrupted" or state["best_epoch"] < 0:
         return results
     return _finish(cfg, model, out, data, x_train.cpu().numpy(), y_train.cpu().numpy(), mean, std, results, log)
+
+
+# Config fields that may differ when a run is resumed: how long it runs, where its files and data live, and
+# on which device. Everything else (the recipe) must match the checkpoint.
+RESUME_MAY_CHANGE = frozenset({"epochs", "time_budget_min", "out", "command", "data", "ferplus", "device"})
+
+
+def check_resumable(saved: dict, cfg: TrainConfig, ckpt_path: Path | str = "checkpoint") -> None:
+    """Refuse to resume a checkpoint made with another recipe: every config field except
+    :data:`RESUME_MAY_CHANGE` must equal the saved one (fields newer than the checkpoint: their default)."""
+    now = asdict(cfg)
+    defaults = asdict(TrainConfig())
+    for key in sorted(set(now) - RESUME_MAY_CHANGE):
+        was = saved.get(key, defaults[key])
+        if was != now[key]:
+            raise ValueError(f"{ckpt_path}: checkpoint was made with {key}={was!r}, not {now[key]!r}")
+
+
+def _preprocessed(data: FerData, spec: str) -> FerData:
+    """``data`` with the model's input preprocessing applied to every face (once, before training)."""
+    if preprocess.parse(spec)["name"] == "none":
+        return data
+    return FerData(preprocess.apply(data.images, spec), data.labels, data.usage, data.source, data.targets)
 
 
 def _save_best(model: torch.nn.Module, path: Path) -> None:

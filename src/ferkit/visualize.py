@@ -29,6 +29,16 @@ def _grid(n: int) -> tuple[int, int]:
     return int(np.ceil(n / cols)), cols
 
 
+def model_input(meta: dict, face: np.ndarray) -> np.ndarray:
+    """One uint8 48x48 face as the float32 48x48 input a model with this metadata was trained on: its
+    preprocessing (:mod:`ferkit.preprocess`), then its normalisation."""
+    from ferkit import preprocess
+
+    norm = meta.get("normalization", {"mean": 0.5, "std": 0.25})
+    face = preprocess.apply(np.asarray(face, dtype=np.uint8), preprocess.of(meta))
+    return ((face.astype(np.float32) / 255 - norm["mean"]) / norm["std"]).astype(np.float32)
+
+
 def samples(data, per_class: int = 8, seed: int = 0):
     """A grid of faces, one row per emotion (the paper's Figure 1)."""
     plt = _plt()
@@ -93,8 +103,7 @@ def feature_maps(model, face: np.ndarray, layer: str | None = None, title: str =
         raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(names)}")
     module = dict(model.named_modules())[layer]
     meta = getattr(model, "ferkit_meta", {})
-    norm = meta.get("normalization", {"mean": 0.5, "std": 0.25})
-    x = torch.from_numpy(((face.astype(np.float32) / 255 - norm["mean"]) / norm["std"])[None, None])
+    x = torch.from_numpy(model_input(meta, face)[None, None])
     captured = {}
     handle = module.register_forward_hook(lambda m, i, o: captured.setdefault("out", o.detach()))
     try:
@@ -192,8 +201,7 @@ def grad_cam(model, face: np.ndarray, target: int | None = None, layer: str | No
     import torch.nn.functional as F
 
     name, module = (layer, dict(model.named_modules())[layer]) if layer else last_conv(model)
-    norm = getattr(model, "ferkit_meta", {}).get("normalization", {"mean": 0.5, "std": 0.25})
-    x = torch.from_numpy(((face.astype(np.float32) / 255 - norm["mean"]) / norm["std"])[None, None])
+    x = torch.from_numpy(model_input(getattr(model, "ferkit_meta", {}), face)[None, None])
     saved = {}
 
     def keep(module, inputs, output):  # the activation, and its gradient once backward runs

@@ -1,0 +1,173 @@
+"""Accuracy on real photos: find each labelled face, crop it as ``ferkit predict`` does, classify it.
+
+A photo set is a folder in one of two layouts:
+
+- ``labels.csv`` with ``path,face,x,y,w,h,emotion`` (``path`` relative to the folder; the box in the stored
+  photo's pixels, x and y its top-left corner). Each labelled face is matched to the detection with the
+  highest IoU; under ``iou`` (0.3) it is *not found* and counts as wrong. For crop sets, give a box of the
+  whole image. ``labels.csv`` with only ``path,emotion`` (no box columns) takes the largest face.
+- ``<emotion>/*.jpg`` folders: each photo holds one labelled face, the largest one found.
+
+Detection and cropping run once per set (:func:`find_faces`); any number of models then classify the same
+crops (:func:`evaluate_photos`), so models are compared on exactly the same faces.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.data import DataError
+from ferkit.labels import EMOTIONS, label_from_name
+
+IOU_MIN = 0.3
+
+
+@dataclass(frozen=True)
+class LabelledFace:
+    path: Path
+    label: int
+    box: tuple[float, float, float, float] | None  # x, y, w, h; None: the largest face in the photo
+
+
+@dataclass(frozen=True)
+class FoundFaces:
+    """The labelled faces of a photo set, what the detector found for each, and the 48x48 crops."""
+
+    faces: list[LabelledFace]
+    labels: np.ndarray  # (N,) int64
+    found: np.ndarray  # (N,) bool
+    crops: np.ndarray  # (N, 48, 48) uint8; zeros where not found
+    boxes: np.ndarray  # (N, 4) float: the matched detection's box (nan where not found)
+    errors: dict[str, str]  # unreadable photos -> one-line error (their faces count as not found)
+    source: str
+
+
+def read_photo_set(root: str | Path) -> list[LabelledFace]:
+    """The labelled faces of a photo set folder (``labels.csv``, or ``<emotion>/`` folders)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; a photo set is a folder with labels.csv or <emotion>/ folders")
+    table = root / "labels.csv"
+    if table.exists():
+        return _read_labels_csv(table)
+    from ferkit.images import IMAGE_SUFFIXES
+
+    faces = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            label = label_from_name(folder.name)
+        except KeyError as exc:
+            raise DataError(f"{folder}: {exc.args[0]}") from None
+        faces += [LabelledFace(p, label, None) for p in sorted(folder.rglob("*"))
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not faces:
+        raise DataError(f"{root}: no labels.csv and no images in <emotion>/ folders")
+    return faces
+
+
+def _read_labels_csv(table: Path) -> list[LabelledFace]:
+    with open(table, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        if "path" not in columns or "emotion" not in columns:
+            raise DataError(f"{table}: needs columns path,emotion (and x,y,w,h for boxes); found {', '.join(columns)}")
+        has_box = all(c in columns for c in ("x", "y", "w", "h"))
+        faces = []
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                label = label_from_name(row["emotion"])
+            except KeyError as exc:
+                raise DataError(f"{table}: row {line}: {exc.args[0]}") from None
+            box = None
+            if has_box:
+                try:
+                    box = tuple(float(row[k]) for k in ("x", "y", "w", "h"))
+                except ValueError:
+                    raise DataError(f"{table}: row {line}: box x,y,w,h must be numbers, got "
+                                    f"{','.join(row[k] for k in ('x', 'y', 'w', 'h'))}") from None
+                if box[2] <= 0 or box[3] <= 0:
+                    raise DataError(f"{table}: row {line}: box width and height must be > 0")
+            faces.append(LabelledFace(table.parent / row["path"], label, box))
+    if not faces:
+        raise DataError(f"{table}: no rows")
+    return faces
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int = 320, iou_min: float = IOU_MIN,
+               threads: int = 1, progress: bool = False) -> FoundFaces:
+    """Detect the faces of every photo once, match them to the labels and crop them as ``ferkit predict`` does."""
+    from ferkit.crop import crop_face
+    from ferkit.detect import create_detector
+    from ferkit.images import ImageError, read_image
+
+    faces = read_photo_set(root)
+    det = create_detector(detector, threads=threads, max_side=max_side)
+    n = len(faces)
+    found = np.zeros(n, bool)
+    crops = np.zeros((n, 48, 48), np.uint8)
+    boxes = np.full((n, 4), np.nan)
+    errors: dict[str, str] = {}
+    by_photo: dict[Path, list[int]] = {}
+    for i, f in enumerate(faces):
+        by_photo.setdefault(f.path, []).append(i)
+    items = by_photo.items()
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="photos", unit="photo", leave=False)
+    for path, idx in items:
+        try:
+            rgb = read_image(path)
+        except ImageError as exc:
+            errors[str(path)] = str(exc)
+            continue
+        detections = det.detect(rgb)
+        if not detections:
+            continue
+        for i in idx:
+            box = faces[i].box
+            if box is None:
+                best = max(detections, key=lambda d: d.box[2] * d.box[3])
+            else:
+                scores = [iou(box, d.box) for d in detections]
+                k = int(np.argmax(scores))
+                if scores[k] < iou_min:
+                    continue
+                best = detections[k]
+            found[i] = True
+            crops[i] = crop_face(rgb, best)
+            boxes[i] = best.box
+    labels = np.array([f.label for f in faces], np.int64)
+    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root))
+
+
+def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | None = None) -> dict:
+    """The photo report for one model on already found faces: the keys of ``ferkit evaluate``'s FER2013
+    report, end to end (a labelled face that was not found counts as wrong), plus ``found``."""
+    from ferkit.evaluate import compute_metrics, load_predictor
+
+    predict, meta = load_predictor(model, tta=tta)
+    probs = np.zeros((len(found.labels), len(EMOTIONS)), np.float64)
+    if found.found.any():
+        probs[found.found] = predict(found.crops[found.found])
+    used_tta = bool(meta.get("tta", False)) if tta is None else tta
+    report = compute_metrics(probs, found.labels, found=found.found)
+    return {"model": meta.get("name", str(model)), "data": found.source, "split": "photos", "tta": used_tta,
+            "unreadable": found.errors, **report}
+
+
+__all__ = ["FoundFaces", "IOU_MIN", "LabelledFace", "evaluate_photos", "find_faces", "iou", "read_photo_set"]
