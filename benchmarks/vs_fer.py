@@ -4,15 +4,17 @@
 ferkit's, with ``--no-deps`` plus what it needs to classify a photo (tensorflow-cpu, OpenCV < 5 for its
 Haar detector, requests, Pillow, setuptools < 81 for pkg_resources) -- its other pins (facenet-pytorch's
 torch, moviepy) are for features not used here. If it cannot be installed, the benchmark says so and
-exits 0. Measured: CK+ end-to-end accuracy (the largest detected face per frame; none found counts as
-wrong) and detection recall for both, and the time per 640x480 frame with one face, interleaved.
-Usage: python benchmarks/vs_fer.py --ckplus ../shared/data/ckplus_peak [--venv DIR] [--rounds 5]
+exits 0. Measured on each photo set (``ferkit.photos`` layouts): faces found and end-to-end accuracy for
+both tools (each labelled face matched to each tool's own detection by IoU >= 0.3, or the largest face
+where the set has no boxes; not found counts as wrong), then the classifier-only comparison: accuracy of
+each on the labelled faces that BOTH tools found; and the time per 640x480 frame with one face, interleaved.
+Usage: python benchmarks/vs_fer.py --photos ../shared/data/expw_dev --photos ../shared/data/ckplus_peak
+       [--models NEW fer-m] [--venv DIR] [--rounds 5] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -23,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.labels import EMOTIONS
-from ferkit.recognize import Recognizer
 
 FER_PACKAGES = ["tensorflow-cpu>=2.15,<2.21", "opencv-python-headless>=4.8,<5", "requests", "pillow", "setuptools<81"]
 
@@ -63,20 +64,48 @@ def ensure_fer(venv: Path) -> Path | None:
     return python
 
 
+def fer_predictions(fs, fer_run) -> tuple[np.ndarray, np.ndarray]:
+    """fer's answer for every labelled face of a found set: the detection with the highest IoU (>= 0.3), or
+    the largest face where the set has no boxes; -1 where fer found none. Also fer's ms per photo."""
+    from ferkit.photos import IOU_MIN, iou
+
+    pred = np.full(len(fs.labels), -1)
+    by_photo: dict = {}
+    for i, face in enumerate(fs.faces):
+        by_photo.setdefault(face.path, []).append(i)
+    ms = []
+    for path, idx in by_photo.items():
+        out = fer_run(str(path))
+        ms.append(out["ms"])
+        for i in idx:
+            box = fs.faces[i].box
+            if not out["faces"]:
+                continue
+            if box is None:
+                f = max(out["faces"], key=lambda f: f["box"][2] * f["box"][3])
+            else:
+                f = max(out["faces"], key=lambda f: iou(box, f["box"]))
+                if iou(box, f["box"]) < IOU_MIN:
+                    continue
+            pred[i] = EMOTIONS.index(max(f["emotions"], key=f["emotions"].get))
+    return pred, np.array(ms)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckplus", type=Path, required=True)
+    ap.add_argument("--photos", type=Path, action="append", required=True,
+                    help="photo set: labels.csv with boxes (ExpW dev) or without (CK+), or <emotion>/ folders; repeatable")
+    ap.add_argument("--models", nargs="+", default=[None], help="ferkit models to put beside fer (default: the default)")
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "ferkit" / "fer-venv")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--max-side", type=int, default=None, help="detector's frame size (default: the Recognizer's)")
+    ap.add_argument("--max-side", type=int, default=320, help="ferkit detector's frame size")
     args = ap.parse_args()
     python = ensure_fer(args.venv)
     if python is None:
         return
-    rows = [r for r in csv.DictReader(open(args.ckplus / "labels.csv")) if r["emotion"] in EMOTIONS]
-    paths = [str(args.ckplus / r["path"]) for r in rows]
-    truth = np.array([EMOTIONS.index(r["emotion"]) for r in rows])
+    from ferkit.photos import find_faces
+
     worker = subprocess.Popen([str(python), "-c", FER_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, bufsize=1)
     assert json.loads(worker.stdout.readline())["ready"]
@@ -86,24 +115,42 @@ def main() -> None:
         worker.stdin.flush()
         return json.loads(worker.stdout.readline())
 
-    rec = Recognizer(**({"max_side": args.max_side} if args.max_side else {}))
-    results = {"fer": [], "ferkit": []}
-    for path in paths:
-        out = fer_run(path)
-        face = max(out["faces"], key=lambda f: f["box"][2] * f["box"][3]) if out["faces"] else None
-        results["fer"].append(EMOTIONS.index(max(face["emotions"], key=face["emotions"].get)) if face else -1)
-        res = rec.predict(path)
-        face = max(res.faces, key=lambda f: f.box[2] * f.box[3]) if res.faces else None
-        results["ferkit"].append(EMOTIONS.index(face.emotion) if face else -1)
+    report = {"sets": {}}
+    for root in args.photos:
+        fs = find_faces(root, max_side=args.max_side)
+        truth = fs.labels
+        fer_pred, fer_ms = fer_predictions(fs, fer_run)
+        rows = {"fer": {"pred": fer_pred, "found": fer_pred >= 0}}
+        for model in args.models:
+            pred, meta = _ferkit_pred(fs, model)
+            rows[f"ferkit {meta.get('name', model)}"] = {"pred": pred, "found": fs.found}
+        both = rows["fer"]["found"] & fs.found
+        out = {"faces": int(len(truth)), "found_by_both": int(both.sum()), "fer_ms_per_photo": float(np.median(fer_ms)),
+               "tools": {}}
+        for tool, r in rows.items():
+            pred = np.where(r["found"], r["pred"], -1)
+            out["tools"][tool] = {
+                "found": int(r["found"].sum()), "accuracy": float((pred == truth).mean()),
+                "accuracy_on_faces_both_find": float((pred[both] == truth[both]).mean()) if both.any() else None,
+                "recall": {EMOTIONS[c]: float((pred[truth == c] == c).mean()) for c in sorted(set(truth.tolist()))}}
+        report["sets"][root.name] = out
+        print(f"\n{root.name}: {len(truth)} labelled faces; {int(both.sum())} found by both tools")
+        print(f"{'tool':24s} {'found':>7s} {'end to end':>11s} {'on faces both find':>19s}")
+        for tool, t in out["tools"].items():
+            b = t["accuracy_on_faces_both_find"]
+            print(f"{tool:24s} {t['found']:7d} {t['accuracy'] * 100:10.1f}% {'-' if b is None else f'{b * 100:.1f}%':>19s}")
     # speed: one 640x480 frame with one face, both tools interleaved, end to end (read excluded)
-    frame = paths[0]
     import cv2
 
-    img = cv2.imread(frame)
+    from ferkit.recognize import Recognizer
+
+    first = fs.faces[0].path
+    img = cv2.imread(str(first))
     img = cv2.resize(img, (640, 480)) if img.shape[:2] != (480, 640) else img
     tmp = Path(args.venv) / "frame640.png"
     cv2.imwrite(str(tmp), img)
     rgb = np.ascontiguousarray(img[..., ::-1])
+    rec = Recognizer(args.models[0], max_side=args.max_side)
     times = {"fer": [], "ferkit": []}
     for _ in range(args.rounds):
         for _ in range(5):
@@ -113,18 +160,22 @@ def main() -> None:
             times["ferkit"].append((time.perf_counter() - start) * 1000)
     worker.stdin.close()
     worker.wait()
-    report = {}
-    for tool in ("fer", "ferkit"):
-        pred = np.array(results[tool])
-        report[tool] = {"accuracy": float((pred == truth).mean()), "detected": int((pred >= 0).sum()),
-                        "frames": len(truth), "ms_640x480": float(np.median(times[tool]))}
-    print(f"CK+ peak frames ({len(truth)}), largest face per frame; 640x480 frame, median of "
-          f"{args.rounds * 5} interleaved runs, 1 thread for ferkit")
-    print(f"{'tool':8s} {'accuracy':>9s} {'faces found':>12s} {'ms/frame':>9s}")
-    for tool, r in report.items():
-        print(f"{tool:8s} {r['accuracy'] * 100:8.1f}% {r['detected']:6d} / {r['frames']:<4d} {r['ms_640x480']:9.1f}")
+    report["ms_640x480"] = {k: float(np.median(v)) for k, v in times.items()}
+    print(f"\n640x480 frame with one face ({first.name}), median of {args.rounds * 5} interleaved runs, ferkit on 1 "
+          f"thread: fer {report['ms_640x480']['fer']:.1f} ms, ferkit {report['ms_640x480']['ferkit']:.1f} ms")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _ferkit_pred(fs, model) -> tuple[np.ndarray, dict]:
+    from ferkit.evaluate import load_predictor
+
+    predict, meta = load_predictor(model)
+    pred = np.full(len(fs.labels), -1)
+    if fs.found.any():
+        pred[fs.found] = predict(fs.crops[fs.found]).argmax(axis=1)
+    return pred, meta
 
 
 if __name__ == "__main__":

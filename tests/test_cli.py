@@ -118,3 +118,38 @@ def test_evaluate_default_model(tiny_csv):
     assert report["tta"] is False and 0 <= report["ece"] <= 1
     result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--tta", "--json", "-"])
     assert json.loads(result.output)["tta"] is True
+
+
+def run_main(argv, capsys):
+    """The console script itself (not CliRunner): exit code, stdout, stderr."""
+    from ferkit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["predict", "--max-side", "0"], "--max-side"), (["predict", "--threads", "-3"], "--threads"),
+    (["video", "x.mp4", "--window", "0"], "--window"), (["video", "x.mp4", "--detect-every", "0"], "--detect-every"),
+    (["serve", "--workers", "0"], "--workers"), (["serve", "--port", "70000"], "--port"),
+    (["train", "--data", "x.csv", "--out", "r", "--epochs", "0"], "--epochs"),
+    (["evaluate", "--photos", "p", "--max-side", "8"], "--max-side")])
+def test_out_of_range_numbers_are_refused_in_one_line(argv, option, capsys):
+    code, out, err = run_main(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and option in err and "--help" in err
+
+
+def test_usage_errors_are_one_line_and_version_prints(capsys):
+    code, _, err = run_main(["classify", "--bogus"], capsys)
+    assert code == 2 and err == "error: No such option: --bogus (see `ferkit classify --help`)\n"
+    code, _, err = run_main(["nope"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No such command 'nope'" in err
+    code, out, _ = run_main(["--version"], capsys)
+    from importlib.metadata import version
+
+    assert code == 0 and out == f"ferkit {version('ferkit')}\n"
+    code, out, _ = run_main(["train", "--help"], capsys)
+    assert code == 0 and all(p in out for p in ("paper-aug", "accurate", "ferplus-votes", "equalize_hist"))

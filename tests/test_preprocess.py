@@ -97,3 +97,18 @@ def test_training_applies_and_declares_its_preprocessing(tiny_csv, tmp_path, tin
     assert np.allclose(load_predictor(str(path))[0](faces), by_hand, atol=1e-6)
     with pytest.raises(ValueError, match="unknown preprocessing"):
         make_config("paper", preprocessing="sharpen")
+
+
+def test_classifier_input_rule_uint8_and_floats_agree_and_others_are_refused():
+    from ferkit.runtime import as_grey_levels
+
+    face = sample_face()
+    clf = Classifier()
+    ref = clf.predict_proba(face)
+    for variant in (face / 255.0, face.astype(np.float32), face.astype(np.int64), (face / 255.0).astype(np.float32)):
+        assert np.allclose(clf.predict_proba(variant), ref, atol=1e-6), variant.dtype
+    for bad, message in [(face.astype(np.float32) * 2, "0..1 or 0..255"), (face.astype(np.int16) - 10, "0..255"),
+                         (np.full((48, 48), np.nan), "NaN"), (face > 100, "not bool")]:
+        with pytest.raises(ValueError, match=message):
+            clf.predict_proba(bad)
+    assert as_grey_levels(np.array([[0.0, 0.5, 1.0]])).tolist() == [[0, 128, 255]]

@@ -152,3 +152,12 @@ def test_live_reader_drops_frames_instead_of_queueing():
         dropped += skipped
         time.sleep(0.01)  # a consumer 5x slower than the camera
     assert taken + dropped == 50 and dropped > taken
+
+
+def test_window_and_detect_every_below_one_are_refused():
+    from ferkit.video import FrameTracker, stream
+
+    with pytest.raises(ValueError, match="window must be at least 1"):
+        FrameTracker(None, window=0)
+    with pytest.raises(ValueError, match="at least 1, not 5 and 0"):
+        next(stream("missing.mp4", window=5, detect_every=0))

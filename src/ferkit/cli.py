@@ -47,11 +47,11 @@ def train(
     preprocessing: Annotated[str, typer.Option(help="The model's input preprocessing, applied to every face in "
                                                "training and at run time: none, equalize_hist, clahe or "
                                                "clahe:CLIP:TILES.")] = "none",
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (preset's if not given).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch size.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs (preset's if not given).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Mini-batch size.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better val accuracy.")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(help="Share of Training held out for early stopping.")] = None,
+    patience: Annotated[Optional[int], typer.Option(min=0, help="Early stopping: epochs without a better val accuracy.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="Share of Training held out for early stopping.")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adam or sgd (Nesterov).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
     schedule: Annotated[Optional[str], typer.Option(help="constant or onecycle (warm-up, then linear decay).")] = None,
@@ -71,9 +71,9 @@ def train(
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format (faster oneDNN convs).")] = True,
     device: Annotated[str, typer.Option(help="cpu, or cuda for experiments on a GPU.")] = "cpu",
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
-    time_budget: Annotated[float, typer.Option(help="Stop after this many minutes of training (0: no limit).")] = 0.0,
+    time_budget: Annotated[float, typer.Option(min=0.0, help="Stop after this many minutes of training (0: no limit).")] = 0.0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch (default: all cores).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for PyTorch (default: all cores).")] = None,
 ) -> None:
     """Train a model on the Training rows of a FER2013 data set.
 
@@ -204,7 +204,7 @@ def evaluate(
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Override the model's flip test-time "
                                                 "augmentation (default: what its metadata says).")] = None,
     detector: Annotated[str, typer.Option(help="--photos: face detector.")] = "centerface",
-    max_side: Annotated[int, typer.Option(help="--photos: detect on the photo downscaled to this many pixels per side.")] = 320,
+    max_side: Annotated[int, typer.Option(min=32, help="--photos: detect on the photo downscaled to this many pixels per side.")] = 320,
 ) -> None:
     """Accuracy, top-2, per-class precision/recall/F1, confusion matrix, calibration and the 2nd-guess table,
     on a FER2013 split (--data) or on real photos (--photos).
@@ -218,8 +218,6 @@ def evaluate(
 
     if (data is None) == (photos is None):
         fail("give --data (a FER2013 file) or --photos (a folder of labelled photos)", 2)
-    if max_side < 32:
-        fail(f"--max-side must be at least 32, not {max_side}", 2)
     chosen = str(weights) if weights else model
     try:
         if photos is not None:
@@ -357,10 +355,10 @@ def predict(
     detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
     detect: Annotated[bool, typer.Option("--detect/--no-detect",
                                          help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
-    min_face: Annotated[int, typer.Option(help="Faces narrower than this many pixels are flagged `small`.")] = 24,
-    max_side: Annotated[int, typer.Option(help="Detect on the image downscaled to this many pixels per side "
+    min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side "
                                           "(faster; raise it to find small faces in large group photos).")] = 320,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads (0: all cores).")] = 1,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
     csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
@@ -463,7 +461,7 @@ def predict(
 @app.command()
 def video(
     source: Annotated[Optional[Path], typer.Argument(help="A video file (anything OpenCV/FFmpeg reads).")] = None,
-    camera: Annotated[Optional[int], typer.Option(help="Read camera N instead of a file (live: frames are "
+    camera: Annotated[Optional[int], typer.Option(min=0, help="Read camera N instead of a file (live: frames are "
                                                   "skipped, never queued, when processing is slower).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write an annotated video (MP4): boxes, track ids, "
                                                 "smoothed emotion and probability bars.")] = None,
@@ -472,12 +470,12 @@ def video(
     summary: Annotated[bool, typer.Option("--summary", help="Print per-track duration, dominant emotion, mean "
                                           "probabilities and the emotion timeline.")] = False,
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
-    window: Annotated[int, typer.Option(help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
-    detect_every: Annotated[int, typer.Option(help="Run the face detector every k-th frame; the tracker carries "
+    window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
+    detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
                                               "the boxes in between (the classifier runs on every frame).")] = 1,
     model: ModelOpt = None,
-    max_side: Annotated[int, typer.Option(help="Detect on the frame downscaled to this many pixels per side.")] = 320,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads (0: all cores).")] = 1,
+    max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
                                        "and an OpenCV build with GUI support).")] = False,
 ) -> None:
@@ -660,22 +658,22 @@ def visualize(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface -- anyone who can "
                                       "reach this machine can then use it).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once).")] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the model once).")] = 1,
     model: ModelOpt = None,
     detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
-    max_side: Annotated[int, typer.Option(help="Detect on the image downscaled to this many pixels per side.")] = 320,
-    min_face: Annotated[int, typer.Option(help="Faces narrower than this many pixels are flagged `small`.")] = 24,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads per inference.")] = 1,
-    concurrency: Annotated[int, typer.Option(help="Inferences at once per worker (0: one per CPU core).")] = 0,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest request body; larger gets 413.")] = 20.0,
-    max_pixels: Annotated[int, typer.Option(help="Largest image in pixels; larger gets 422.")] = 50_000_000,
-    max_batch: Annotated[int, typer.Option(help="Most images in one /v1/predict/batch request.")] = 32,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed to receive an upload (408), and again to "
+    max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side.")] = 320,
+    min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per inference.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=0, help="Inferences at once per worker (0: one per CPU core).")] = 0,
+    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body; larger gets 413.")] = 20.0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Largest image in pixels; larger gets 422.")] = 50_000_000,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most images in one /v1/predict/batch request.")] = 32,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds allowed to receive an upload (408), and again to "
                                            "classify it (504).")] = 30.0,
     cors_origin: Annotated[Optional[list[str]], typer.Option(
         help="Allow browser pages from this origin (repeatable; '*' for any). Default: none (same origin only).")] = None,
-    window: Annotated[int, typer.Option(help="Webcam mode: frames averaged per face (5: 1 s at the page's "
+    window: Annotated[int, typer.Option(min=1, help="Webcam mode: frames averaged per face (5: 1 s at the page's "
                                         "default 5 frames/s).")] = 5,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
 ) -> None:
@@ -693,8 +691,6 @@ def serve(
     from ferkit.serve import CONFIG_ENV, ServeConfig, create_app
     from ferkit.weights import WeightsError
 
-    if workers < 1:
-        fail("--workers must be at least 1")
     config = ServeConfig(model=model, detector=detector, max_side=max_side, min_face=min_face, threads=threads,
                          concurrency=concurrency, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                          max_batch=max_batch, timeout_s=timeout, cors_origins=list(cors_origin or []), window=window)
@@ -712,8 +708,45 @@ def serve(
         uvicorn.run("ferkit.serve:app_from_env", factory=True, workers=workers, **options)
 
 
-def main() -> None:
-    app()
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"ferkit {version('ferkit')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print ferkit's version and exit.")] = False) -> None:
+    """ferkit: facial expression recognition (the 7 FER2013 emotions) - train, evaluate, classify."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: usage errors are one line on stderr (exit code 2), never a box or a traceback."""
+    import sys
+
+    try:  # Typer >= 0.2x carries its own copy of Click
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+
+    try:
+        code = app(args=argv, prog_name="ferkit", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        code = 0 if exc.ctx is None or exc.ctx.parent is None else 2
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "ferkit"
+        typer.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+        code = 2
+    except click_errors.ClickException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        code = exc.exit_code
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

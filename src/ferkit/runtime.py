@@ -100,14 +100,15 @@ class Classifier:
         self.preprocessing = preprocess.of(self.metadata)  # what the model was trained on, e.g. equalize_hist
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:
-        """uint8 (N, 48, 48) -> float32 (N, 1, 48, 48): the model's own preprocessing (its metadata's
-        ``preprocessing``, see :mod:`ferkit.preprocess`), then the normalisation it was trained with."""
+        """Faces (N, 48, 48) or one (48, 48) -> float32 (N, 1, 48, 48): grey levels (see :func:`as_grey_levels`),
+        the model's own preprocessing (its metadata's ``preprocessing``, see :mod:`ferkit.preprocess`), then
+        the normalisation it was trained with."""
         faces = np.asarray(faces)
         if faces.ndim == 2:
             faces = faces[None]
         if faces.ndim != 3 or faces.shape[1:] != tuple(self.metadata["input_size"]):
             raise ValueError(f"faces must be (N, 48, 48) grey images, got shape {faces.shape}")
-        faces = preprocess.apply(faces.astype(np.uint8) if faces.dtype == bool else faces, self.preprocessing)
+        faces = preprocess.apply(as_grey_levels(faces), self.preprocessing)
         x = (faces.astype(np.float32) / 255.0 - self._mean) / self._std
         return x[:, None]
 
@@ -118,15 +119,48 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Calibrated probabilities (N, 7) in the order of :attr:`labels`.
+        """Calibrated probabilities (N, 7) in the order of :attr:`labels`. ``faces``: (N, 48, 48) or one
+        (48, 48) grey face, uint8 0..255 or float in 0..1 or 0..255 (the rule: :func:`as_grey_levels`).
 
         Each view's logits are divided by the model's fitted temperature before the softmax; with flip TTA
         (where the model asks for it) the probabilities of the face and its mirror image are averaged.
         """
+        faces = np.asarray(faces)
         probs = _softmax(self.logits(faces, batch_size) / self.temperature)
         if self.tta:
             probs = (probs + _softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size) / self.temperature)) / 2
         return probs.astype(np.float32)
+
+
+def as_grey_levels(faces: np.ndarray) -> np.ndarray:
+    """Faces as uint8 grey levels 0..255, by an explicit rule:
+
+    - unsigned/signed integers with every value in 0..255: taken as grey levels;
+    - floats in 0..1 (the largest value <= 1): scaled by 255 and rounded;
+    - floats in 0..255 otherwise: rounded;
+    - anything else (negative values, values over 255, NaN or infinity, bool, complex) raises ValueError.
+
+    A float face that is all but black (every value <= 1 on a 0..255 scale) is read as 0..1: pass uint8 to
+    avoid the ambiguity.
+    """
+    faces = np.asarray(faces)
+    if faces.dtype == np.uint8:
+        return faces
+    if faces.dtype.kind in "iu":
+        if faces.size and (faces.min() < 0 or faces.max() > 255):
+            raise ValueError(f"integer faces must hold grey levels 0..255, got {faces.min()}..{faces.max()}")
+        return faces.astype(np.uint8)
+    if faces.dtype.kind != "f":
+        raise ValueError(f"faces must be uint8 grey levels or floats in 0..1 or 0..255, not {faces.dtype}")
+    if faces.size == 0:
+        return faces.astype(np.uint8)
+    if not np.isfinite(faces).all():
+        raise ValueError("faces contain NaN or infinite values")
+    low, high = float(faces.min()), float(faces.max())
+    if low < 0 or high > 255:
+        raise ValueError(f"float faces must be in 0..1 or 0..255, got {low:g}..{high:g}")
+    scale = 255.0 if high <= 1.0 else 1.0
+    return np.clip(np.rint(faces * scale), 0, 255).astype(np.uint8)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

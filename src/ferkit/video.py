@@ -142,8 +142,10 @@ class FrameTracker:
     webcam sessions (one FrameTracker per browser session)."""
 
     def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0):
+        if window < 1:
+            raise ValueError(f"window must be at least 1 frame, not {window}")
         self.rec, self.scene_cut = recognizer, scene_cut
-        self.tracker = Tracker(window=max(1, window))
+        self.tracker = Tracker(window=window)
         self.previous: np.ndarray | None = None
 
     def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
@@ -248,6 +250,8 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     from ferkit.recognize import Recognizer
 
     rec = recognizer or Recognizer()
+    if window < 1 or detect_every < 1:
+        raise ValueError(f"window and detect_every must be at least 1, not {window} and {detect_every}")
     cap, live = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 1.0 <= fps <= 1000.0 else 30.0
@@ -268,7 +272,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
                 break
             index += 1 + dropped
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            out = tracker.step(rgb, detect=index % max(1, detect_every) == 0)
+            out = tracker.step(rgb, detect=index % detect_every == 0)
             t = (time.perf_counter() - start) if live else index / fps
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
     finally:
