@@ -155,3 +155,35 @@ def test_npz_roundtrip_and_bad_npz(tiny_csv, tmp_path):
     np.savez(tmp_path / "shape.npz", images=data.images[:, :40], labels=data.labels, usage=data.usage)
     with pytest.raises(DataError, match=r"uint8 \(N, 48, 48\)"):
         load_fer2013(tmp_path / "shape.npz")
+
+
+def test_folders_without_split_prefixes_and_csv_without_usage_work_everywhere(tmp_path):
+    from typer.testing import CliRunner
+
+    from ferkit.cli import app
+
+    runner = CliRunner()
+    names = [f"train/{e}/img{i}.png" for i, e in enumerate(["happy", "sad", "angry", "neutral"] * 3)]
+    names += [f"test/{e}/img{i}.png" for i, e in enumerate(["happy", "sad", "fear"])]
+    _write_folder(tmp_path / "export", names)
+    data = load_fer2013(tmp_path / "export")
+    assert sorted(set(data.usage.tolist())) == ["PublicTest", "Training"] and (data.usage == "PublicTest").sum() == 3
+    result = runner.invoke(app, ["data", "info", str(tmp_path / "export")])
+    assert result.exit_code == 0, result.output
+    assert "Training" in result.output and "PublicTest" in result.output
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path / "export"), "--split", "PublicTest", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert '"n": 3' in result.output and '"split": "PublicTest"' in result.output
+
+    images, labels = make_faces(14)
+    plain = tmp_path / "plain.csv"
+    with open(plain, "w") as f:
+        f.write("emotion,pixels\n")
+        for img, y in zip(images, labels):
+            f.write(f"{y},{' '.join(map(str, img.ravel()))}\n")
+    result = runner.invoke(app, ["data", "info", str(plain)])
+    assert result.exit_code == 0, result.output
+    assert "no split names" in result.output and "Unknown" in result.output
+    result = runner.invoke(app, ["evaluate", "--data", str(plain), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert '"split": "all rows (no split names)"' in result.output and '"n": 14' in result.output

@@ -145,6 +145,8 @@ def summary(model: Annotated[str, typer.Argument(help="Registered model family, 
 @data_app.command("info")
 def data_info(path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.gz) or image folder export.")]) -> None:
     """Print the number of faces per split and emotion."""
+    import numpy as np
+
     from ferkit.data import DataError, load_fer2013
     from ferkit.labels import EMOTIONS
 
@@ -152,11 +154,12 @@ def data_info(path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.
         data = load_fer2013(path)
     except (DataError, ImportError) as exc:
         fail(str(exc))
-    splits = sorted(set(data.usage.tolist()), key=lambda s: ("Training", "PublicTest", "PrivateTest").index(s)
-                    if s in ("Training", "PublicTest", "PrivateTest") else 9)
-    typer.echo(f"{path}: {len(data)} faces, 48x48 grey")
+    order = ("Training", "PublicTest", "PrivateTest", "Unknown")
+    splits = sorted(set(data.usage.tolist()), key=order.index)
+    typer.echo(f"{path}: {len(data)} faces, 48x48 grey" + ("" if data.has_splits() else
+                                                            " (no split names: every row is 'Unknown')"))
     typer.echo(f"{'emotion':10s}" + "".join(f"{s:>13s}" for s in splits) + f"{'all':>9s}")
-    per_split = {s: data.split(s).class_counts() for s in splits}
+    per_split = {s: np.bincount(data.labels[data.usage == s], minlength=len(EMOTIONS)) for s in splits}
     for k, name in enumerate(EMOTIONS):
         typer.echo(f"{name:10s}" + "".join(f"{per_split[s][k]:13d}" for s in splits) + f"{data.class_counts()[k]:9d}")
     typer.echo(f"{'total':10s}" + "".join(f"{per_split[s].sum():13d}" for s in splits) + f"{len(data):9d}")

@@ -63,6 +63,10 @@ class FerData:
         return FerData(self.images[rows], self.labels[rows], self.usage[rows], self.source,
                        None if self.targets is None else self.targets[rows])
 
+    def has_splits(self) -> bool:
+        """False for a source without split names (a CSV without Usage, a flat folder): every row is "Unknown"."""
+        return bool((self.usage != "Unknown").any())
+
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=NUM_CLASSES)
 
@@ -208,8 +212,15 @@ def _usage_from_filename(name: str, top: str) -> str:
     for split in SPLITS:
         if name.startswith(split):
             return split
-    # Files without a split prefix: the top-level folder decides (train/ vs test/).
-    return "Training" if top.lower().startswith("train") else "PublicTest" if top.lower().startswith("val") else "Unknown"
+    # Files without a split prefix: the top-level folder decides (train/ -> Training; test/ or val/ -> PublicTest).
+    top = top.lower()
+    if top.startswith("train"):
+        return "Training"
+    if top.startswith(("test", "val", "public")):
+        return "PublicTest"
+    if top.startswith("private"):
+        return "PrivateTest"
+    return "Unknown"
 
 
 def _load_folder(root: Path) -> FerData:

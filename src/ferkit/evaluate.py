@@ -182,5 +182,7 @@ def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool 
         report["train_accuracy"] = float((predict(train.images).argmax(1) == train.labels).mean())
         report["overfit_ratio"] = report["accuracy"] / report["train_accuracy"]
     used_tta = bool(meta.get("tta", False)) if tta is None else tta
+    if not data.has_splits():  # a CSV without Usage or a flat folder: every row was scored, say so
+        split = "all rows (no split names)"
     return {"model": meta.get("name", str(model)), "data": data.source, "split": split, "labels": labels,
             "tta": used_tta, **report}
