@@ -122,3 +122,34 @@ def test_shipped_default_is_calibrated_and_loads_offline_both_ways():
         ref = predict_proba(net, preprocess.apply(faces, preprocess.of(meta)), norm["mean"], norm["std"], tta=tta,
                             temperature=meta["temperature"])
         np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+def test_a_safetensors_file_works_wherever_a_model_is_taken(exported, tmp_path, monkeypatch):
+    """A run's model.safetensors goes straight to Classifier, predict, classify (exported to ONNX once, into the
+    cache); without PyTorch the message says what to do."""
+    from typer.testing import CliRunner
+
+    from ferkit.classify import SAMPLE_FACE
+    from ferkit.cli import app
+
+    root, _ = exported
+    source = root / "model.safetensors"
+    faces, _ = make_faces(6, seed=4)
+    direct = Classifier(source)
+    assert direct.path.suffix == ".onnx" and direct.path.parent.name == "onnx"
+    net = load_model(source)
+    np.testing.assert_allclose(direct.predict_proba(faces), predict_proba(net, faces, 0.5, 0.25), atol=1e-4)
+    assert Classifier(source).path == direct.path  # cached: exported once
+    result = CliRunner().invoke(app, ["classify", str(SAMPLE_FACE), "--model", str(source)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["export", str(source), "--name", "mine", "--out", str(tmp_path / "models")])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(Classifier(tmp_path / "models" / "mine.onnx").predict_proba(faces),
+                               direct.predict_proba(faces), atol=1e-3)  # fp16-rounded copy
+    result = CliRunner().invoke(app, ["export", str(source), "--name", "mine"])
+    assert result.exit_code == 2 and "--into-package" in result.output
+
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # as if PyTorch were not installed
+    with pytest.raises(WeightsError, match=r"needs PyTorch \(pip install 'ferkit\[train\]'\); or export it"):
+        Classifier(source)

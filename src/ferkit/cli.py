@@ -18,7 +18,7 @@ data_app = typer.Typer(help="Inspect FER2013 data sets (challenge CSV or per-ima
 app.add_typer(data_app, name="data")
 
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="Shipped model name or a .safetensors file; default: the shipped default model.")]
+    "--model", "-m", help="Shipped model name, an .onnx file or a .safetensors file (a run's model.safetensors); default: the shipped default model.")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -273,17 +273,26 @@ def calibrate(
 @app.command()
 def export(
     weights: Annotated[Path, typer.Argument(help="A run's model.safetensors.")],
-    name: Annotated[str, typer.Option(help="Name to ship it under (ferkit classify --model NAME).")],
-    dest: Annotated[Optional[Path], typer.Option(help="Folder for the files; default: the package's weights/.")] = None,
+    name: Annotated[str, typer.Option(help="Name of the files (NAME.onnx, NAME.safetensors).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write NAME.safetensors (fp16), NAME.onnx "
+                                                "and manifest.json into; any --model option takes NAME.onnx.")] = None,
+    into_package: Annotated[bool, typer.Option("--into-package", help="Write into the installed package's weights/ "
+                                               "instead, shipping it as `--model NAME` (for ferkit's own releases).")] = False,
 ) -> None:
-    """Ship trained weights: fp16 safetensors + ONNX (for onnxruntime) + a manifest entry with sha256."""
+    """Export trained weights: fp16 safetensors + ONNX (for onnxruntime, no PyTorch) + a manifest with sha256.
+
+    A .safetensors file also works directly with every --model option (it is exported to ONNX once, into the
+    cache); export when the model goes to a machine without PyTorch.
+    """
     need_torch("export")
     from ferkit.export import export_weights
     from ferkit.weights import WEIGHTS_DIR, WeightsError
 
+    if (out is None) == (not into_package):
+        fail("give --out DIR, or --into-package to ship the model inside ferkit", 2)
     try:
-        entry = export_weights(weights, name, dest or WEIGHTS_DIR)
-    except WeightsError as exc:
+        entry = export_weights(weights, name, WEIGHTS_DIR if into_package else out)
+    except (WeightsError, OSError) as exc:
         fail(str(exc))
     typer.echo(json.dumps(entry, indent=2))
 

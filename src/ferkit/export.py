@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.weights import WEIGHTS_DIR, load_tensors, read_metadata, save_weights, sha256_of
+from ferkit.weights import WEIGHTS_DIR, WeightsError, load_tensors, read_metadata, save_weights, sha256_of
 
 
 def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR, *, extra_metadata: dict | None = None,
@@ -19,9 +19,6 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
     and rounding the *folded* weights to fp16 again would move the logits by ~1e-3 from the PyTorch model,
     so those graphs keep fp32 initialisers and agree with PyTorch to ~1e-6. Returns the manifest entry.
     """
-    from ferkit.models import create_model, load_tensors_into
-    from ferkit.runtime import export_onnx
-
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     meta = {**read_metadata(source), **(extra_metadata or {}), "name": name}
@@ -30,18 +27,51 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
     save_weights(st_path, half, {**meta, "dtype": "float16"})
     entry = {"safetensors": {"file": st_path.name, "sha256": sha256_of(st_path)}}
     if onnx:
-        import torch
-
-        model = load_tensors_into(create_model(meta["arch"]), half)
-        fp16 = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-        dtype = "float16 weights, float32 compute" if fp16 else "float32 (BatchNorm folded into the convs)"
-        onnx_path = export_onnx(model, dest / f"{name}.onnx", {**meta, "dtype": dtype}, fp16_weights=fp16)
+        onnx_path = _write_onnx(half, meta, dest / f"{name}.onnx")
         entry["onnx"] = {"file": onnx_path.name, "sha256": sha256_of(onnx_path)}
     manifest_path = dest / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entry
+
+
+def _write_onnx(tensors: dict, meta: dict, path: Path) -> Path:
+    import torch
+
+    from ferkit.models import create_model, load_tensors_into
+    from ferkit.runtime import export_onnx
+
+    model = load_tensors_into(create_model(meta["arch"]), tensors)
+    fp16 = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    dtype = "float16 weights, float32 compute" if fp16 else "float32 (BatchNorm folded into the convs)"
+    return export_onnx(model, path, {**meta, "dtype": dtype}, fp16_weights=fp16)
+
+
+def onnx_for(source: str | Path) -> Path:
+    """The ONNX file for a ``.safetensors`` weight file (e.g. a run's model.safetensors), exported once into the
+    cache (``FERKIT_CACHE``, default ``~/.cache/ferkit``) under the file's sha256 and reused after that.
+    Needs PyTorch for the first export only."""
+    import os
+
+    source = Path(source)
+    digest = sha256_of(source)
+    root = Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / "onnx"
+    path = root / f"{source.stem}-{digest[:16]}.onnx"
+    if path.exists():
+        return path
+    meta = read_metadata(source)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise WeightsError(f"{source}: running a .safetensors file needs a one-time export to ONNX, which needs PyTorch "
+                           "(pip install 'ferkit[train]'); or export it where PyTorch is installed with "
+                           "`ferkit export FILE --name NAME --out DIR` and pass the .onnx file") from None
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.onnx")
+    _write_onnx(load_tensors(source), {**meta, "exported_from": str(source.resolve()), "source_sha256": digest}, tmp)
+    os.replace(tmp, path)
+    return path
 
 
 def update_metadata(name: str, updates: dict, dest: str | Path = WEIGHTS_DIR) -> dict:

@@ -75,12 +75,17 @@ class Classifier:
     """
 
     def __init__(self, model: str | Path | None = None, *, threads: int = 1, tta: bool | None = None):
-        """``model``: a shipped name (None: the default) or an .onnx file. ``threads``: onnxruntime intra-op
+        """``model``: a shipped name (None: the default), an .onnx file, or a .safetensors file such as a run's
+        model.safetensors (exported to ONNX once, into the cache; that needs PyTorch). ``threads``: onnxruntime intra-op
         threads (0: all cores). ``tta``: override the model's own flip test-time augmentation (its metadata
         says whether it was trained and measured with it; off halves the cost)."""
         import onnxruntime as ort
 
         self.path = resolve(model, "onnx")
+        if self.path.suffix == ".safetensors":
+            from ferkit.export import onnx_for
+
+            self.path = onnx_for(self.path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
