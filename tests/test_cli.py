@@ -153,3 +153,33 @@ def test_usage_errors_are_one_line_and_version_prints(capsys):
     assert code == 0 and out == f"ferkit {version('ferkit')}\n"
     code, out, _ = run_main(["train", "--help"], capsys)
     assert code == 0 and all(p in out for p in ("paper-aug", "accurate", "ferplus-votes", "equalize_hist"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["predict", "--json", "{missing}/r.json"], ["predict", "--jsonl", "{missing}/r.jsonl"],
+    ["predict", "--csv", "{dir}"], ["predict", "--annotate", "{file}"], ["predict", "--json", "{file}/r.json"],
+    ["video", "clip.mp4", "--jsonl", "{missing}/t.jsonl"], ["video", "clip.mp4", "--summary-json", "{dir}"],
+    ["video", "clip.mp4", "--out", "{file}/a.mp4"]])
+def test_unwritable_outputs_fail_first_in_one_line(argv, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    places = {"missing": tmp_path / "no" / "such", "dir": tmp_path, "file": tmp_path / "file"}
+    code, out, err = run_main([a.format(**places) for a in argv], capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert "image(s)" not in err and out == ""  # nothing was processed
+
+
+def test_unwritable_folder_is_refused_before_work(tmp_path, monkeypatch):
+    import os
+
+    from ferkit.outputs import OutputError, check_writable
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).endswith("ro") else real_access(p, mode))
+    (tmp_path / "ro").mkdir()
+    with pytest.raises(OutputError, match="not writable"):
+        check_writable(tmp_path / "ro" / "r.json")
+    with pytest.raises(OutputError, match="folder is not writable"):
+        check_writable(tmp_path / "ro", folder=True)
+    check_writable("-")
+    check_writable(tmp_path / "new" / "deeper", folder=True)
+    assert (tmp_path / "new" / "deeper").is_dir()

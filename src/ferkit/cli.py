@@ -339,6 +339,17 @@ def classify(
         raise typer.Exit(1)
 
 
+def _check_outputs(*outputs) -> None:
+    """Fail in one line (exit 2) before any work when an output (value, option[, is a folder]) cannot be written."""
+    from ferkit.outputs import OutputError, check_writable
+
+    for target, option, *folder in outputs:
+        try:
+            check_writable(target, folder=bool(folder and folder[0]), what=option)
+        except OutputError as exc:
+            fail(str(exc), 2)
+
+
 def _open_out(target: str):
     import sys
 
@@ -395,6 +406,7 @@ def predict(
     outputs = [t for t in (json_file, jsonl_file, csv_file) if t is not None]
     if outputs.count("-") > 1:
         fail("only one of --json, --jsonl and --csv can write to stdout")
+    _check_outputs((json_file, "--json"), (jsonl_file, "--jsonl"), (csv_file, "--csv"), (annotate, "--annotate", True))
     if paths:
         files = find_images(paths)
     else:
@@ -508,6 +520,7 @@ def video(
 
     if (source is None) == (camera is None):
         fail("give a video file or --camera N (one of them)")
+    _check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
     try:
         rec = Recognizer(model, threads=threads, max_side=max_side)
     except WeightsError as exc:
