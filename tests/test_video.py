@@ -161,3 +161,18 @@ def test_window_and_detect_every_below_one_are_refused():
         FrameTracker(None, window=0)
     with pytest.raises(ValueError, match="at least 1, not 5 and 0"):
         next(stream("missing.mp4", window=5, detect_every=0))
+
+
+@pytest.mark.parametrize("argv", [["--camera", "9"], ["{trunc}"]])
+def test_video_errors_are_one_clean_line(argv, tmp_path):
+    """No OpenCV/FFmpeg warnings ([ WARN:0@...], moov atom not found) and no '0 frame(s)' line before the error."""
+    import subprocess
+    import sys
+
+    trunc = tmp_path / "trunc.mp4"
+    trunc.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 12)
+    argv = [a.format(trunc=trunc) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "ferkit.cli", "video", *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr

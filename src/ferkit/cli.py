@@ -572,8 +572,9 @@ def video(
     if summary_json is not None:
         summary_json.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
     note = f", {skipped} skipped to keep up" if camera is not None else ""
-    typer.echo(f"{frames} frame(s), {len(stats.tracks)} track(s) in {seconds:.1f} s "
-               f"({frames / max(seconds, 1e-9):.1f} frames/s){note}", err=True)
+    if frames or not error:  # a source that gave nothing gets its error line alone
+        typer.echo(f"{frames} frame(s), {len(stats.tracks)} track(s) in {seconds:.1f} s "
+                   f"({frames / max(seconds, 1e-9):.1f} frames/s){note}", err=True)
     if error:
         fail(error)
 

@@ -19,6 +19,8 @@ drop are counted in :attr:`FrameResult.skipped`.
 
 from __future__ import annotations
 
+import os
+
 import threading
 import time
 from collections import deque
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: FFmpeg's chatter is not ferkit's error
 import numpy as np
 
 from ferkit.detect import Face
@@ -219,17 +223,29 @@ class _LatestFrame:
         self.done = True
 
 
+def _quiet_capture(target) -> cv2.VideoCapture:
+    """cv2.VideoCapture without OpenCV's and FFmpeg's own warnings on stderr (``[ WARN:0@0.1] ...``, ``moov
+    atom not found``): a source that cannot be opened gets ferkit's one-line error instead."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(target)
+    finally:
+        logging.setLogLevel(level)
+
+
 def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, bool]:
     """An opened capture and whether it is live (a camera index)."""
     if isinstance(source, int):
-        cap = cv2.VideoCapture(source)
+        cap = _quiet_capture(source)
         if not cap.isOpened():
             raise VideoError(f"camera {source}: cannot be opened")
         return cap, True
     from ferkit.images import check_file
 
     path = check_file(source, "a video", VideoError)
-    cap = cv2.VideoCapture(str(path))
+    cap = _quiet_capture(str(path))
     if not cap.isOpened():
         raise VideoError(f"{path}: not a readable video")
     return cap, False
