@@ -184,7 +184,37 @@ def test_annotate_writes_one_picture_per_readable_image(tmp_path):
     result = runner.invoke(app, ["predict", str(tmp_path / "in"), "--annotate", str(tmp_path / "ann"), "--no-progress"])
     assert result.exit_code == 1
     written = sorted(p.name for p in (tmp_path / "ann").iterdir())
-    assert written == ["00000_a.png"]
-    drawn = cv2.imread(str(tmp_path / "ann" / "00000_a.png"))
+    assert written == ["a.png"]
+    drawn = cv2.imread(str(tmp_path / "ann" / "a.png"))
     original = cv2.imread(str(tmp_path / "in" / "a.jpg"))
     assert drawn.shape == original.shape and np.abs(drawn.astype(int) - original).max() > 100
+
+
+def test_annotated_names_mirror_the_input_folders():
+    from pathlib import Path
+
+    from ferkit.annotate import annotated_paths
+
+    out = Path("ann")
+    assert annotated_paths(out, ["/p/shots/a/x.jpg", "/p/shots/b/x.jpg", "/p/shots/b/y.tif"]) == [
+        out / "a" / "x.png", out / "b" / "x.png", out / "b" / "y.png"]
+    assert annotated_paths(out, ["/p/x.jpg", "/p/x.png"]) == [out / "x.jpg.png", out / "x.png.png"]
+    assert annotated_paths(out, ["/p/one.jpg"]) == [out / "one.png"]
+
+
+def test_bar_labels_are_readable_on_a_white_photo():
+    from types import SimpleNamespace
+
+    from ferkit.annotate import annotate
+    from ferkit.labels import EMOTIONS
+
+    white = np.full((300, 400, 3), 255, np.uint8)
+    face = SimpleNamespace(box=(40, 40, 100, 120), emotion="happy",
+                           probabilities={e: (0.7 if e == "happy" else 0.05) for e in EMOTIONS})
+    drawn = annotate(white, [face], list(EMOTIONS))
+    labels_area = drawn[40:140, 40 + 100 + 6 + 60:400]  # right of the bars: the 3-letter names
+    dark = (labels_area < 80).all(axis=2)
+    assert dark.mean() > 0.05  # a dark box behind the white letters, which the white photo would swallow
+    rows = np.flatnonzero(dark.any(axis=1))
+    box = labels_area[rows.min():rows.max() + 1]
+    assert ((box > 200).all(axis=2) & ~(box == 255).all(axis=2)).any() or (box > 200).all(axis=2).any()

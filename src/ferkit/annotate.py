@@ -40,11 +40,27 @@ def annotate(rgb: np.ndarray, faces, labels: list[str], prefixes: list[str] | No
             p = face.probabilities[name]
             cv2.rectangle(out, (left, by), (left + bar_w, by + bar_h), (60, 60, 60), -1)
             cv2.rectangle(out, (left, by), (left + int(round(p * bar_w)), by + bar_h), COLOURS[k], -1)
-            cv2.putText(out, name[:3], (left + bar_w + 3, by + bar_h - 1), font, 0.8 * scale, (255, 255, 255),
-                        thick, cv2.LINE_AA)
+            (nw, nh), nbase = cv2.getTextSize(name[:3], font, 0.8 * scale, thick)
+            tx = left + bar_w + 3  # white on a dark box: readable on any photo
+            cv2.rectangle(out, (tx - 1, by + bar_h - 1 - nh - 1), (tx + nw + 1, by + bar_h - 1 + nbase), (40, 40, 40), -1)
+            cv2.putText(out, name[:3], (tx, by + bar_h - 1), font, 0.8 * scale, (255, 255, 255), thick, cv2.LINE_AA)
     return out
 
 
-def annotated_path(folder: Path, image_path: str, index: int) -> Path:
-    """``folder/<index>_<stem>.png``: the index keeps same-named files from different folders apart."""
-    return folder / f"{index:05d}_{Path(image_path).stem}.png"
+def annotated_paths(folder: Path, image_paths: list) -> list[Path]:
+    """Where each input's annotated PNG goes: ``folder/`` mirrors the inputs' folders below their common folder,
+    with the suffix ``.png`` (``shots/a/x.jpg`` and ``shots/b/x.jpg`` -> ``folder/a/x.png``, ``folder/b/x.png``;
+    a single photo -> ``folder/x.png``). Two inputs that would meet (``x.jpg`` and ``x.png`` side by side)
+    keep their own suffix too (``x.jpg.png``)."""
+    import os
+
+    resolved = [Path(p).resolve() for p in image_paths]
+    if not resolved:
+        return []
+    common = Path(os.path.commonpath([p.parent for p in resolved]))
+    names = [p.relative_to(common).with_suffix(".png") for p in resolved]
+    seen: dict[Path, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    return [folder / (p.relative_to(common).with_name(p.name + ".png") if seen[n] > 1 else n)
+            for p, n in zip(resolved, names)]

@@ -438,14 +438,15 @@ def predict(
         if annotate is not None:
             import cv2
 
-            from ferkit.annotate import annotate as draw, annotated_path
+            from ferkit.annotate import annotate as draw, annotated_paths
 
-            annotate.mkdir(parents=True, exist_ok=True)
+            targets = annotated_paths(annotate, files)
         for index, item in enumerate(results):
             result, rgb = item if annotate is not None else (item, None)
             record = result.to_dict()
             if rgb is not None:
-                cv2.imwrite(str(annotated_path(annotate, result.path, index)), draw(rgb, result.faces, rec.labels))
+                targets[index].parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(targets[index]), draw(rgb, result.faces, rec.labels))
             n_faces += len(result.faces)
             if result.error:
                 errors += 1
