@@ -6,11 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ferkit.cli import app
-from ferkit.weights import DEFAULT_MODEL, read_manifest
+from ferkit.weights import DEFAULT_MODEL
 
 runner = CliRunner()
-has_seed = pytest.mark.skipif("seed" not in read_manifest(), reason="seed weights not shipped yet")
-has_default = pytest.mark.skipif(DEFAULT_MODEL not in read_manifest(), reason="default weights not shipped yet")
 
 
 @pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["summary"], ["data", "info"], ["classify"],
@@ -84,7 +82,6 @@ def test_train_bad_preset(tiny_csv, tmp_path):
     assert result.exit_code == 1 and "unknown preset 'nope'" in result.output
 
 
-@has_default
 def test_classify_bundled_sample_without_torch_imported():
     # The quick-start job, in a fresh interpreter: it must not need PyTorch.
     code = ("import sys; from ferkit.cli import main; sys.argv=['ferkit','classify','--json']\n"
@@ -96,7 +93,6 @@ def test_classify_bundled_sample_without_torch_imported():
     assert abs(sum(record["probabilities"].values()) - 1) < 1e-4
 
 
-@has_seed
 def test_classify_reports_bad_files_and_keeps_going(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG broken")
@@ -109,7 +105,6 @@ def test_classify_reports_bad_files_and_keeps_going(tmp_path):
     assert "sample_face.png:" in result.output
 
 
-@has_default
 def test_evaluate_default_model(tiny_csv):
     result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--split", "PublicTest", "--json", "-"])
     assert result.exit_code == 0, result.output

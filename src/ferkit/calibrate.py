@@ -51,7 +51,7 @@ def fit_temperature(view_logits: np.ndarray, labels: np.ndarray, *, low: float =
     """The temperature minimising the NLL of mean-over-views softmax(logits / T); logits are (V, N, C)."""
     from scipy.optimize import minimize_scalar
 
-    from ferkit.train import views_to_proba
+    from ferkit.inference import views_to_proba
 
     view_logits = np.asarray(view_logits, dtype=np.float64)
     if view_logits.ndim == 2:
@@ -75,7 +75,7 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     from ferkit import preprocess
     from ferkit.data import relabel, train_val_split
     from ferkit.models import load_model, model_tensors
-    from ferkit.train import predict_logits, views_to_proba
+    from ferkit.inference import predict_logits, views_to_proba
     from ferkit.weights import save_weights
 
     net = load_model(str(path))

@@ -19,13 +19,10 @@ def read_face(path: str | Path) -> tuple[np.ndarray, str | None]:
     orientation, 16-bit, alpha) and converts to grey the same way, so `classify` and `predict --no-detect`
     give the same probabilities for the same file. Raises :class:`~ferkit.images.ImageError`.
     """
-    import cv2
-
-    from ferkit.crop import to_grey
+    from ferkit.crop import whole_face
     from ferkit.images import read_image
 
-    img = to_grey(read_image(path))
-    if img.shape == (48, 48):
-        return img, None
-    resized = cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA)
-    return resized, f"{img.shape[1]}x{img.shape[0]} image resized to 48x48 and taken as one face"
+    img = read_image(path)
+    note = None if img.shape[:2] == (48, 48) else \
+        f"{img.shape[1]}x{img.shape[0]} image resized to 48x48 and taken as one face"
+    return whole_face(img), note

@@ -69,6 +69,13 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def whole_face(image: np.ndarray) -> np.ndarray:
+    """An image that is already one face crop (``--no-detect``, ``ferkit classify``): grey, 48x48, resized with
+    area averaging when it has another size."""
+    grey = to_grey(image)
+    return grey if grey.shape == (SIZE, SIZE) else cv2.resize(grey, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+
+
 def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> np.ndarray:
     """The 48x48 grey uint8 FER2013-style crop of ``face`` from an RGB or grey image.
 

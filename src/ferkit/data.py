@@ -26,7 +26,6 @@ from ferkit.labels import EMOTIONS, NUM_CLASSES, label_from_name
 
 IMAGE_SIZE = 48
 SPLITS = ("Training", "PublicTest", "PrivateTest")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 _CACHE_VERSION = 1
 
 
@@ -224,7 +223,8 @@ def _usage_from_filename(name: str, top: str) -> str:
 
 
 def _load_folder(root: Path) -> FerData:
-    import cv2
+    from ferkit.crop import to_grey
+    from ferkit.images import IMAGE_SUFFIXES, ImageError, read_image
 
     images, labels, usage = [], [], []
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -238,9 +238,10 @@ def _load_folder(root: Path) -> FerData:
             label = label_from_name(rel[-2])
         except KeyError as exc:
             raise DataError(f"{file}: folder {rel[-2]!r}: {exc.args[0]}") from None
-        img = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
-        if img is None:
-            raise DataError(f"{file}: not a readable image")
+        try:  # read as `ferkit predict` reads (any Pillow format, EXIF orientation, 16-bit, alpha), then grey
+            img = to_grey(read_image(file))
+        except ImageError as exc:
+            raise DataError(str(exc)) from None
         if img.shape != (IMAGE_SIZE, IMAGE_SIZE):
             raise DataError(f"{file}: image is {img.shape[1]}x{img.shape[0]}, expected 48x48 "
                             f"(FER2013 faces are 48x48; crop faces from photos with `ferkit predict`)")

@@ -149,7 +149,7 @@ def load_predictor(model: str | None, *, tta: bool | None = None):
     """
     if model is not None and str(model).endswith(".safetensors"):
         from ferkit.models import load_model
-        from ferkit.train import predict_proba
+        from ferkit.inference import predict_proba
 
         net = load_model(model)
         meta = net.ferkit_meta

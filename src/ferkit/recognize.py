@@ -73,22 +73,28 @@ class Recognizer:
         self.detector = create_detector(detector, threads=threads, max_side=max_side) if detect else None
         self.min_face = min_face
 
-    def _faces(self, rgb: np.ndarray) -> tuple[list, np.ndarray]:
-        """Detected faces and their 48x48 crops (N, 48, 48) uint8."""
-        from ferkit.crop import crop_face, to_grey
-
+    def locate(self, rgb: np.ndarray) -> list:
+        """The faces in an RGB image: the detector's, or the whole image as one face with ``detect=False``."""
         if self.detector is None:
-            import cv2
-
             from ferkit.detect import Face
 
-            h, w = rgb.shape[:2]
-            grey = to_grey(rgb)
-            crop = grey if (h, w) == (48, 48) else cv2.resize(grey, (48, 48), interpolation=cv2.INTER_AREA)
-            return [Face((0.0, 0.0, float(w), float(h)), 1.0)], crop[None]
-        faces = self.detector.detect(rgb)
-        crops = np.stack([crop_face(rgb, f) for f in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
-        return faces, crops
+            return [Face((0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0])), 1.0)]
+        return self.detector.detect(rgb)
+
+    def crops(self, rgb: np.ndarray, faces: list) -> np.ndarray:
+        """The 48x48 grey uint8 crops (N, 48, 48) of ``faces`` in ``rgb``, framed like FER2013 (or the whole image,
+        resized, with ``detect=False``)."""
+        from ferkit.crop import crop_face, whole_face
+
+        if not faces:
+            return np.zeros((0, 48, 48), np.uint8)
+        if self.detector is None:
+            return whole_face(rgb)[None].repeat(len(faces), axis=0)
+        return np.stack([crop_face(rgb, f) for f in faces])
+
+    def _faces(self, rgb: np.ndarray) -> tuple[list, np.ndarray]:
+        faces = self.locate(rgb)
+        return faces, self.crops(rgb, faces)
 
     def _results(self, faces, probs) -> list[FaceResult]:
         out = []

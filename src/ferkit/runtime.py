@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit import preprocess
+from ferkit.inference import softmax
 from ferkit.weights import WeightsError, resolve
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -131,9 +132,9 @@ class Classifier:
         (where the model asks for it) the probabilities of the face and its mirror image are averaged.
         """
         faces = np.asarray(faces)
-        probs = _softmax(self.logits(faces, batch_size) / self.temperature)
+        probs = softmax(self.logits(faces, batch_size) / self.temperature)
         if self.tta:
-            probs = (probs + _softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size) / self.temperature)) / 2
+            probs = (probs + softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size) / self.temperature)) / 2
         return probs.astype(np.float32)
 
 
@@ -166,10 +167,3 @@ def as_grey_levels(faces: np.ndarray) -> np.ndarray:
         raise ValueError(f"float faces must be in 0..1 or 0..255, got {low:g}..{high:g}")
     scale = 255.0 if high <= 1.0 else 1.0
     return np.clip(np.rint(faces * scale), 0, 255).astype(np.uint8)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ferkit import preprocess
 from ferkit.augment import AugmentConfig, augment, mixup
+from ferkit.inference import predict_logits, predict_proba, to_input, views_to_proba
 from ferkit.data import FerData, load_fer2013, relabel, train_val_split
 from ferkit.evaluate import compute_metrics
 from ferkit.labels import EMOTIONS
@@ -148,51 +149,6 @@ def class_weights(labels: np.ndarray, mode: str, num_classes: int = len(EMOTIONS
         raise ValueError(f"class_weight must be none, inverse or sqrt-inverse, not {mode!r}")
     w = w * counts.sum() / (w * counts).sum()
     return torch.tensor(w, dtype=torch.float32)
-
-
-def to_input(images: torch.Tensor, mean: float, std: float, channels_last: bool) -> torch.Tensor:
-    """uint8 (B, 48, 48) -> normalised float (B, 1, 48, 48), on the images' device."""
-    x = (images.float().unsqueeze(1) / 255.0 - mean) / std
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, *, batch_size: int = 500,
-                   bf16: bool = False, channels_last: bool = True, tta: bool = False, device: str = "cpu"
-                   ) -> np.ndarray:
-    """Logits (V, N, 7) for uint8 faces (N, 48, 48): V = 1 view, or 2 (face, mirrored face) with ``tta``."""
-    was_training = model.training
-    model.eval()
-    out = []
-    data = torch.from_numpy(np.ascontiguousarray(images))
-    for start in range(0, len(data), batch_size):
-        x = to_input(data[start:start + batch_size].to(device), mean, std, channels_last)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-            views = [model(x).float()] + ([model(torch.flip(x, dims=[3])).float()] if tta else [])
-        out.append(torch.stack(views).cpu())
-    model.train(was_training)
-    return torch.cat(out, dim=1).numpy() if out else np.zeros((1 + tta, 0, len(EMOTIONS)), np.float32)
-
-
-def views_to_proba(view_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """The mean over views of softmax(logits / temperature): (V, N, 7) -> (N, 7)."""
-    z = view_logits.astype(np.float64) / temperature
-    z -= z.max(axis=-1, keepdims=True)
-    p = np.exp(z)
-    return (p / p.sum(axis=-1, keepdims=True)).mean(axis=0).astype(np.float32)
-
-
-def predict_proba(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, *, batch_size: int = 500,
-                  bf16: bool = False, channels_last: bool = True, tta: bool = False, device: str = "cpu",
-                  temperature: float = 1.0, with_plain: bool = False):
-    """Softmax probabilities (N, 7) for uint8 faces (N, 48, 48); ``tta`` averages in the mirrored face.
-
-    ``with_plain=True`` returns ``(probs, plain_probs)``, the second without TTA, from the same pass.
-    """
-    views = predict_logits(model, images, mean, std, batch_size=batch_size, bf16=bf16, channels_last=channels_last,
-                           tta=tta, device=device)
-    probs = views_to_proba(views, temperature)
-    return (probs, views_to_proba(views[:1], temperature)) if with_plain else probs
 
 
 class _StopFlag:

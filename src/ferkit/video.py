@@ -155,8 +155,6 @@ class FrameTracker:
     def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
         """``detect=False`` carries the live tracks' boxes instead of running the detector (the classifier
         always runs); with no live track the detector runs anyway."""
-        from ferkit.crop import crop_face
-
         rec, labels = self.rec, self.rec.labels
         small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
         small = small.astype(np.int16)
@@ -164,11 +162,10 @@ class FrameTracker:
             self.tracker.reset()
         self.previous = small
         if detect or not self.tracker.tracks:
-            faces = rec.detector.detect(rgb) if rec.detector is not None else [
-                Face((0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0])), 1.0)]
+            faces = rec.locate(rgb)
         else:  # carry the live tracks' boxes to this frame
             faces = [t.face for t in self.tracker.tracks if t.missing == 0]
-        crops = np.stack([crop_face(rgb, f) for f in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
+        crops = rec.crops(rgb, faces)
         probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(labels)))
         tracks = self.tracker.update(faces, [thumbnail(c) for c in crops])
         out = []
