@@ -84,13 +84,38 @@ def test_train_bad_preset(tiny_csv, tmp_path):
 
 def test_classify_bundled_sample_without_torch_imported():
     # The quick-start job, in a fresh interpreter: it must not need PyTorch.
-    code = ("import sys; from ferkit.cli import main; sys.argv=['ferkit','classify','--json']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code\n"
+    code = ("import sys; from ferkit.cli import main\n"
+            "try:\n    main(['classify', '--json', '-'])\nexcept SystemExit as e:\n    assert not e.code\n"
             "assert 'torch' not in sys.modules, 'classify imported torch'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    record = json.loads(out)
-    assert set(record["probabilities"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-    assert abs(sum(record["probabilities"].values()) - 1) < 1e-4
+    [record] = json.loads(out)
+    assert record["schema_version"] == 1 and len(record["faces"]) == 1
+    probs = record["faces"][0]["probabilities"]
+    assert set(probs) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert abs(sum(probs.values()) - 1) < 1e-3
+
+
+def test_classify_and_predict_no_detect_write_the_same_records(tmp_path):
+    """One output module: the same records, the same --json/--jsonl/--csv, folders accepted by both."""
+    import shutil
+
+    from ferkit.classify import SAMPLE_FACE
+
+    (tmp_path / "faces" / "more").mkdir(parents=True)
+    shutil.copy(SAMPLE_FACE, tmp_path / "faces" / "a.png")
+    shutil.copy(SAMPLE_FACE, tmp_path / "faces" / "more" / "b.png")
+    outs = {}
+    for command in (["classify"], ["predict", "--no-detect", "--no-progress"]):
+        target = tmp_path / f"{command[0]}.jsonl"
+        result = runner.invoke(app, [*command, str(tmp_path / "faces"), "--jsonl", str(target),
+                                     "--csv", str(tmp_path / f"{command[0]}.csv")])
+        assert result.exit_code == 0, result.output
+        outs[command[0]] = [json.loads(line) for line in target.read_text().splitlines()]
+        assert (tmp_path / f"{command[0]}.csv").read_text().startswith("path,width,height,face,")
+    assert outs["classify"] == outs["predict"] and len(outs["classify"]) == 2
+    result = runner.invoke(app, ["classify", str(tmp_path / "faces"), "--csv", "-"])
+    assert result.exit_code == 0 and result.output.splitlines()[0].startswith("path,width,height")
+    assert len(result.output.splitlines()) == 3  # header + one row per face, nothing else on stdout
 
 
 def test_classify_reports_bad_files_and_keeps_going(tmp_path):

@@ -159,7 +159,7 @@ def test_predict_machine_outputs_on_stdout(tmp_path):
     rows = list(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text())))
     assert len(rows) == 1 and rows[0]["face"] == "0" and float(rows[0]["happy"]) >= 0
     result = runner.invoke(app, ["predict", str(SAMPLE_PHOTO), "--json", "-", "--csv", "-"])
-    assert result.exit_code == 1 and "only one of" in result.output
+    assert result.exit_code == 2 and "only one of" in result.output
 
 
 def test_default_input_is_the_sample_photo():

@@ -299,41 +299,53 @@ def export(
 
 @app.command()
 def classify(
-    images: Annotated[Optional[list[Path]], typer.Argument(
-        help="48x48 grey face images (a larger image is taken as the face and resized). Default: the bundled sample.")] = None,
+    images: Annotated[Optional[list[str]], typer.Argument(
+        help="Face crops: files, folders (searched recursively) or globs; each whole image is one face (48x48 grey "
+             "as in FER2013; another size is resized). Default: the bundled sample face.")] = None,
     model: ModelOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
+    jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
+    csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
 ) -> None:
-    """Classify face images (each whole image is one face) and print the 7 probabilities.
+    """Classify face crops (each whole image is one face) and print the 7 probabilities.
 
-    Runs on onnxruntime with the shipped weights: no PyTorch needed.
+    The same as `ferkit predict --no-detect`, with the same records and outputs (schema in the README), and a
+    table of all 7 probabilities per face. Runs on onnxruntime: no PyTorch needed.
     """
-    from ferkit.classify import SAMPLE_FACE, ImageError, read_face
-    from ferkit.runtime import Classifier
+    from ferkit.classify import SAMPLE_FACE
+    from ferkit.images import find_images
+    from ferkit.outputs import OutputError, RecordWriter
+    from ferkit.recognize import Recognizer
     from ferkit.weights import WeightsError
 
     try:
-        clf = Classifier(model)
+        writer = RecordWriter(json=json_file, jsonl=jsonl_file, csv=csv_file)
+    except (OutputError, OSError) as exc:
+        fail(str(exc), 2)
+    files = find_images(images) if images else [SAMPLE_FACE]
+    try:
+        if not files:
+            fail("no image files found in: " + ", ".join(images or []))
+        rec = Recognizer(model, detect=False)
     except WeightsError as exc:
+        writer.close()
         fail(str(exc))
     failed = 0
-    for path in images or [SAMPLE_FACE]:
-        try:
-            face, note = read_face(path)
-        except ImageError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            failed += 1
-            continue
-        if note:
-            typer.echo(f"warning: {path}: {note}", err=True)
-        probs = clf.predict_proba(face)[0]
-        best = int(probs.argmax())
-        if json_out:
-            typer.echo(json.dumps({"path": str(path), "emotion": clf.labels[best],
-                                   "probabilities": {l: round(float(p), 6) for l, p in zip(clf.labels, probs)}}))
-        else:
-            typer.echo(f"{path}: {clf.labels[best]}")
-            for label, p in sorted(zip(clf.labels, probs), key=lambda t: -t[1]):
+    with writer:
+        for result in rec.predict_paths(files):
+            writer.write(result.to_dict())
+            if result.error:
+                typer.echo(f"error: {result.error}", err=True)
+                failed += 1
+                continue
+            if (result.width, result.height) != (48, 48):
+                typer.echo(f"warning: {result.path}: {result.width}x{result.height} image resized to 48x48 and taken "
+                           "as one face", err=True)
+            if writer.uses_stdout:
+                continue
+            face = result.faces[0]
+            typer.echo(f"{result.path}: {face.emotion}")
+            for label, p in sorted(face.probabilities.items(), key=lambda t: -t[1]):
                 typer.echo(f"  {label:9s} {p * 100:6.2f}%  {'#' * int(round(p * 40))}")
     if failed:
         raise typer.Exit(1)
@@ -354,20 +366,6 @@ def _open_out(target: str):
     import sys
 
     return (sys.stdout, False) if target == "-" else (open(target, "w", newline=""), True)
-
-
-CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
-              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "error"]
-
-
-def _csv_rows(record: dict):
-    base = {"path": record["path"], "width": record["width"], "height": record["height"], "error": record["error"]}
-    if not record["faces"]:
-        yield {**base, "face": ""}
-    for i, face in enumerate(record["faces"]):
-        x, y, w, h = face["box"]
-        yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
-               **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"]}
 
 
 @app.command()
@@ -395,18 +393,19 @@ def predict(
     [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`) and
     `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
     """
-    import csv
     import sys
     import time
 
     from ferkit.images import find_images
+    from ferkit.outputs import OutputError, RecordWriter
     from ferkit.recognize import Recognizer
     from ferkit.weights import WeightsError
 
-    outputs = [t for t in (json_file, jsonl_file, csv_file) if t is not None]
-    if outputs.count("-") > 1:
-        fail("only one of --json, --jsonl and --csv can write to stdout")
-    _check_outputs((json_file, "--json"), (jsonl_file, "--jsonl"), (csv_file, "--csv"), (annotate, "--annotate", True))
+    _check_outputs((annotate, "--annotate", True))
+    try:
+        writer = RecordWriter(json=json_file, jsonl=jsonl_file, csv=csv_file)
+    except (OutputError, OSError) as exc:
+        fail(str(exc), 2)
     if paths:
         files = find_images(paths)
     else:
@@ -414,22 +413,16 @@ def predict(
 
         files = [SAMPLE_PHOTO]
     if not files:
+        writer.close()
         fail("no image files found in: " + ", ".join(paths or []))
     try:
         rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side)
     except (WeightsError, KeyError) as exc:
+        writer.close()
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
-    table = "-" not in outputs
-    opened = {}
-    try:
-        if jsonl_file is not None:
-            opened["jsonl"] = _open_out(jsonl_file)
-        if csv_file is not None:
-            opened["csv"] = _open_out(csv_file)
-            writer = csv.DictWriter(opened["csv"][0], fieldnames=CSV_FIELDS)
-            writer.writeheader()
-        records, errors, n_faces = [], 0, 0
-        start = time.perf_counter()
+    errors, n_faces = 0, 0
+    start = time.perf_counter()
+    with writer:
         results = rec.predict_paths(files, keep_images=annotate is not None)
         if progress:
             from tqdm import tqdm
@@ -443,7 +436,6 @@ def predict(
             targets = annotated_paths(annotate, files)
         for index, item in enumerate(results):
             result, rgb = item if annotate is not None else (item, None)
-            record = result.to_dict()
             if rgb is not None:
                 targets[index].parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(targets[index]), draw(rgb, result.faces, rec.labels))
@@ -451,31 +443,14 @@ def predict(
             if result.error:
                 errors += 1
                 typer.echo(f"error: {result.error}", err=True)
-            if json_file is not None:
-                records.append(record)
-            if "jsonl" in opened:
-                opened["jsonl"][0].write(json.dumps(record) + "\n")
-            if "csv" in opened:
-                writer.writerows(_csv_rows(record))
-            if table and not result.error:
+            writer.write(result.to_dict())
+            if not writer.uses_stdout and not result.error:
                 if not result.faces:
                     typer.echo(f"{result.path}: no face found")
                 for i, face in enumerate(result.faces):
                     p = face.probabilities[face.emotion]
                     flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
                     typer.echo(f"{result.path}: face {i} at {face.box}: {face.emotion} {p * 100:.1f}%{flags}")
-        if json_file is not None:
-            out, close = _open_out(json_file)
-            json.dump(records, out, indent=2)
-            out.write("\n")
-            if close:
-                out.close()
-    finally:
-        for out, close in opened.values():
-            if close:
-                out.close()
-            else:
-                out.flush()
     seconds = time.perf_counter() - start
     typer.echo(f"{len(files)} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
                f"({len(files) / max(seconds, 1e-9):.1f} images/s)", err=True)

@@ -43,4 +43,94 @@ def check_writable(target: str | os.PathLike | None, *, folder: bool = False, wh
         raise OutputError(f"{path}: {what} is not writable (permission denied)")
 
 
-__all__ = ["OutputError", "check_writable"]
+
+
+# One CSV row per face (one row with empty face fields for an image without faces or with an error).
+CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
+              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "error"]
+
+
+def csv_rows(record: dict):
+    """The CSV rows (dicts over :data:`CSV_FIELDS`) of one image record."""
+    base = {"path": record["path"], "width": record["width"], "height": record["height"], "error": record["error"]}
+    if not record["faces"]:
+        yield {**base, "face": ""}
+    for i, face in enumerate(record["faces"]):
+        x, y, w, h = face["box"]
+        yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
+               **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"]}
+
+
+class RecordWriter:
+    """Writes image records (``ImageResult.to_dict()``, schema in the README) to any of a JSON array, JSON lines and
+    CSV, each a file or ``-`` for standard output (at most one of them). Every target is checked before the first
+    record; JSON lines and CSV rows are written as records come, the JSON array when the writer closes.
+
+    >>> with RecordWriter(jsonl="results.jsonl", csv="faces.csv") as out:   # doctest: +SKIP
+    ...     for result in recognizer.predict_paths(paths):
+    ...         out.write(result.to_dict())
+    """
+
+    def __init__(self, *, json: str | os.PathLike | None = None, jsonl: str | os.PathLike | None = None,
+                 csv: str | os.PathLike | None = None):
+        targets = {"--json": json, "--jsonl": jsonl, "--csv": csv}
+        if [str(t) for t in targets.values()].count("-") > 1:
+            raise OutputError("only one of --json, --jsonl and --csv can write to standard output")
+        for option, target in targets.items():
+            check_writable(target, what=option)
+        self.json_target, self.records = json, []
+        self._stdout = "-" in [str(t) for t in targets.values()]
+        self._files = []
+        self._jsonl = self._open(jsonl) if jsonl is not None else None
+        self._csv = None
+        if csv is not None:
+            import csv as csv_module
+
+            self._csv = csv_module.DictWriter(self._open(csv), fieldnames=CSV_FIELDS)
+            self._csv.writeheader()
+
+    @property
+    def uses_stdout(self) -> bool:
+        """True when one of the outputs is standard output (then nothing else may print there)."""
+        return self._stdout
+
+    def _open(self, target):
+        import sys
+
+        if str(target) == "-":
+            self._files.append((sys.stdout, False))
+            return sys.stdout
+        f = open(target, "w", newline="")
+        self._files.append((f, True))
+        return f
+
+    def write(self, record: dict) -> None:
+        import json
+
+        if self.json_target is not None:
+            self.records.append(record)
+        if self._jsonl is not None:
+            self._jsonl.write(json.dumps(record) + "\n")
+        if self._csv is not None:
+            self._csv.writerows(csv_rows(record))
+
+    def close(self) -> None:
+        import json
+
+        if self.json_target is not None:
+            out = self._open(self.json_target)
+            json.dump(self.records, out, indent=2)
+            out.write("\n")
+            self.json_target = None
+        for f, owned in self._files:
+            f.close() if owned else f.flush()
+        self._files = []
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["CSV_FIELDS", "OutputError", "RecordWriter", "check_writable", "csv_rows"]
