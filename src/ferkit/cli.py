@@ -485,13 +485,11 @@ def video(
     a new track; a face that leaves and comes back gets a new id). Every frame of a file gets a result.
     """
     import sys
-    from types import SimpleNamespace
 
     import cv2
 
-    from ferkit.annotate import annotate as draw
     from ferkit.recognize import Recognizer
-    from ferkit.video import Summary, VideoError, stream
+    from ferkit.video import AnnotatedVideo, Summary, VideoError, draw_frame, stream
     from ferkit.weights import WeightsError
 
     if (source is None) == (camera is None):
@@ -519,15 +517,10 @@ def video(
                     sink.write(json.dumps(row) + "\n")
                 sink.flush()
             if fr.image is not None:
-                shown = [SimpleNamespace(box=f.box, emotion=f.emotion, probabilities=f.smoothed) for f in fr.faces]
-                bgr = draw(fr.image, shown, rec.labels, [f"#{f.track_id} " for f in fr.faces])
+                bgr = draw_frame(fr, rec.labels)
                 if out is not None:
                     if writer is None:
-                        fps = source_info.get("fps", 30.0)
-                        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                                 (bgr.shape[1], bgr.shape[0]))
-                        if not writer.isOpened():
-                            raise VideoError(f"{out}: cannot write a video here")
+                        writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
                     writer.write(bgr)
                 if show:
                     cv2.imshow("ferkit", bgr)
@@ -539,7 +532,7 @@ def video(
         error = "interrupted"
     finally:
         if writer is not None:
-            writer.release()
+            writer.close()
         if sink is not None and close:
             sink.close()
     seconds = time.perf_counter() - start
@@ -559,19 +552,11 @@ VIEWS = ("samples", "kernels", "feature-maps", "saliency", "confusion", "curves"
 
 
 def _face_for(image: Optional[Path]):
-    """A 48x48 face: the bundled sample face, a 48x48 image as is, or the largest face found in a photo."""
+    """A 48x48 face: the bundled sample face, or the largest face of a photo cropped as `ferkit predict` does."""
     from ferkit.classify import SAMPLE_FACE
-    from ferkit.crop import crop_face, to_grey
-    from ferkit.detect import create_detector
-    from ferkit.images import read_image
+    from ferkit.crop import largest_face_crop
 
-    rgb = read_image(image or SAMPLE_FACE)
-    if rgb.shape[:2] == (48, 48):
-        return to_grey(rgb)
-    faces = create_detector().detect(rgb)
-    if not faces:
-        raise ValueError(f"{image}: no face found")
-    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]))
+    return largest_face_crop(image or SAMPLE_FACE)
 
 
 @app.command()

@@ -339,3 +339,33 @@ class Summary:
                          f"mostly {t['dominant_emotion']} ({t['mean_probabilities'][t['dominant_emotion']] * 100:.0f}%);"
                          f" {runs}{more}")
         return "\n".join(lines) if lines else "no faces"
+
+
+def draw_frame(frame: FrameResult, labels: list[str]) -> np.ndarray:
+    """A BGR picture of a frame's results: each face's box, track id, smoothed emotion and smoothed bars."""
+    from types import SimpleNamespace
+
+    from ferkit.annotate import annotate
+
+    shown = [SimpleNamespace(box=f.box, emotion=f.emotion, probabilities=f.smoothed) for f in frame.faces]
+    return annotate(frame.image, shown, labels, [f"#{f.track_id} " for f in frame.faces])
+
+
+class AnnotatedVideo:
+    """An MP4 (mp4v) file written frame by frame; the size is taken from the first frame."""
+
+    def __init__(self, path: str | Path, fps: float):
+        self.path, self.fps, self.writer = Path(path), fps or 30.0, None
+
+    def write(self, bgr: np.ndarray) -> None:
+        if self.writer is None:
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                          (bgr.shape[1], bgr.shape[0]))
+            if not self.writer.isOpened():
+                raise VideoError(f"{self.path}: cannot write a video here")
+        self.writer.write(bgr)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
