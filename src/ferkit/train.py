@@ -226,6 +226,200 @@ def _metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
     }
 
 
+@dataclass
+class _Data:
+    """What one run trains and validates on: tensors on the run's device, the normalisation, the splits."""
+
+    x_train: torch.Tensor  # uint8 (N, 48, 48), preprocessed
+    y_train: torch.Tensor  # int64 (N,)
+    t_train: torch.Tensor  # the targets: soft (N, 7) for FER+ votes, else y_train
+    x_val: np.ndarray
+    y_val: np.ndarray
+    mean: float
+    std: float
+    data: FerData  # every split, relabelled and preprocessed
+    raw_train: np.ndarray  # the training faces as read (a teacher applies its own preprocessing)
+
+
+def load_training_data(cfg: TrainConfig, data: FerData | None = None) -> _Data:
+    """Read (or take) the data, apply the label source and the model's preprocessing, and cut the
+    training/validation subsets as tensors on ``cfg.device``."""
+    data = relabel(data if data is not None else load_fer2013(cfg.data), cfg.labels, cfg.ferplus or None)
+    raw_train = data.split("Training").images
+    data = _preprocessed(data, cfg.preprocessing)
+    train_all = data.split("Training")
+    train_idx, val_idx = train_val_split(len(train_all), cfg.val_fraction, cfg.seed)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda asked for, but PyTorch sees no CUDA GPU")
+    x_train = torch.from_numpy(train_all.images[train_idx]).to(device)
+    y_train = torch.from_numpy(train_all.labels[train_idx]).to(device)
+    t_train = (torch.from_numpy(train_all.targets[train_idx]).to(device) if train_all.targets is not None else y_train)
+    return _Data(x_train, y_train, t_train, train_all.images[val_idx], train_all.labels[val_idx],
+                 float(x_train.float().mean() / 255), float(x_train.float().std() / 255), data, raw_train[train_idx])
+
+
+class _Run:
+    """One training run's moving parts (model, optimiser, EMA, soft targets, counters) and its steps: a batch, an
+    epoch, the end-of-epoch evaluation, the checkpoint. :func:`train` puts them in order."""
+
+    def __init__(self, cfg: TrainConfig, d: _Data, out: Path, log):
+        self.cfg, self.d, self.out, self.log = cfg, d, out, log
+        self.device = torch.device(cfg.device)
+        self.bf16 = use_bf16(cfg.precision, self.device.type)
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model = create_model(cfg.model).to(self.device, memory_format=fmt)
+        weight = class_weights(d.y_train.cpu().numpy(), cfg.class_weight)
+        self.weight = weight.to(self.device) if weight is not None else None
+        if cfg.mixup < 0:
+            raise ValueError(f"mixup must be >= 0, not {cfg.mixup}")
+        if cfg.select not in ("best", "last"):
+            raise ValueError(f"select must be best or last, not {cfg.select!r}")
+        if cfg.select == "best" and len(d.y_val) == 0:
+            raise ValueError("select=best needs a validation subset: set val_fraction > 0")
+        self.soft = self._teacher_targets() if cfg.distill else None
+        self.opt = _make_optimizer(cfg, self.model)
+        self.ema = None
+        if cfg.ema > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+        self.aug = AugmentConfig(flip=True, rotate_deg=cfg.aug_rotate, scale=cfg.aug_scale,
+                                 translate=cfg.aug_translate, erase_p=cfg.aug_erase)
+        self.monitor = d.data.split(cfg.test_split) if cfg.monitor_test else None
+        self.n_batches = math.ceil(len(d.x_train) / cfg.batch_size)
+        self.total_steps = self.n_batches * cfg.epochs
+        self.state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed_s": 0.0,
+                      "wall_s": 0.0, "run_loss": 0.0, "run_correct": 0, "run_seen": 0}
+
+    def _teacher_targets(self) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.mixup > 0:
+            raise ValueError("distill and mixup cannot be combined")
+        t0 = time.perf_counter()
+        soft = teacher_targets(cfg.distill, self.d.raw_train, cfg.distill_t, bf16=self.bf16, device=cfg.device,
+                               channels_last=cfg.channels_last).to(self.device)
+        agree = float((soft.argmax(1) == self.d.y_train).float().mean())
+        self.log(f"distilling from {cfg.distill}: soft targets for {len(soft)} faces in {time.perf_counter() - t0:.1f} s "
+                 f"(teacher agrees with the labels on {agree:.1%})")
+        return soft
+
+    @property
+    def judged(self) -> torch.nn.Module:
+        """The weights that are evaluated and kept: the EMA where there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        torch.set_rng_state(ckpt["rng"].cpu())
+        self.state.update(ckpt["state"])
+
+    def checkpoint(self) -> None:
+        _save_atomic({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                      "rng": torch.get_rng_state(), "state": dict(self.state), "config": asdict(self.cfg),
+                      **({"ema": self.ema.state_dict()} if self.ema is not None else {})}, self.out / "checkpoint.pt")
+
+    def step(self, epoch: int, step: int, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimiser step on batch ``step`` of ``epoch``; returns (loss, logits, labels)."""
+        cfg, d = self.cfg, self.d
+        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].to(self.device)
+        x = to_input(d.x_train[idx], d.mean, d.std, channels_last=False)
+        if cfg.augment:  # a generator per (seed, epoch, step): resumable anywhere, no state to save
+            g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step)
+            x = augment(x, self.aug, g)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y, target = d.y_train[idx], d.t_train[idx]
+        if cfg.mixup > 0:
+            g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + 7)
+            x, target = mixup(x, target, cfg.mixup, g, len(EMOTIONS))
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(cfg, epoch * self.n_batches + step, self.total_steps)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), target, weight=self.weight, label_smoothing=cfg.label_smoothing)
+        if self.soft is not None:
+            t = cfg.distill_t
+            kd = F.kl_div(F.log_softmax(logits.float() / t, dim=1), self.soft[idx], reduction="batchmean") * t * t
+            loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * kd
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss, logits, y
+
+    def train_one_epoch(self, stop: _StopFlag, progress: bool) -> float:
+        """Batches from the saved position to the end of the epoch, or until a signal or the time budget;
+        returns images per second."""
+        cfg, state = self.cfg, self.state
+        epoch = state["epoch"]
+        order = _epoch_order(cfg, epoch, len(self.d.x_train))
+        self.model.train()
+        t0 = time.perf_counter()
+        seen_at_start = state["run_seen"]
+        bar = _progress(range(state["step"], self.n_batches), epoch, cfg.epochs, progress)
+        for step in bar:
+            loss, logits, y = self.step(epoch, step, order)
+            state["step"] = step + 1
+            state["run_loss"] += float(loss.detach()) * len(y)
+            state["run_correct"] += int((logits.argmax(1) == y).sum())
+            state["run_seen"] += len(y)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{state['run_loss'] / state['run_seen']:.3f}",
+                                acc=f"{state['run_correct'] / state['run_seen']:.3f}", refresh=False)
+            over_budget = cfg.time_budget_min > 0 and \
+                state["elapsed_s"] + time.perf_counter() - t0 > cfg.time_budget_min * 60
+            if stop.signal is not None or over_budget:
+                break
+        seconds = time.perf_counter() - t0
+        state["elapsed_s"] += seconds
+        state["wall_s"] += seconds
+        return (state["run_seen"] - seen_at_start) / max(seconds, 1e-9)
+
+    def end_epoch(self, images_per_s: float) -> bool:
+        """Validate, log a metrics row, keep the best weights, advance the epoch, checkpoint. True when the
+        weights were kept as the best so far."""
+        cfg, d, state = self.cfg, self.d, self.state
+        t0 = time.perf_counter()
+        epoch = state["epoch"]
+        judged = self.judged
+        val_acc, val_loss = float("nan"), float("nan")
+        if len(d.y_val):
+            val_probs = predict_proba(judged, d.x_val, d.mean, d.std, bf16=self.bf16, channels_last=cfg.channels_last,
+                                      tta=cfg.tta, device=cfg.device)
+            val_acc = float((val_probs.argmax(1) == d.y_val).mean())
+            val_loss = float(-np.log(np.clip(val_probs[np.arange(len(d.y_val)), d.y_val], 1e-12, None)).mean())
+        row = {"epoch": epoch + 1, "train_loss": state["run_loss"] / state["run_seen"],
+               "train_acc": state["run_correct"] / state["run_seen"], "val_loss": val_loss, "val_acc": val_acc,
+               "lr": self.opt.param_groups[0]["lr"], "images_per_s": images_per_s, "elapsed_s": state["elapsed_s"]}
+        if self.monitor is not None:
+            test_probs, plain = predict_proba(judged, self.monitor.images, d.mean, d.std, bf16=self.bf16,
+                                              with_plain=True, channels_last=cfg.channels_last, tta=cfg.tta,
+                                              device=cfg.device)
+            row["test_acc"] = float((test_probs.argmax(1) == self.monitor.labels).mean())
+            row["test_acc_plain"] = float((plain.argmax(1) == self.monitor.labels).mean())  # what the TTA buys
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        improved = val_acc > state["best_acc"] if cfg.select == "best" else True
+        if improved:
+            state.update(best_acc=val_acc, best_epoch=epoch + 1, bad_epochs=0)
+            _save_best(judged, self.out / "best.safetensors")
+        else:
+            state["bad_epochs"] += 1
+        self.log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
+                 f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}{' *' if improved and cfg.select == 'best' else ''}  "
+                 + (f"{cfg.test_split} {row['test_acc']:.4f}  " if self.monitor is not None else "") +
+                 f"{images_per_s:.0f} img/s  {state['elapsed_s'] / 60:.1f} min")
+        state["wall_s"] += time.perf_counter() - t0  # training + evaluation
+        state.update(epoch=epoch + 1, step=0, run_loss=0.0, run_correct=0, run_seen=0)
+        self.checkpoint()
+        return improved
+
+
 def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False, progress: bool = True,
           log=None) -> dict:
     """Train ``cfg.model`` on the Training rows of ``cfg.data``; returns the results dict.
@@ -244,62 +438,10 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=True)
         check_resumable(ckpt["config"], cfg, ckpt_path)
 
-    data = relabel(data if data is not None else load_fer2013(cfg.data), cfg.labels, cfg.ferplus or None)
-    raw_train = data.split("Training")  # grey levels as read: a teacher applies its own preprocessing
-    data = _preprocessed(data, cfg.preprocessing)
-    train_all = data.split("Training")
-    train_idx, val_idx = train_val_split(len(train_all), cfg.val_fraction, cfg.seed)
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda asked for, but PyTorch sees no CUDA GPU")
-    x_train = torch.from_numpy(train_all.images[train_idx]).to(device)
-    y_train = torch.from_numpy(train_all.labels[train_idx]).to(device)
-    # Soft targets (FER+ votes) where the labels are distributions; else the class indices.
-    t_train = (torch.from_numpy(train_all.targets[train_idx]).to(device) if train_all.targets is not None else y_train)
-    x_val, y_val = train_all.images[val_idx], train_all.labels[val_idx]
-    mean = float(x_train.float().mean() / 255)
-    std = float(x_train.float().std() / 255)
-
-    bf16 = use_bf16(cfg.precision, device.type)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = create_model(cfg.model).to(device, memory_format=fmt)
-    weight = class_weights(train_all.labels[train_idx], cfg.class_weight)
-    weight = weight.to(device) if weight is not None else None
-    if cfg.mixup < 0:
-        raise ValueError(f"mixup must be >= 0, not {cfg.mixup}")
-    soft = None
-    if cfg.distill:
-        if cfg.mixup > 0:
-            raise ValueError("distill and mixup cannot be combined")
-        t0 = time.perf_counter()
-        soft = teacher_targets(cfg.distill, raw_train.images[train_idx], cfg.distill_t, bf16=bf16, device=cfg.device,
-                               channels_last=cfg.channels_last).to(device)
-        agree = float((soft.argmax(1) == y_train).float().mean())
-        log(f"distilling from {cfg.distill}: soft targets for {len(soft)} faces in {time.perf_counter() - t0:.1f} s "
-            f"(teacher agrees with the labels on {agree:.1%})")
-    opt = _make_optimizer(cfg, model)
-    ema = None
-    if cfg.ema > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    aug_cfg = AugmentConfig(flip=True, rotate_deg=cfg.aug_rotate, scale=cfg.aug_scale, translate=cfg.aug_translate,
-                            erase_p=cfg.aug_erase)
-    if cfg.select not in ("best", "last"):
-        raise ValueError(f"select must be best or last, not {cfg.select!r}")
-    if cfg.select == "best" and len(val_idx) == 0:
-        raise ValueError("select=best needs a validation subset: set val_fraction > 0")
-    monitor = data.split(cfg.test_split) if cfg.monitor_test else None
-    state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed_s": 0.0, "wall_s": 0.0,
-             "run_loss": 0.0, "run_correct": 0, "run_seen": 0}
-
+    run = _Run(cfg, load_training_data(cfg, data), out, log)
+    state = run.state
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        torch.set_rng_state(ckpt["rng"].cpu())
-        state.update(ckpt["state"])
+        run.restore(ckpt)
         log(f"resumed from {ckpt_path}: epoch {state['epoch'] + 1}, batch {state['step']}")
     else:
         if resume:
@@ -307,109 +449,25 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         (out / "metrics.jsonl").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
-    def checkpoint() -> None:
-        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": torch.get_rng_state(),
-                      "state": dict(state), "config": asdict(cfg),
-                      **({"ema": ema.state_dict()} if ema is not None else {})}, ckpt_path)
-
     stop = _StopFlag()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     status = "finished"
-    n_batches = math.ceil(len(x_train) / cfg.batch_size)
-    total_steps = n_batches * cfg.epochs
     try:
         while state["epoch"] < cfg.epochs:
-            epoch = state["epoch"]
-            order = _epoch_order(cfg, epoch, len(x_train))
-            model.train()
-            t0 = time.perf_counter()
-            seen_at_start = state["run_seen"]
-            bar = _progress(range(state["step"], n_batches), epoch, cfg.epochs, progress)
-            for step in bar:
-                idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].to(device)
-                x = to_input(x_train[idx], mean, std, channels_last=False)
-                if cfg.augment:  # a generator per (seed, epoch, step): resumable anywhere, no state to save
-                    g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step)
-                    x = augment(x, aug_cfg, g)
-                if cfg.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                y = y_train[idx]
-                target = t_train[idx]
-                if cfg.mixup > 0:
-                    g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + 7)
-                    x, target = mixup(x, target, cfg.mixup, g, len(EMOTIONS))
-                for group in opt.param_groups:
-                    group["lr"] = lr_at(cfg, epoch * n_batches + step, total_steps)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = model(x)
-                loss = F.cross_entropy(logits.float(), target, weight=weight, label_smoothing=cfg.label_smoothing)
-                if soft is not None:
-                    t = cfg.distill_t
-                    kd = F.kl_div(F.log_softmax(logits.float() / t, dim=1), soft[idx], reduction="batchmean") * t * t
-                    loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * kd
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if ema is not None:
-                    ema.update_parameters(model)
-                state["step"] = step + 1
-                state["run_loss"] += float(loss.detach()) * len(y)
-                state["run_correct"] += int((logits.argmax(1) == y).sum())
-                state["run_seen"] += len(y)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{state['run_loss'] / state['run_seen']:.3f}",
-                                    acc=f"{state['run_correct'] / state['run_seen']:.3f}", refresh=False)
-                over_budget = cfg.time_budget_min > 0 and \
-                    state["elapsed_s"] + time.perf_counter() - t0 > cfg.time_budget_min * 60
-                if stop.signal is not None or over_budget:
-                    break
-            state["elapsed_s"] += time.perf_counter() - t0
-            images_per_s = (state["run_seen"] - seen_at_start) / max(time.perf_counter() - t0, 1e-9)
-            if stop.signal is not None or state["step"] < n_batches:
-                state["wall_s"] = state["wall_s"] + time.perf_counter() - t0
+            images_per_s = run.train_one_epoch(stop, progress)
             if stop.signal is not None:
-                checkpoint()
+                run.checkpoint()
                 status = "interrupted"
-                log(f"stopped by signal {stop.signal} at epoch {epoch + 1}, batch {state['step']}: "
+                log(f"stopped by signal {stop.signal} at epoch {state['epoch'] + 1}, batch {state['step']}: "
                     f"checkpoint saved, continue with --resume")
                 break
-            if state["step"] < n_batches:  # out of time mid-epoch
-                checkpoint()
+            if state["step"] < run.n_batches:  # out of time mid-epoch
+                run.checkpoint()
                 status = "budget"
-                log(f"time budget of {cfg.time_budget_min} min reached at epoch {epoch + 1}, batch {state['step']}")
+                log(f"time budget of {cfg.time_budget_min} min reached at epoch {state['epoch'] + 1}, "
+                    f"batch {state['step']}")
                 break
-
-            judged = ema.module if ema is not None else model
-            val_acc, val_loss = float("nan"), float("nan")
-            if len(y_val):
-                val_probs = predict_proba(judged, x_val, mean, std, bf16=bf16, channels_last=cfg.channels_last,
-                                          tta=cfg.tta, device=cfg.device)
-                val_acc = float((val_probs.argmax(1) == y_val).mean())
-                val_loss = float(-np.log(np.clip(val_probs[np.arange(len(y_val)), y_val], 1e-12, None)).mean())
-            row = {"epoch": epoch + 1, "train_loss": state["run_loss"] / state["run_seen"],
-                   "train_acc": state["run_correct"] / state["run_seen"], "val_loss": val_loss, "val_acc": val_acc,
-                   "lr": opt.param_groups[0]["lr"], "images_per_s": images_per_s, "elapsed_s": state["elapsed_s"]}
-            if monitor is not None:
-                test_probs, plain = predict_proba(judged, monitor.images, mean, std, bf16=bf16, with_plain=True,
-                                                  channels_last=cfg.channels_last, tta=cfg.tta, device=cfg.device)
-                row["test_acc"] = float((test_probs.argmax(1) == monitor.labels).mean())
-                row["test_acc_plain"] = float((plain.argmax(1) == monitor.labels).mean())  # what the TTA buys
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            state["wall_s"] = state["wall_s"] + time.perf_counter() - t0  # training + evaluation
-            row["wall_s"] = state["wall_s"]
-            improved = val_acc > state["best_acc"] if cfg.select == "best" else True
-            if improved:
-                state.update(best_acc=val_acc, best_epoch=epoch + 1, bad_epochs=0)
-                _save_best(judged, out / "best.safetensors")
-            else:
-                state["bad_epochs"] += 1
-            log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
-                f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}{' *' if improved and cfg.select == 'best' else ''}  "
-                + (f"{cfg.test_split} {row['test_acc']:.4f}  " if monitor is not None else "") +
-                f"{images_per_s:.0f} img/s  {state['elapsed_s'] / 60:.1f} min")
-            state.update(epoch=epoch + 1, step=0, run_loss=0.0, run_correct=0, run_seen=0)
-            checkpoint()
+            run.end_epoch(images_per_s)
             if cfg.patience > 0 and state["bad_epochs"] >= cfg.patience:
                 status = "early_stopped"
                 log(f"early stop: no better val_acc for {cfg.patience} epochs; best {state['best_acc']:.4f} "
@@ -427,7 +485,9 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
                "wall_minutes": state["wall_s"] / 60}
     if status == "interrupted" or state["best_epoch"] < 0:
         return results
-    return _finish(cfg, model, out, data, x_train.cpu().numpy(), y_train.cpu().numpy(), mean, std, results, log)
+    d = run.d
+    return _finish(cfg, run.model, out, d.data, d.x_train.cpu().numpy(), d.y_train.cpu().numpy(), d.mean, d.std,
+                   results, log)
 
 
 # Config fields that may differ when a run is resumed: how long it runs, where its files and data live, and
