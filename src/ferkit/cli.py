@@ -109,6 +109,7 @@ def train(
 @app.command("models")
 def models_cmd() -> None:
     """List the registered model families and the shipped trained models."""
+    from ferkit.preprocess import describe
     from ferkit.weights import DEFAULT_MODEL, WeightsError, read_manifest, read_metadata, shipped_path
 
     try:
@@ -124,8 +125,11 @@ def models_cmd() -> None:
         except WeightsError as exc:
             typer.echo(f"  {name}: {exc}")
             continue
-        acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
-        typer.echo(f"  {name}{' (default)' if name == DEFAULT_MODEL else ''}: {meta['arch']}, {acc}")
+        what = {"train": "train (the rows it trained on)", "val": "val (its held-out slice)"}
+        acc = ", ".join(f"{what.get(k, k)} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
+        typer.echo(f"  {name}{' (default)' if name == DEFAULT_MODEL else ''}: {meta['arch']}, preprocessing "
+                   f"{describe(meta.get('preprocessing'))}, labels {meta.get('label_source', 'fer2013')}; "
+                   f"accuracy recorded by its run: {acc}")
 
 
 @app.command()
