@@ -169,9 +169,11 @@ def test_pixel_limit():
 
 
 def test_health_models_and_docs(api):
-    assert api.get("/healthz").json() == {"status": "ok", "model": "fer-m"}
+    from ferkit.weights import DEFAULT_MODEL
+
+    assert api.get("/healthz").json() == {"status": "ok", "model": DEFAULT_MODEL}
     info = api.get("/v1/models").json()
-    assert info["model"]["name"] == "fer-m" and len(info["model"]["labels"]) == 7
+    assert info["model"]["name"] == DEFAULT_MODEL and len(info["model"]["labels"]) == 7
     assert 0.6 < info["model"]["accuracy"]["PublicTest"] < 1 and info["model"]["metadata"]["arch"] == "vgg-m"
     assert info["limits"]["max_upload_mb"] == 20.0
     docs = api.get("/docs")

@@ -163,14 +163,17 @@ def canvas_pixel(page, x: int, y: int) -> tuple[int, int, int]:
 
 @pytest.mark.browser
 def test_page_classifies_an_uploaded_photo(page, server):
-    wait_until(page, "document.getElementById('model-info').textContent.includes('fer-m')")
+    from ferkit.weights import DEFAULT_MODEL
+
+    wait_until(page, f"document.getElementById('model-info').textContent.includes('{DEFAULT_MODEL}')")
     page.set_input_files("#file", str(SAMPLE_PHOTO))
     page.wait_for_selector("body[data-state=done]")
     _, expected = post(server + "/v1/predict", SAMPLE_PHOTO.read_bytes())
     box = expected["faces"][0]["box"]
     assert page.locator("#faces li").count() == 1
     assert page.get_attribute("#faces li", "data-emotion") == "happy"
-    assert "happy (88." in page.inner_text("#faces li")  # the probability as the API gives it
+    shown = f"happy ({expected['faces'][0]['probabilities']['happy'] * 100:.1f}"
+    assert shown in page.inner_text("#faces li"), page.inner_text("#faces li")  # the probability as the API gives it
     assert page.evaluate("[canvas.width, canvas.height]") == [512, 512]
     # the box is drawn in happy's colour on its left edge, the photo itself is left elsewhere
     edge = canvas_pixel(page, box[0], box[1] + box[3] // 2)
