@@ -84,8 +84,8 @@ def fer_predictions(fs, fer_run) -> tuple[np.ndarray, np.ndarray]:
             if box is None:
                 f = max(out["faces"], key=lambda f: f["box"][2] * f["box"][3])
             else:
-                f = max(out["faces"], key=lambda f: iou(box, f["box"]))
-                if iou(box, f["box"]) < IOU_MIN:
+                score, f = max(((iou(box, f["box"]), f) for f in out["faces"]), key=lambda t: t[0])
+                if score < IOU_MIN:
                     continue
             pred[i] = EMOTIONS.index(max(f["emotions"], key=f["emotions"].get))
     return pred, np.array(ms)

@@ -327,9 +327,10 @@ def classify(
     except (OutputError, OSError) as exc:
         fail(str(exc), 2)
     files = find_images(images) if images else [SAMPLE_FACE]
+    if not files:
+        writer.close()
+        fail("no image files found in: " + ", ".join(images or []))
     try:
-        if not files:
-            fail("no image files found in: " + ", ".join(images or []))
         rec = Recognizer(model, detect=False)
     except WeightsError as exc:
         writer.close()
@@ -364,12 +365,6 @@ def _check_outputs(*outputs) -> None:
             check_writable(target, folder=bool(folder and folder[0]), what=option)
         except OutputError as exc:
             fail(str(exc), 2)
-
-
-def _open_out(target: str):
-    import sys
-
-    return (sys.stdout, False) if target == "-" else (open(target, "w", newline=""), True)
 
 
 @app.command()
@@ -503,7 +498,9 @@ def video(
         rec = Recognizer(model, threads=threads, max_side=max_side)
     except WeightsError as exc:
         fail(str(exc))
-    sink, close = _open_out(jsonl) if jsonl is not None else (None, False)
+    from ferkit.outputs import open_output
+
+    sink, close = open_output(jsonl) if jsonl is not None else (None, False)
     info = sys.stderr if jsonl == "-" else sys.stdout
     writer = None
     stats = Summary(rec.labels)

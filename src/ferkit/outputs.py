@@ -45,6 +45,13 @@ def check_writable(target: str | os.PathLike | None, *, folder: bool = False, wh
 
 
 
+def open_output(target: str | os.PathLike):
+    """``(file, owned)``: standard output for ``-`` (not to be closed), else the file opened for writing."""
+    import sys
+
+    return (sys.stdout, False) if str(target) == "-" else (open(target, "w", newline=""), True)
+
+
 # One CSV row per face (one row with empty face fields for an image without faces or with an error).
 CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
               "happy", "sad", "surprise", "neutral", "low_confidence", "small", "error"]
@@ -95,13 +102,8 @@ class RecordWriter:
         return self._stdout
 
     def _open(self, target):
-        import sys
-
-        if str(target) == "-":
-            self._files.append((sys.stdout, False))
-            return sys.stdout
-        f = open(target, "w", newline="")
-        self._files.append((f, True))
+        f, owned = open_output(target)
+        self._files.append((f, owned))
         return f
 
     def write(self, record: dict) -> None:
@@ -133,4 +135,4 @@ class RecordWriter:
         self.close()
 
 
-__all__ = ["CSV_FIELDS", "OutputError", "RecordWriter", "check_writable", "csv_rows"]
+__all__ = ["CSV_FIELDS", "OutputError", "RecordWriter", "check_writable", "csv_rows", "open_output"]
