@@ -70,6 +70,15 @@ def test_majority_and_votes_on_hand_made_rows(tmp_path):
     assert np.allclose(t[3], np.eye(7)[2])  # unknown and not-a-face votes left out
     assert np.allclose(t[4], np.eye(7)[5] * 5 / 8 + np.eye(7)[2] * 3 / 8)
     assert votes.labels.tolist() == [3, 0, 1, 2, 5]  # argmax, ties to the earlier label
+
+    mixed = relabel(data, "mixed")
+    assert len(mixed) == 6 and np.array_equal(mixed.labels, labels)  # nothing dropped, FER2013's labels kept
+    m = mixed.targets
+    assert m.shape == (6, 7) and np.allclose(m.sum(1), 1)
+    assert np.allclose(m[0], 0.5 * np.eye(7)[0] + 0.5 * t[0])  # half the FER2013 label, half the votes
+    assert np.allclose(m[4], 0.5 * np.eye(7)[4] + 0.5 * t[4])
+    assert np.allclose(m[5], np.eye(7)[5])  # no emotion vote: the FER2013 label alone
+    assert (m[np.arange(6), labels] >= m.max(1)).all()  # no emotion outweighs the FER2013 label
     assert relabel(data, "fer2013") is data
 
 

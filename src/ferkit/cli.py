@@ -41,7 +41,8 @@ def train(
     preset: Annotated[str, typer.Option(help="Training recipe: paper (the paper's), paper-aug (+ flips and shifts), "
                                         "fast (BN VGG, one-cycle SGD) or accurate (fast for 60 epochs).")] = "paper",
     labels: Annotated[str, typer.Option(help="Labels to train on: fer2013 (the CSV's), ferplus-majority or ferplus-votes "
-                                        "(FER+'s 10 raters; read from fer2013new.csv beside --data).")] = "fer2013",
+                                        "(FER+'s 10 raters; read from fer2013new.csv beside --data), or mixed (half "
+                                        "the FER2013 label, half the FER+ votes).")] = "fer2013",
     ferplus: Annotated[Optional[Path], typer.Option(help="The FER+ file (Microsoft's fer2013new.csv layout), if not "
                                                     "beside --data.")] = None,
     preprocessing: Annotated[str, typer.Option(help="The model's input preprocessing, applied to every face in "

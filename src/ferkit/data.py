@@ -251,7 +251,8 @@ def _load_folder(root: Path) -> FerData:
     return FerData(np.stack(images), np.array(labels, dtype=np.int64), np.array(usage, dtype="U11"), str(root))
 
 
-LABEL_SOURCES = ("fer2013", "ferplus-majority", "ferplus-votes")
+LABEL_SOURCES = ("fer2013", "ferplus-majority", "ferplus-votes", "mixed")
+MIX_WEIGHT = 0.5  # share of the FER2013 one-hot label in the ``mixed`` targets
 FERPLUS_FILE = "fer2013new.csv"
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown",
                    "NF")
@@ -318,7 +319,8 @@ def load_ferplus_votes(path: str | os.PathLike, data: FerData) -> np.ndarray:
 
 
 def relabel(data: FerData, source: str = "fer2013", ferplus: str | os.PathLike | None = None) -> FerData:
-    """``data`` with the labels of ``source``: ``fer2013`` (as it is), ``ferplus-majority`` or ``ferplus-votes``.
+    """``data`` with the labels of ``source``: ``fer2013`` (as it is), ``ferplus-majority``, ``ferplus-votes`` or
+    ``mixed``.
 
     - ``ferplus-majority``: the emotion with the most of the 10 FER+ votes. Faces are dropped when the top
       count is shared (no majority), when the top vote is contempt, unknown or not-a-face, or when FER+
@@ -326,6 +328,9 @@ def relabel(data: FerData, source: str = "fer2013", ferplus: str | os.PathLike |
     - ``ferplus-votes``: the soft distribution over the 7 emotions (``targets``; ``labels`` = its argmax,
       ties to the earlier label). Contempt, unknown and not-a-face votes are left out and the rest
       renormalised; faces with no vote for any of the 7 emotions are dropped.
+    - ``mixed``: soft targets ``MIX_WEIGHT`` x the FER2013 one-hot label + (1 - ``MIX_WEIGHT``) x the FER+ vote
+      distribution above; no face is dropped (faces without emotion votes keep their one-hot label), and
+      ``labels`` stay FER2013's (with a weight of 0.5 no emotion gets a larger target than the FER2013 label).
     """
     if source not in LABEL_SOURCES:
         raise DataError(f"unknown label source {source!r}; expected one of {', '.join(LABEL_SOURCES)}")
@@ -343,6 +348,11 @@ def relabel(data: FerData, source: str = "fer2013", ferplus: str | os.PathLike |
         keep = (top > 0) & unique & (labels >= 0)
         return FerData(data.images[keep], labels[keep].astype(np.int64), data.usage[keep], data.source)
     total = emotion_votes.sum(axis=1)
+    if source == "mixed":
+        onehot = np.eye(NUM_CLASSES, dtype=np.float32)[data.labels]
+        voted = np.where(total[:, None] > 0, emotion_votes / np.maximum(total, 1)[:, None], onehot)
+        targets = MIX_WEIGHT * onehot + (1 - MIX_WEIGHT) * voted
+        return FerData(data.images, data.labels, data.usage, data.source, targets.astype(np.float32))
     keep = total > 0
     targets = emotion_votes[keep] / total[keep, None]
     return FerData(data.images[keep], targets.argmax(axis=1).astype(np.int64), data.usage[keep], data.source,

@@ -171,8 +171,9 @@ def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool 
     :func:`ferkit.data.relabel`)."""
     from ferkit.data import relabel
 
-    if labels == "ferplus-votes":
-        raise ValueError("evaluate against fer2013 or ferplus-majority labels (votes are a distribution, not a label)")
+    if labels not in ("fer2013", "ferplus-majority"):
+        raise ValueError(f"evaluate against fer2013 or ferplus-majority labels, not {labels!r} (votes and mixed "
+                         "targets are distributions, not labels)")
     data = relabel(data, labels, ferplus)
     subset = data.split(split)
     predict, meta = load_predictor(model, tta=tta)

@@ -40,7 +40,7 @@ from ferkit.models import create_model, model_tensors
 class TrainConfig:
     data: str = ""
     out: str = "runs/seed"
-    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes (see ferkit.data.relabel)
+    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes | mixed (see ferkit.data.relabel)
     ferplus: str = ""  # the FER+ file; "" = fer2013new.csv beside the data
     preprocessing: str = "none"  # the model's input preprocessing (see ferkit.preprocess): none | equalize_hist | clahe
     model: str = "seed"
