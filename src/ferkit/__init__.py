@@ -12,7 +12,7 @@ from __future__ import annotations
 from ferkit.labels import EMOTIONS
 
 __version__ = "0.1.0"
-__all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013"]
+__all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013", "finetune"]
 
 
 def __getattr__(name: str):
@@ -29,6 +29,10 @@ def __getattr__(name: str):
         from ferkit import models
 
         return getattr(models, name)
+    if name == "finetune":
+        from ferkit.adapt import finetune
+
+        return finetune
     if name == "load_fer2013":
         from ferkit.data import load_fer2013
 

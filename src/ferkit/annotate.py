@@ -23,9 +23,9 @@ def annotate(rgb: np.ndarray, faces, labels: list[str], prefixes: list[str] | No
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * unit, max(1, int(round(unit)))
     for i, face in enumerate(faces):
         x, y, bw, bh = face.box
-        top = labels.index(face.emotion)
+        top = max(range(len(labels)), key=lambda k: face.probabilities[labels[k]])  # "uncertain" faces too
         cv2.rectangle(out, (x, y), (x + bw, y + bh), COLOURS[top], 2 * thick)
-        caption = f"{prefixes[i] if prefixes else ''}{face.emotion} {face.probabilities[face.emotion] * 100:.0f}%"
+        caption = f"{prefixes[i] if prefixes else ''}{face.emotion} {face.probabilities[labels[top]] * 100:.0f}%"
         (tw, th), base = cv2.getTextSize(caption, font, scale, thick)
         ty = y - 4 if y - th - base - 4 >= 0 else y + bh + th + 4
         cv2.rectangle(out, (x, ty - th - base), (x + tw + 4, ty + base), COLOURS[top], -1)

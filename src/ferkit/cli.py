@@ -18,7 +18,7 @@ data_app = typer.Typer(help="Inspect FER2013 data sets (challenge CSV or per-ima
 app.add_typer(data_app, name="data")
 
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="Shipped model name, an .onnx file or a .safetensors file (a run's model.safetensors); default: the shipped default model.")]
+    "--model", "-m", help="Shipped model name, an .onnx file, a .safetensors file (a run's model.safetensors) or a model folder (ferkit finetune's); default: the shipped default model.")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -276,6 +276,50 @@ def calibrate(
 
 
 @app.command()
+def finetune(
+    data: Annotated[Path, typer.Argument(help="Your labelled photos: <emotion>/*.jpg folders, or a folder with "
+                                         "labels.csv (path,face,x,y,w,h,emotion) as `evaluate --photos` reads.")],
+    out: Annotated[Path, typer.Option(help="Model folder to write (model.onnx, model.safetensors, finetune.json, "
+                                      "skipped.csv); use it with --model OUT.")],
+    base: Annotated[Optional[str], typer.Option(help="Model to start from: a shipped name, a .safetensors file or a "
+                                                "model folder (default: the shipped default).")] = None,
+    layers: Annotated[str, typer.Option(help="head (the last layer only: seconds) or all (every layer, small learning "
+                                        "rate: minutes).")] = "head",
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs (head: 200, all: 30).")] = None,
+    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate (head: 0.01, all: 1e-4).")] = None,
+    patience: Annotated[Optional[int], typer.Option(min=1, help="Early stopping: epochs without a better held-out "
+                                                    "accuracy (head: 40, all: 8).")] = None,
+    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of each emotion's photos held out for "
+                                                "early stopping and calibration.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed of the split and the training.")] = 0,
+    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    max_side: Annotated[int, typer.Option(min=32, help="Detect on photos downscaled to this many pixels per side, as "
+                                          "`predict` does.")] = 320,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar while detecting (on stderr).")] = True,
+) -> None:
+    """Fine-tune a model on your own labelled photos, on a CPU.
+
+    Faces are found and framed exactly as `predict` does (cached); part of each emotion's photos is held out
+    to choose the epoch and fit the temperature. Photos without a face or with an unreadable file are
+    listed (and in skipped.csv), never silently dropped. Example:
+
+        ferkit finetune my_photos/ --out my-model/ && ferkit predict --model my-model/ photo.jpg
+    """
+    need_torch("finetune")
+    from ferkit.adapt import finetune as run_finetune
+    from ferkit.data import DataError
+    from ferkit.train import command_line
+    from ferkit.weights import WeightsError
+
+    try:
+        run_finetune(data, out, base=base, layers=layers, epochs=epochs, lr=lr, patience=patience,
+                     val_fraction=val_fraction, seed=seed, detector=detector, max_side=max_side,
+                     command=command_line(), log=typer.echo, progress=progress)
+    except (DataError, WeightsError, ValueError, KeyError, OSError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+
+
+@app.command()
 def export(
     weights: Annotated[Path, typer.Argument(help="A run's model.safetensors.")],
     name: Annotated[str, typer.Option(help="Name of the files (NAME.onnx, NAME.safetensors).")],
@@ -379,6 +423,9 @@ def predict(
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side "
                                           "(faster; raise it to find small faces in large group photos).")] = 320,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Abstain: a face whose top calibrated "
+                                                  "probability is under this gets the emotion `uncertain` instead "
+                                                  "of a guess (0: never; see the README's coverage table).")] = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
@@ -390,7 +437,7 @@ def predict(
     """Find every face in photos, crop each like FER2013 and classify its expression.
 
     One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
-    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`) and
+    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
     `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
     """
     import sys
@@ -416,7 +463,8 @@ def predict(
         writer.close()
         fail("no image files found in: " + ", ".join(paths or []))
     try:
-        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side)
+        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side,
+                         min_confidence=min_confidence)
     except (WeightsError, KeyError) as exc:
         writer.close()
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
@@ -448,9 +496,11 @@ def predict(
                 if not result.faces:
                     typer.echo(f"{result.path}: no face found")
                 for i, face in enumerate(result.faces):
-                    p = face.probabilities[face.emotion]
+                    best = max(face.probabilities, key=face.probabilities.get)
+                    what = (f"uncertain (best guess {best} {face.probabilities[best] * 100:.1f}%)" if face.uncertain
+                            else f"{face.emotion} {face.probabilities[best] * 100:.1f}%")
                     flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
-                    typer.echo(f"{result.path}: face {i} at {face.box}: {face.emotion} {p * 100:.1f}%{flags}")
+                    typer.echo(f"{result.path}: face {i} at {face.box}: {what}{flags}")
     seconds = time.perf_counter() - start
     typer.echo(f"{len(files)} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
                f"({len(files) / max(seconds, 1e-9):.1f} images/s)", err=True)

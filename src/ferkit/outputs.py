@@ -54,7 +54,7 @@ def open_output(target: str | os.PathLike):
 
 # One CSV row per face (one row with empty face fields for an image without faces or with an error).
 CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
-              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "error"]
+              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "uncertain", "error"]
 
 
 def csv_rows(record: dict):
@@ -65,7 +65,8 @@ def csv_rows(record: dict):
     for i, face in enumerate(record["faces"]):
         x, y, w, h = face["box"]
         yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
-               **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"]}
+               **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"],
+               "uncertain": face.get("uncertain", False)}
 
 
 class RecordWriter:

@@ -15,7 +15,7 @@ crops (:func:`evaluate_photos`), so models are compared on exactly the same face
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,10 @@ class FoundFaces:
     boxes: np.ndarray  # (N, 4) float: the matched detection's box (nan where not found)
     errors: dict[str, str]  # unreadable photos -> one-line error (their faces count as not found)
     source: str
+    missing: dict[int, str] = field(default_factory=dict)  # index of each face not found -> why, one line
+
+    def __len__(self) -> int:
+        return len(self.faces)
 
 
 def read_photo_set(root: str | Path) -> list[LabelledFace]:
@@ -121,6 +125,7 @@ def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int 
     crops = np.zeros((n, 48, 48), np.uint8)
     boxes = np.full((n, 4), np.nan)
     errors: dict[str, str] = {}
+    missing: dict[int, str] = {}
     by_photo: dict[Path, list[int]] = {}
     for i, f in enumerate(faces):
         by_photo.setdefault(f.path, []).append(i)
@@ -134,9 +139,11 @@ def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int 
             rgb = read_image(path)
         except ImageError as exc:
             errors[str(path)] = str(exc)
+            missing.update(dict.fromkeys(idx, f"unreadable: {exc}"))
             continue
         detections = det.detect(rgb)
         if not detections:
+            missing.update(dict.fromkeys(idx, "no face found"))
             continue
         for i in idx:
             box = faces[i].box
@@ -146,13 +153,15 @@ def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int 
                 scores = [iou(box, d.box) for d in detections]
                 k = int(np.argmax(scores))
                 if scores[k] < iou_min:
+                    missing[i] = (f"no detected face overlaps the labelled box (best IoU {scores[k]:.2f} < "
+                                  f"{iou_min})")
                     continue
                 best = detections[k]
             found[i] = True
             crops[i] = crop_face(rgb, best)
             boxes[i] = best.box
     labels = np.array([f.label for f in faces], np.int64)
-    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root))
+    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root), missing)
 
 
 def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | None = None) -> dict:

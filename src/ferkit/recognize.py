@@ -22,6 +22,7 @@ from ferkit.images import ImageError, from_array, read_image
 
 SCHEMA_VERSION = 1
 LOW_CONFIDENCE = 0.4  # a top probability under this is flagged `low_confidence`
+UNCERTAIN = "uncertain"  # the emotion of a face whose top probability is under the recogniser's min_confidence
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class FaceResult:
     probabilities: dict[str, float]
     low_confidence: bool  # the top probability is under LOW_CONFIDENCE
     small: bool  # the face is narrower than the recogniser's min_face pixels: too small to trust
+    uncertain: bool = False  # the top probability is under the recogniser's min_confidence: emotion is UNCERTAIN
 
     def to_dict(self) -> dict:
         return {"box": list(self.box), "score": round(self.score, 4), "emotion": self.emotion,
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-                "low_confidence": self.low_confidence, "small": self.small}
+                "low_confidence": self.low_confidence, "small": self.small, "uncertain": self.uncertain}
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,15 @@ class Recognizer:
     ``model``: a shipped model name (None: the default) or an .onnx file. ``detector``: a registered
     detector name (see :func:`ferkit.detect.list_detectors`). ``detect=False`` takes each whole image as
     one face (for images that are already FER2013-style crops). ``min_face``: faces narrower than this
-    many pixels are flagged ``small``. ``max_side``: the detector sees the image downscaled to at most
+    many pixels are flagged ``small``. ``min_confidence``: a face whose top (calibrated) probability is under
+    it gets the emotion ``"uncertain"`` (and ``uncertain=True``) instead of a guess; its probabilities stay
+    (0, the default, never abstains; README: the coverage/accuracy table to choose it). ``max_side``: the detector sees the image downscaled to at most
     this many pixels per side (320: a 640x480 photo costs ~9 ms; faces under ~20 px of a 640-px photo
     are then missed -- raise it for group photos with small faces).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, detector: str = "centerface", threads: int = 1,
-                 min_face: int = 24, detect: bool = True, max_side: int = 320):
+                 min_face: int = 24, detect: bool = True, max_side: int = 320, min_confidence: float = 0.0):
         from ferkit.detect import create_detector
         from ferkit.runtime import Classifier
 
@@ -72,6 +76,9 @@ class Recognizer:
         self.labels = self.classifier.labels
         self.detector = create_detector(detector, threads=threads, max_side=max_side) if detect else None
         self.min_face = min_face
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        self.min_confidence = min_confidence
 
     def locate(self, rgb: np.ndarray) -> list:
         """The faces in an RGB image: the detector's, or the whole image as one face with ``detect=False``."""
@@ -101,9 +108,11 @@ class Recognizer:
         for face, p in zip(faces, probs):
             x, y, w, h = face.box
             top = int(p.argmax())
+            uncertain = bool(p[top] < self.min_confidence)
             out.append(FaceResult((int(round(x)), int(round(y)), int(round(w)), int(round(h))), float(face.score),
-                                  self.labels[top], {name: float(v) for name, v in zip(self.labels, p)},
-                                  bool(p[top] < LOW_CONFIDENCE), bool(min(w, h) < self.min_face)))
+                                  UNCERTAIN if uncertain else self.labels[top],
+                                  {name: float(v) for name, v in zip(self.labels, p)},
+                                  bool(p[top] < LOW_CONFIDENCE), bool(min(w, h) < self.min_face), uncertain))
         return out
 
     def predict(self, image, *, color: str | None = None) -> ImageResult:

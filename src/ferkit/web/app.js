@@ -36,7 +36,7 @@ function drawFaces(faces, scale, useSmoothed) {
     ctx.strokeStyle = colour;
     ctx.strokeRect(x, y, w, h);
     const who = face.track_id !== undefined ? `#${face.track_id} ` : `${i + 1}. `;
-    const caption = `${who}${face.emotion} ${Math.round(probs[face.emotion] * 100)}%`;
+    const caption = `${who}${face.emotion} ${Math.round(Math.max(...Object.values(probs)) * 100)}%`;
     const tw = ctx.measureText(caption).width + 8 * unit, th = 20 * unit;
     const ty = y - th >= 0 ? y - th : y + h;
     ctx.fillStyle = colour;
@@ -72,7 +72,7 @@ function listFaces(faces, useSmoothed, summary) {
     title.className = "face-title";
     const flags = [face.low_confidence && "low confidence", face.small && "small face"].filter(Boolean);
     title.textContent = (face.track_id !== undefined ? `track ${face.track_id}: ` : "") +
-      `${face.emotion} (${(probs[face.emotion] * 100).toFixed(1)}%)` + (flags.length ? ` — ${flags.join(", ")}` : "");
+      `${face.emotion} (${(Math.max(...Object.values(probs)) * 100).toFixed(1)}%)` + (flags.length ? ` — ${flags.join(", ")}` : "");
     li.append(title);
     for (const name of state.labels) {
       const row = document.createElement("div"); row.className = "bar";

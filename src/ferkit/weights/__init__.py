@@ -59,10 +59,17 @@ def shipped_path(name: str, kind: str = "safetensors") -> Path:
 
 
 def resolve(name_or_path: str | Path | None, kind: str = "safetensors") -> Path:
-    """A shipped model's name (``None`` = the default model) or a path to a weight file."""
+    """A shipped model's name (``None`` = the default model), a path to a weight file, or a model folder
+    (``ferkit finetune``'s output: its ``model.onnx`` or ``model.safetensors``, as ``kind`` asks)."""
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
     path = Path(name_or_path)
+    if path.is_dir():
+        files = [path / f"model.{kind}", path / "model.safetensors", path / "model.onnx"]
+        for candidate in files:
+            if candidate.exists():
+                return candidate
+        raise WeightsError(f"{path}: a model folder holds model.onnx or model.safetensors; this one has neither")
     if path.suffix in (".safetensors", ".onnx") or path.exists():
         if not path.exists():
             raise WeightsError(f"{path}: no such weight file")

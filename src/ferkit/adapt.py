@@ -1,0 +1,333 @@
+"""Fine-tune a trained model on a user's own labelled photos (``ferkit finetune``, ``ferkit.finetune``).
+
+The photos are read as :mod:`ferkit.photos` reads a photo set (``<emotion>/*.jpg`` folders, or ``labels.csv``
+with boxes); each face is detected and framed exactly as ``ferkit predict`` frames it, once (the crops are
+cached under ``FERKIT_CACHE``, default ``~/.cache/ferkit``, keyed by the files' paths, sizes and times).
+A stratified part of the faces is held out: it chooses the epoch (early stopping, the base model itself
+included as epoch 0, so the result is never worse than the base on it) and fits the temperature.
+
+Two modes:
+
+- ``head`` (default): only the last linear layer learns, on features of the frozen network computed once
+  for each face and its mirror image; the weights are pulled towards the base's (an L2 penalty on the
+  change), so a handful of photos adapts the model without erasing what it learnt. Seconds on a CPU.
+- ``all``: every layer learns with a small learning rate, batched augmentation (flip, rotation, zoom,
+  shift, erasing) and BatchNorm statistics frozen. Minutes on a CPU for a few hundred faces.
+
+The result is a model folder (``model.onnx``, ``model.safetensors``, ``manifest.json``, ``finetune.json``,
+``skipped.csv``) that every command takes with ``--model FOLDER``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.data import DataError
+from ferkit.labels import EMOTIONS
+
+LAYERS = ("head", "all")
+DEFAULTS = {"head": {"epochs": 200, "lr": 0.01, "patience": 40},
+            "all": {"epochs": 30, "lr": 1e-4, "patience": 8}}
+L2_TO_BASE = 0.01  # head mode: weight of ||W - W_base||^2 in the loss
+MIN_FACES_FOR_TEMPERATURE = 20  # fewer held-out faces than this: keep the base's temperature
+
+
+@dataclass
+class FaceSet:
+    """The faces of a photo folder that were found and cropped, and every photo that was left out, with why."""
+
+    crops: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64
+    paths: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def counts(self) -> dict[str, int]:
+        return {EMOTIONS[c]: int((self.labels == c).sum()) for c in range(len(EMOTIONS))}
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / "faces"
+
+
+def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_side: int = 320, cache: bool = True,
+                  progress: bool = False) -> FaceSet:
+    """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does (cached).
+
+    Photos that cannot be read, hold no face, or whose labelled box no detection overlaps are listed in
+    ``skipped`` with the reason; so are image files outside the ``<emotion>/`` folders.
+    """
+    from ferkit.crop import FRAME_FILE
+    from ferkit.images import IMAGE_SUFFIXES
+    from ferkit.photos import find_faces, read_photo_set
+
+    root = Path(data)
+    faces = read_photo_set(root)
+    stray = [] if (root / "labels.csv").exists() else sorted(
+        str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    key_items = [detector, max_side, FRAME_FILE.read_text()]
+    for f in faces:
+        st = f.path.stat() if f.path.exists() else None
+        key_items.append([str(f.path.resolve()), f.label, f.box, st.st_size if st else -1, st.st_mtime_ns if st else -1])
+    digest = hashlib.sha256(json.dumps(key_items).encode()).hexdigest()[:24]
+    cached = _cache_root() / f"{digest}.npz"
+    if cache and cached.exists():
+        z = np.load(cached)
+        found, crops, missing = z["found"], z["crops"], json.loads(str(z["missing"]))
+    else:
+        result = find_faces(root, detector=detector, max_side=max_side, progress=progress)
+        found, crops, missing = result.found, result.crops, {str(k): v for k, v in result.missing.items()}
+        if cache:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(cached.stem + f".{os.getpid()}.tmp.npz")
+            np.savez_compressed(tmp, found=found, crops=crops, missing=np.array(json.dumps(missing)))
+            os.replace(tmp, cached)
+    skipped = [(str(faces[int(i)].path), reason) for i, reason in sorted(missing.items(), key=lambda kv: int(kv[0]))]
+    skipped += [(p, "not in an <emotion>/ folder: its label is unknown") for p in stray]
+    keep = np.flatnonzero(found)
+    return FaceSet(crops[keep], np.array([faces[i].label for i in keep], np.int64),
+                   [str(faces[i].path) for i in keep], skipped, str(root))
+
+
+def split_held_out(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Stratified split into (train, held-out) indices: from each emotion with at least 2 faces, ``fraction``
+    of them (at least 1, and at least 1 left to train on) is held out. Returns warnings for emotions with
+    fewer than 2 faces (trained on only, or absent)."""
+    rng = np.random.default_rng(seed)
+    train, held, warnings = [], [], []
+    for c, name in enumerate(EMOTIONS):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) == 0:
+            warnings.append(f"no photos of {name}: the model keeps the base's behaviour for it")
+            continue
+        if len(idx) == 1 or fraction <= 0:
+            if len(idx) == 1:
+                warnings.append(f"only 1 photo of {name}: trained on, none held out to check it")
+            train += idx.tolist()
+            continue
+        idx = rng.permutation(idx)
+        n_held = min(len(idx) - 1, max(1, int(round(len(idx) * fraction))))
+        held += idx[:n_held].tolist()
+        train += idx[n_held:].tolist()
+    return np.sort(np.array(train, np.int64)), np.sort(np.array(held, np.int64)), warnings
+
+
+def _last_linear(net):
+    from torch import nn
+
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("the base model has no linear output layer to fine-tune")
+    return linears[-1]
+
+
+def _inputs(meta: dict, crops: np.ndarray):
+    """uint8 crops -> the normalised float tensor the base model was trained on (its preprocessing applied)."""
+    import torch
+
+    from ferkit import preprocess
+
+    norm = meta["normalization"]
+    x = preprocess.apply(crops, preprocess.of(meta)).astype(np.float32) / 255.0
+    return torch.from_numpy((x - norm["mean"]) / norm["std"]).unsqueeze(1)
+
+
+def _features(net, x, batch: int = 256):
+    """The input of the last linear layer for a batch of faces: (N, D)."""
+    import torch
+
+    last, store = _last_linear(net), []
+    hook = last.register_forward_pre_hook(lambda _m, args: store.append(args[0].detach().float()))
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                net(x[i:i + batch])
+    finally:
+        hook.remove()
+    return torch.cat(store) if store else torch.zeros((0, last.in_features))
+
+
+def _score(view_logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> tuple[float, float]:
+    """(accuracy, NLL) of the mean-over-views probabilities."""
+    from ferkit.calibrate import nll
+    from ferkit.inference import views_to_proba
+
+    if len(labels) == 0:
+        return float("nan"), float("nan")
+    p = views_to_proba(view_logits, temperature)
+    return float((p.argmax(1) == labels).mean()), nll(p, labels)
+
+
+def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None, layers: str = "head",
+             epochs: int | None = None, lr: float | None = None, patience: int | None = None,
+             val_fraction: float = 0.2, seed: int = 0, detector: str = "centerface", max_side: int = 320,
+             faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False) -> dict:
+    """Fine-tune ``base`` (a shipped name, None for the default, a .safetensors file or a model folder) on the
+    labelled photos in ``data`` and write a model folder ``out``. Returns the report (also ``out/finetune.json``).
+
+    ``faces``: already collected faces (:func:`collect_faces`), e.g. one fold of a benchmark; ``data`` then
+    only names them in the metadata. Raises :class:`~ferkit.data.DataError` for unusable data.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ferkit.calibrate import fit_temperature
+    from ferkit.models import load_model, model_tensors
+    from ferkit.weights import resolve, save_weights
+
+    if layers not in LAYERS:
+        raise ValueError(f"unknown --layers {layers!r}; expected one of {', '.join(LAYERS)}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    settings = {**DEFAULTS[layers], **{k: v for k, v in (("epochs", epochs), ("lr", lr), ("patience", patience))
+                                       if v is not None}}
+    out = Path(out)
+    started = time.perf_counter()
+    if faces is None:
+        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress)
+    for path, reason in faces.skipped:
+        log(f"skipped {path}: {reason}")
+    present = sorted({int(c) for c in faces.labels})
+    if len(present) < 2:
+        raise DataError(f"{data}: fine-tuning needs faces of at least 2 emotions; found "
+                        f"{', '.join(EMOTIONS[c] for c in present) or 'none'} in {len(faces)} face(s)")
+    train_idx, held_idx, warnings = split_held_out(faces.labels, val_fraction, seed)
+    for w in warnings:
+        log(f"warning: {w}")
+    if len(held_idx) == 0:
+        log("warning: nothing held out: the last epoch is kept and the base's temperature stays")
+
+    torch.manual_seed(seed)
+    base_path = resolve(base, "safetensors")
+    if base_path.suffix == ".onnx":
+        raise ValueError(f"{base_path}: fine-tuning needs the PyTorch weights (.safetensors), not an ONNX file")
+    net = load_model(str(base_path))
+    meta = dict(net.ferkit_meta)
+    tta = bool(meta.get("tta", False))
+    x = _inputs(meta, faces.crops)
+    y = torch.from_numpy(faces.labels)
+    y_held = faces.labels[held_idx]
+    last = _last_linear(net)
+
+    def held_logits() -> np.ndarray:
+        net.eval()
+        with torch.no_grad():
+            views = [net(x[held_idx])] + ([net(x[held_idx].flip(-1))] if tta else [])
+        return torch.stack(views).float().numpy()
+
+    base_acc, base_nll = _score(held_logits(), y_held) if len(held_idx) else (float("nan"), float("nan"))
+    best = {"epoch": 0, "acc": base_acc, "nll": base_nll, "state": {k: v.clone() for k, v in net.state_dict().items()}}
+    history = []
+
+    def consider(epoch: int) -> None:
+        if not len(held_idx):
+            best.update(epoch=epoch, state={k: v.clone() for k, v in net.state_dict().items()})
+            return
+        acc, loss = _score(held_logits(), y_held)
+        history.append({"epoch": epoch, "held_out_accuracy": acc, "held_out_nll": loss})
+        if acc > best["acc"] or (acc == best["acc"] and loss < best["nll"]):
+            best.update(epoch=epoch, acc=acc, nll=loss, state={k: v.clone() for k, v in net.state_dict().items()})
+
+    g = torch.Generator().manual_seed(seed)
+    batch = 32
+    if layers == "head":
+        net.eval()
+        feats = torch.stack([_features(net, x[train_idx]), _features(net, x[train_idx].flip(-1))])  # (2, N, D)
+        w0, b0 = last.weight.detach().clone(), last.bias.detach().clone()
+        w, b = last.weight, last.bias
+        for p in net.parameters():
+            p.requires_grad_(False)
+        w.requires_grad_(True)
+        b.requires_grad_(True)
+        opt = torch.optim.Adam([w, b], lr=settings["lr"])
+        y_train = y[train_idx]
+        for epoch in range(1, settings["epochs"] + 1):
+            order = torch.randperm(len(train_idx), generator=g)
+            for i in range(0, len(order), batch):
+                j = order[i:i + batch]
+                view = torch.randint(0, 2, (len(j),), generator=g)  # the face or its mirror image
+                f = feats[view, j]
+                loss = F.cross_entropy(f @ w.T + b, y_train[j]) + L2_TO_BASE * ((w - w0) ** 2).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            consider(epoch)
+            if len(held_idx) and epoch - best["epoch"] >= settings["patience"]:
+                break
+    else:
+        from ferkit.augment import AugmentConfig, augment
+
+        aug = AugmentConfig()
+        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=settings["lr"])
+        for epoch in range(1, settings["epochs"] + 1):
+            net.train()
+            for m in net.modules():  # a few hundred faces cannot re-estimate BatchNorm statistics
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+            order = torch.randperm(len(train_idx), generator=g)
+            for i in range(0, len(order), batch):
+                j = torch.from_numpy(train_idx)[order[i:i + batch]]
+                loss = F.cross_entropy(net(augment(x[j], aug, g)), y[j])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            consider(epoch)
+            if len(held_idx) and epoch - best["epoch"] >= settings["patience"]:
+                break
+    net.load_state_dict(best["state"])
+    net.eval()
+
+    temperature = float(meta.get("temperature", 1.0))
+    calibration = {"temperature": temperature, "fitted_on": "kept from the base model"}
+    if len(held_idx) >= MIN_FACES_FOR_TEMPERATURE:
+        temperature = fit_temperature(held_logits(), y_held)
+        calibration = {"temperature": temperature, "fitted_on": f"{len(held_idx)} held-out faces of {data}"}
+    elif len(held_idx):
+        calibration["why"] = f"only {len(held_idx)} held-out faces (< {MIN_FACES_FOR_TEMPERATURE})"
+    after_acc, after_nll = _score(held_logits(), y_held, temperature) if len(held_idx) else (float("nan"),) * 2
+
+    report = {
+        "base": str(base if base is not None else meta.get("name")), "base_file": str(base_path), "data": str(data),
+        "layers": layers, **settings, "val_fraction": val_fraction, "seed": seed,
+        "faces": len(faces), "per_emotion": faces.counts(), "trained_on": int(len(train_idx)),
+        "held_out": int(len(held_idx)), "skipped": len(faces.skipped), "warnings": warnings,
+        "best_epoch": best["epoch"], "epochs_run": (history[-1]["epoch"] if history else best["epoch"]),
+        "held_out_accuracy_before": base_acc, "held_out_accuracy_after": after_acc,
+        "held_out_nll_before": base_nll, "held_out_nll_after": after_nll,
+        "seconds": time.perf_counter() - started, "history": history,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    new_meta = {**meta, "name": out.name, "base": report["base"], "command": command or meta.get("command", ""),
+                "temperature": temperature, "calibration": calibration,
+                "accuracy": {"held_out_before": base_acc, "held_out_after": after_acc},
+                "finetune": {k: v for k, v in report.items() if k != "history"}}
+    fp32 = out / "model-fp32.safetensors"
+    save_weights(fp32, model_tensors(net), new_meta)
+    from ferkit.export import export_weights
+
+    export_weights(fp32, "model", out)
+    fp32.unlink()
+    (out / "finetune.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(out / "skipped.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "reason"])
+        writer.writerows(faces.skipped)
+    report["seconds"] = time.perf_counter() - started
+    log(f"{len(faces)} faces ({len(train_idx)} trained on, {len(held_idx)} held out), {len(faces.skipped)} skipped; "
+        f"held-out accuracy {base_acc * 100:.1f}% -> {after_acc * 100:.1f}% (best epoch {best['epoch']}); "
+        f"{report['seconds']:.1f} s; model folder {out}")
+    return report
+
+
+__all__ = ["FaceSet", "LAYERS", "collect_faces", "finetune", "split_held_out"]
