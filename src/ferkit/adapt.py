@@ -244,7 +244,7 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     if layers == "head":
         net.eval()
         feats = torch.stack([_features(net, x[train_idx]), _features(net, x[train_idx].flip(-1))])  # (2, N, D)
-        w0, b0 = last.weight.detach().clone(), last.bias.detach().clone()
+        w0 = last.weight.detach().clone()
         w, b = last.weight, last.bias
         for p in net.parameters():
             p.requires_grad_(False)
