@@ -169,55 +169,28 @@ def _score(view_logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0
     return float((p.argmax(1) == labels).mean()), nll(p, labels)
 
 
-def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None, layers: str = "head",
-             epochs: int | None = None, lr: float | None = None, patience: int | None = None,
-             val_fraction: float = 0.2, seed: int = 0, detector: str = "centerface", max_side: int = 320,
-             faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False) -> dict:
-    """Fine-tune ``base`` (a shipped name, None for the default, a .safetensors file or a model folder) on the
-    labelled photos in ``data`` and write a model folder ``out``. Returns the report (also ``out/finetune.json``).
-
-    ``faces``: already collected faces (:func:`collect_faces`), e.g. one fold of a benchmark; ``data`` then
-    only names them in the metadata. Raises :class:`~ferkit.data.DataError` for unusable data.
-    """
+def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held_idx: np.ndarray, *,
+         layers: str = "head", epochs: int | None = None, lr: float | None = None, patience: int | None = None,
+         seed: int = 0) -> dict:
+    """Fine-tune ``net`` (a loaded model with ``ferkit_meta``, changed in place) on the faces ``crops[train_idx]``,
+    choosing the epoch on ``crops[held_idx]`` (the base itself is epoch 0) and fitting the temperature there
+    when there are enough held-out faces. Returns what happened: accuracies before/after, best epoch, history,
+    temperature and how it was fitted. The building block of :func:`finetune` and ``benchmarks/finetune.py``."""
     import torch
     import torch.nn.functional as F
 
     from ferkit.calibrate import fit_temperature
-    from ferkit.models import load_model, model_tensors
-    from ferkit.weights import resolve, save_weights
 
     if layers not in LAYERS:
         raise ValueError(f"unknown --layers {layers!r}; expected one of {', '.join(LAYERS)}")
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     settings = {**DEFAULTS[layers], **{k: v for k, v in (("epochs", epochs), ("lr", lr), ("patience", patience))
                                        if v is not None}}
-    out = Path(out)
-    started = time.perf_counter()
-    if faces is None:
-        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress)
-    for path, reason in faces.skipped:
-        log(f"skipped {path}: {reason}")
-    present = sorted({int(c) for c in faces.labels})
-    if len(present) < 2:
-        raise DataError(f"{data}: fine-tuning needs faces of at least 2 emotions; found "
-                        f"{', '.join(EMOTIONS[c] for c in present) or 'none'} in {len(faces)} face(s)")
-    train_idx, held_idx, warnings = split_held_out(faces.labels, val_fraction, seed)
-    for w in warnings:
-        log(f"warning: {w}")
-    if len(held_idx) == 0:
-        log("warning: nothing held out: the last epoch is kept and the base's temperature stays")
-
     torch.manual_seed(seed)
-    base_path = resolve(base, "safetensors")
-    if base_path.suffix == ".onnx":
-        raise ValueError(f"{base_path}: fine-tuning needs the PyTorch weights (.safetensors), not an ONNX file")
-    net = load_model(str(base_path))
-    meta = dict(net.ferkit_meta)
+    meta = net.ferkit_meta
     tta = bool(meta.get("tta", False))
-    x = _inputs(meta, faces.crops)
-    y = torch.from_numpy(faces.labels)
-    y_held = faces.labels[held_idx]
+    x = _inputs(meta, crops)
+    y = torch.from_numpy(np.asarray(labels, np.int64))
+    y_held = np.asarray(labels)[held_idx]
     last = _last_linear(net)
 
     def held_logits() -> np.ndarray:
@@ -292,19 +265,66 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     calibration = {"temperature": temperature, "fitted_on": "kept from the base model"}
     if len(held_idx) >= MIN_FACES_FOR_TEMPERATURE:
         temperature = fit_temperature(held_logits(), y_held)
-        calibration = {"temperature": temperature, "fitted_on": f"{len(held_idx)} held-out faces of {data}"}
+        calibration = {"temperature": temperature, "fitted_on": f"{len(held_idx)} held-out faces"}
     elif len(held_idx):
         calibration["why"] = f"only {len(held_idx)} held-out faces (< {MIN_FACES_FOR_TEMPERATURE})"
     after_acc, after_nll = _score(held_logits(), y_held, temperature) if len(held_idx) else (float("nan"),) * 2
 
+    return {"layers": layers, **settings, "held_out_accuracy_before": base_acc, "held_out_accuracy_after": after_acc,
+            "held_out_nll_before": base_nll, "held_out_nll_after": after_nll, "best_epoch": best["epoch"],
+            "epochs_run": history[-1]["epoch"] if history else best["epoch"], "temperature": temperature,
+            "calibration": calibration, "history": history}
+
+
+def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None, layers: str = "head",
+             epochs: int | None = None, lr: float | None = None, patience: int | None = None,
+             val_fraction: float = 0.2, seed: int = 0, detector: str = "centerface", max_side: int = 320,
+             faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False) -> dict:
+    """Fine-tune ``base`` (a shipped name, None for the default, a .safetensors file or a model folder) on the
+    labelled photos in ``data`` and write a model folder ``out``. Returns the report (also ``out/finetune.json``).
+
+    ``faces``: already collected faces (:func:`collect_faces`), e.g. one fold of a benchmark; ``data`` then
+    only names them in the metadata. Raises :class:`~ferkit.data.DataError` for unusable data.
+    """
+    from ferkit.models import load_model, model_tensors
+    from ferkit.weights import resolve, save_weights
+
+    if layers not in LAYERS:
+        raise ValueError(f"unknown --layers {layers!r}; expected one of {', '.join(LAYERS)}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    settings = {"epochs": epochs, "lr": lr, "patience": patience}
+    out = Path(out)
+    started = time.perf_counter()
+    if faces is None:
+        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress)
+    for path, reason in faces.skipped:
+        log(f"skipped {path}: {reason}")
+    present = sorted({int(c) for c in faces.labels})
+    if len(present) < 2:
+        raise DataError(f"{data}: fine-tuning needs faces of at least 2 emotions; found "
+                        f"{', '.join(EMOTIONS[c] for c in present) or 'none'} in {len(faces)} face(s)")
+    train_idx, held_idx, warnings = split_held_out(faces.labels, val_fraction, seed)
+    for w in warnings:
+        log(f"warning: {w}")
+    if len(held_idx) == 0:
+        log("warning: nothing held out: the last epoch is kept and the base's temperature stays")
+
+    base_path = resolve(base, "safetensors")
+    if base_path.suffix == ".onnx":
+        raise ValueError(f"{base_path}: fine-tuning needs the PyTorch weights (.safetensors), not an ONNX file")
+    net = load_model(str(base_path))
+    meta = dict(net.ferkit_meta)
+    result = tune(net, faces.crops, faces.labels, train_idx, held_idx, layers=layers, seed=seed, **settings)
+    if len(held_idx) >= MIN_FACES_FOR_TEMPERATURE:
+        result["calibration"]["fitted_on"] = f"{len(held_idx)} held-out faces of {data}"
+    temperature, calibration, history = result.pop("temperature"), result.pop("calibration"), result.pop("history")
+    base_acc, after_acc = result["held_out_accuracy_before"], result["held_out_accuracy_after"]
     report = {
         "base": str(base if base is not None else meta.get("name")), "base_file": str(base_path), "data": str(data),
-        "layers": layers, **settings, "val_fraction": val_fraction, "seed": seed,
+        **result, "val_fraction": val_fraction, "seed": seed,
         "faces": len(faces), "per_emotion": faces.counts(), "trained_on": int(len(train_idx)),
         "held_out": int(len(held_idx)), "skipped": len(faces.skipped), "warnings": warnings,
-        "best_epoch": best["epoch"], "epochs_run": (history[-1]["epoch"] if history else best["epoch"]),
-        "held_out_accuracy_before": base_acc, "held_out_accuracy_after": after_acc,
-        "held_out_nll_before": base_nll, "held_out_nll_after": after_nll,
         "seconds": time.perf_counter() - started, "history": history,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -325,9 +345,9 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
         writer.writerows(faces.skipped)
     report["seconds"] = time.perf_counter() - started
     log(f"{len(faces)} faces ({len(train_idx)} trained on, {len(held_idx)} held out), {len(faces.skipped)} skipped; "
-        f"held-out accuracy {base_acc * 100:.1f}% -> {after_acc * 100:.1f}% (best epoch {best['epoch']}); "
+        f"held-out accuracy {base_acc * 100:.1f}% -> {after_acc * 100:.1f}% (best epoch {report['best_epoch']}); "
         f"{report['seconds']:.1f} s; model folder {out}")
     return report
 
 
-__all__ = ["FaceSet", "LAYERS", "collect_faces", "finetune", "split_held_out"]
+__all__ = ["FaceSet", "LAYERS", "collect_faces", "finetune", "split_held_out", "tune"]
