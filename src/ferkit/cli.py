@@ -433,6 +433,18 @@ def predict(
     annotate: Annotated[Optional[Path], typer.Option(
         help="Write each image with boxes, labels and probability bars into this folder (PNG).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
+    engine: Annotated[Optional[str], typer.Option(help="ray: run on Ray Data (pip install 'ferkit[ray]'), one actor "
+                                                  "per worker; inputs may also be a .txt or .parquet list of paths. "
+                                                  "Needs --out.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port); "
+                                                   "default: start Ray on this machine.")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: actors (default: one per CPU "
+                                                       "Ray offers).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="--engine ray: where the records go (a folder of "
+                                                "part files that pandas/pyarrow read as one table).")] = None,
+    out_format: Annotated[str, typer.Option("--format", help="--engine ray: parquet or jsonl.")] = "parquet",
+    per_face: Annotated[bool, typer.Option("--per-face", help="--engine ray: one row per face (--csv's columns) "
+                                           "instead of one per image.")] = False,
 ) -> None:
     """Find every face in photos, crop each like FER2013 and classify its expression.
 
@@ -448,6 +460,32 @@ def predict(
     from ferkit.recognize import Recognizer
     from ferkit.weights import WeightsError
 
+    if engine is not None:
+        if engine != "ray":
+            fail(f"unknown --engine {engine!r}; expected ray", 2)
+        if out is None or json_file or jsonl_file or csv_file or annotate:
+            fail("--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate are for "
+                 "the local engine", 2)
+        from ferkit.batch import check_out, run_photos
+
+        try:
+            check_out(out, out_format)
+        except ValueError as exc:
+            fail(str(exc), 2)
+
+        try:
+            stats = run_photos(paths or [], out, address=address, num_workers=num_workers, fmt=out_format,
+                               per_face=per_face, model=model, detector=detector, max_side=max_side,
+                               min_face=min_face, min_confidence=min_confidence)
+        except (ImportError, ValueError, WeightsError, OSError) as exc:
+            fail(str(exc))
+        typer.echo(f"{stats['images']} image(s) -> {stats['rows']} row(s) in {out}, {stats['errors']} error(s) in "
+                   f"{stats['seconds']:.1f} s (Ray started in {stats['startup_seconds']:.1f} s)", err=True)
+        if stats["errors"]:
+            raise typer.Exit(1)
+        return
+    if out is not None:
+        fail("--out is for --engine ray; use --json/--jsonl/--csv", 2)
     _check_outputs((annotate, "--annotate", True))
     try:
         writer = RecordWriter(json=json_file, jsonl=jsonl_file, csv=csv_file)
@@ -510,7 +548,8 @@ def predict(
 
 @app.command()
 def video(
-    source: Annotated[Optional[Path], typer.Argument(help="A video file (anything OpenCV/FFmpeg reads).")] = None,
+    sources: Annotated[Optional[list[Path]], typer.Argument(
+        help="A video file (anything OpenCV/FFmpeg reads); several with --engine ray.")] = None,
     camera: Annotated[Optional[int], typer.Option(min=0, help="Read camera N instead of a file (live: frames are "
                                                   "skipped, never queued, when processing is slower).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write an annotated video (MP4): boxes, track ids, "
@@ -528,6 +567,13 @@ def video(
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
                                        "and an OpenCV build with GUI support).")] = False,
+    engine: Annotated[Optional[str], typer.Option(help="ray: many videos on Ray Data, one video per task; rows go to "
+                                                  "--rows, summaries to --summary-json.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: actors (default: one per CPU).")] = None,
+    rows: Annotated[Optional[Path], typer.Option(help="--engine ray: the per-face-per-frame rows (--jsonl's, plus "
+                                                 "`video`), a new folder of part files.")] = None,
+    out_format: Annotated[str, typer.Option("--format", help="--engine ray: parquet or jsonl.")] = "parquet",
 ) -> None:
     """Track every face through a video or a live camera and average its probabilities over frames.
 
@@ -542,6 +588,35 @@ def video(
     from ferkit.video import AnnotatedVideo, Summary, VideoError, draw_frame, stream
     from ferkit.weights import WeightsError
 
+    if engine is not None:
+        if engine != "ray":
+            fail(f"unknown --engine {engine!r}; expected ray", 2)
+        if not sources or camera is not None or rows is None or out or jsonl or show or summary:
+            fail("--engine ray takes video files and writes --rows (and --summary-json); --camera, --out, --jsonl, "
+                 "--show and --summary are for one video on the local engine", 2)
+        from ferkit.batch import check_out, run_videos
+
+        try:
+            check_out(rows, out_format)
+        except ValueError as exc:
+            fail(str(exc), 2)
+        _check_outputs((summary_json, "--summary-json"))
+        try:
+            stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
+                               num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, window=window,
+                               detect_every=detect_every)
+        except (ImportError, ValueError, OSError) as exc:
+            fail(str(exc))
+        for video_path, reason in stats["failed"].items():
+            typer.echo(f"error: {reason}", err=True)
+        typer.echo(f"{stats['videos']} video(s) -> {stats['rows']} row(s) in {rows}, {len(stats['failed'])} failed, "
+                   f"in {stats['seconds']:.1f} s (Ray started in {stats['startup_seconds']:.1f} s)", err=True)
+        if stats["failed"]:
+            raise typer.Exit(1)
+        return
+    if sources and len(sources) > 1:
+        fail("one video at a time (several with --engine ray)", 2)
+    source = sources[0] if sources else None
     if (source is None) == (camera is None):
         fail("give a video file or --camera N (one of them)")
     _check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
