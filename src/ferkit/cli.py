@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -75,6 +76,9 @@ def train(
     time_budget: Annotated[float, typer.Option(min=0.0, help="Stop after this many minutes of training (0: no limit).")] = 0.0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for PyTorch (default: all cores).")] = None,
+    nproc: Annotated[int, typer.Option(min=1, help="Data-parallel processes on this machine (DistributedDataParallel: "
+                                       "gloo on CPUs, NCCL with --device cuda, one GPU each); each takes --batch-size "
+                                       "faces per step. The same as torchrun --nproc-per-node N -m ferkit.train.")] = 1,
 ) -> None:
     """Train a model on the Training rows of a FER2013 data set.
 
@@ -100,7 +104,12 @@ def train(
                           val_fraction=val_fraction, seed=seed, precision=precision,
                           channels_last=channels_last, device=device, time_budget_min=time_budget,
                           command=command_line())
-        results = run_training(cfg, resume=resume, progress=progress)
+        if nproc > 1 and "WORLD_SIZE" not in os.environ:
+            from ferkit.train import launch
+
+            results = launch(cfg, nproc, resume=resume, progress=progress)
+        else:
+            results = run_training(cfg, resume=resume, progress=progress)
     except (KeyError, ValueError, DataError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     if results["status"] == "interrupted":

@@ -151,6 +151,63 @@ def class_weights(labels: np.ndarray, mode: str, num_classes: int = len(EMOTIONS
     return torch.tensor(w, dtype=torch.float32)
 
 
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a data-parallel run (torchrun / ``ferkit train --nproc N``): ``world`` processes,
+    this one ``rank``. One process: world 1, rank 0."""
+
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed(cfg: TrainConfig) -> Dist:
+    """Join the process group that torchrun (or :func:`launch`) describes in the environment: gloo on CPUs,
+    NCCL on GPUs. Without ``WORLD_SIZE`` > 1 in the environment: one process, nothing to join."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if cfg.device.startswith("cuda"):
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    return Dist(world, rank, local)
+
+
+def _ddp_entry(config: dict, resume: bool, progress: bool, threads: int) -> dict:
+    """What each process of :func:`launch` runs (module level: the launcher pickles it)."""
+    torch.set_num_threads(threads)
+    try:
+        return train(TrainConfig(**config), resume=resume, progress=progress)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch(cfg: TrainConfig, nproc: int, *, resume: bool = False, progress: bool = False) -> dict:
+    """Train with ``nproc`` data-parallel processes on this machine (what ``ferkit train --nproc N`` runs; the same
+    as ``torchrun --nproc-per-node N -m ferkit.train ...``). CPU threads are shared out between the processes.
+    Returns rank 0's results."""
+    import uuid
+
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5)
+    results = elastic_launch(config, _ddp_entry)(asdict(cfg), resume, progress, threads)
+    return results[0]
+
+
 class _StopFlag:
     """Set by SIGINT/SIGTERM; the loop checks it between batches, saves and stops."""
 
@@ -263,12 +320,20 @@ class _Run:
     """One training run's moving parts (model, optimiser, EMA, soft targets, counters) and its steps: a batch, an
     epoch, the end-of-epoch evaluation, the checkpoint. :func:`train` puts them in order."""
 
-    def __init__(self, cfg: TrainConfig, d: _Data, out: Path, log):
-        self.cfg, self.d, self.out, self.log = cfg, d, out, log
+    def __init__(self, cfg: TrainConfig, d: _Data, out: Path, log, dist: Dist = Dist()):
+        self.cfg, self.d, self.out, self.log, self.dist = cfg, d, out, log, dist
         self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and dist.world > 1:
+            self.device = torch.device("cuda", dist.local_rank)
         self.bf16 = use_bf16(cfg.precision, self.device.type)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model = create_model(cfg.model).to(self.device, memory_format=fmt)
+        self.net = self.model  # what the steps run: the model, or its DistributedDataParallel wrapper
+        if dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[dist.local_rank] if self.device.type == "cuda"
+                                               else None)
         weight = class_weights(d.y_train.cpu().numpy(), cfg.class_weight)
         self.weight = weight.to(self.device) if weight is not None else None
         if cfg.mixup < 0:
@@ -287,10 +352,12 @@ class _Run:
         self.aug = AugmentConfig(flip=True, rotate_deg=cfg.aug_rotate, scale=cfg.aug_scale,
                                  translate=cfg.aug_translate, erase_p=cfg.aug_erase)
         self.monitor = d.data.split(cfg.test_split) if cfg.monitor_test else None
-        self.n_batches = math.ceil(len(d.x_train) / cfg.batch_size)
+        # one step = one batch of cfg.batch_size faces on each process (a global batch of batch_size x world)
+        self.n_batches = math.ceil(len(d.x_train) / (cfg.batch_size * dist.world))
         self.total_steps = self.n_batches * cfg.epochs
         self.state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed_s": 0.0,
-                      "wall_s": 0.0, "run_loss": 0.0, "run_correct": 0, "run_seen": 0}
+                      "wall_s": 0.0, "run_loss": 0.0, "run_correct": 0, "run_seen": 0, "world": dist.world}
+        self.stop_reason = 0  # 0: none, 1: time budget, 2: a signal (agreed between processes)
 
     def _teacher_targets(self) -> torch.Tensor:
         cfg = self.cfg
@@ -315,9 +382,15 @@ class _Run:
         if self.ema is not None:
             self.ema.load_state_dict(ckpt["ema"])
         torch.set_rng_state(ckpt["rng"].cpu())
+        saved_world = int(ckpt["state"].get("world", 1))
         self.state.update(ckpt["state"])
+        if saved_world != self.dist.world:  # resumed with another number of processes: same faces seen, new steps
+            seen = self.state["step"] * self.cfg.batch_size * saved_world
+            self.state.update(step=seen // (self.cfg.batch_size * self.dist.world), world=self.dist.world)
 
     def checkpoint(self) -> None:
+        if not self.dist.main:
+            return
         _save_atomic({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                       "rng": torch.get_rng_state(), "state": dict(self.state), "config": asdict(self.cfg),
                       **({"ema": self.ema.state_dict()} if self.ema is not None else {})}, self.out / "checkpoint.pt")
@@ -325,21 +398,27 @@ class _Run:
     def step(self, epoch: int, step: int, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimiser step on batch ``step`` of ``epoch``; returns (loss, logits, labels)."""
         cfg, d = self.cfg, self.d
-        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].to(self.device)
+        world, rank = self.dist.world, self.dist.rank
+        chunk = order[step * cfg.batch_size * world:(step + 1) * cfg.batch_size * world]  # the global batch
+        if world > 1:  # this process's share of it (the last, short batch is split evenly too)
+            if len(chunk) < world:
+                chunk = torch.cat([chunk, order[:world - len(chunk)]])
+            chunk = chunk.tensor_split(world)[rank]
+        idx = chunk.to(self.device)
         x = to_input(d.x_train[idx], d.mean, d.std, channels_last=False)
-        if cfg.augment:  # a generator per (seed, epoch, step): resumable anywhere, no state to save
-            g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step)
+        if cfg.augment:  # a generator per (seed, epoch, step, process): resumable anywhere, no state to save
+            g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + rank * 7_919_000_003)
             x = augment(x, self.aug, g)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y, target = d.y_train[idx], d.t_train[idx]
         if cfg.mixup > 0:
-            g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + 7)
+            g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + 7 + rank * 7_919_000_003)
             x, target = mixup(x, target, cfg.mixup, g, len(EMOTIONS))
         for group in self.opt.param_groups:
             group["lr"] = lr_at(cfg, epoch * self.n_batches + step, self.total_steps)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(x)
+            logits = self.net(x)
         loss = F.cross_entropy(logits.float(), target, weight=self.weight, label_smoothing=cfg.label_smoothing)
         if self.soft is not None:
             t = cfg.distill_t
@@ -361,7 +440,7 @@ class _Run:
         self.model.train()
         t0 = time.perf_counter()
         seen_at_start = state["run_seen"]
-        bar = _progress(range(state["step"], self.n_batches), epoch, cfg.epochs, progress)
+        bar = _progress(range(state["step"], self.n_batches), epoch, cfg.epochs, progress and self.dist.main)
         for step in bar:
             loss, logits, y = self.step(epoch, step, order)
             state["step"] = step + 1
@@ -373,16 +452,41 @@ class _Run:
                                 acc=f"{state['run_correct'] / state['run_seen']:.3f}", refresh=False)
             over_budget = cfg.time_budget_min > 0 and \
                 state["elapsed_s"] + time.perf_counter() - t0 > cfg.time_budget_min * 60
-            if stop.signal is not None or over_budget:
+            self.stop_reason = 2 if stop.signal is not None else int(over_budget)
+            if self.dist.world > 1:  # every process stops at the same step, or the others would wait forever
+                self.stop_reason = int(self._all_reduce([self.stop_reason], "max")[0])
+            if self.stop_reason:
                 break
         seconds = time.perf_counter() - t0
         state["elapsed_s"] += seconds
         state["wall_s"] += seconds
         return (state["run_seen"] - seen_at_start) / max(seconds, 1e-9)
 
+    def _all_reduce(self, values: list[float], op: str = "sum") -> list[float]:
+        import torch.distributed as dist
+
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+        return t.tolist()
+
     def end_epoch(self, images_per_s: float) -> bool:
         """Validate, log a metrics row, keep the best weights, advance the epoch, checkpoint. True when the
-        weights were kept as the best so far."""
+        weights were kept as the best so far. With several processes, rank 0 does the work and the others
+        take its state."""
+        if self.dist.world > 1:
+            import torch.distributed as dist
+
+            s = self.state
+            s["run_loss"], s["run_correct"], s["run_seen"] = self._all_reduce(
+                [s["run_loss"], s["run_correct"], s["run_seen"]])
+            images_per_s = self._all_reduce([images_per_s])[0]
+            shared = [self._end_epoch(images_per_s) if self.dist.main else None, dict(self.state)]
+            dist.broadcast_object_list(shared, src=0)
+            self.state.update(shared[1])
+            return bool(shared[0])
+        return self._end_epoch(images_per_s)
+
+    def _end_epoch(self, images_per_s: float) -> bool:
         cfg, d, state = self.cfg, self.d, self.state
         t0 = time.perf_counter()
         epoch = state["epoch"]
@@ -427,7 +531,10 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     With ``resume=True`` the run continues from ``cfg.out/checkpoint.pt`` (same config required).
     A SIGINT/SIGTERM saves a checkpoint and returns ``{"status": "interrupted", ...}``.
     """
+    dist_info = distributed(cfg)
     log = log or (lambda msg: print(msg, flush=True))
+    if not dist_info.main:
+        log = lambda msg: None  # noqa: E731 - one voice: rank 0 logs
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
@@ -438,7 +545,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=True)
         check_resumable(ckpt["config"], cfg, ckpt_path)
 
-    run = _Run(cfg, load_training_data(cfg, data), out, log)
+    run = _Run(cfg, load_training_data(cfg, data), out, log, dist_info)
     state = run.state
     if ckpt is not None:
         run.restore(ckpt)
@@ -446,8 +553,13 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     else:
         if resume:
             log(f"no checkpoint in {out}: starting a new run")
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        if dist_info.main:
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+    if dist_info.main:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    if dist_info.world > 1:
+        log(f"data parallel: {dist_info.world} processes ({'NCCL' if run.device.type == 'cuda' else 'gloo'}), "
+            f"{cfg.batch_size} faces each per step")
 
     stop = _StopFlag()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -455,7 +567,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     try:
         while state["epoch"] < cfg.epochs:
             images_per_s = run.train_one_epoch(stop, progress)
-            if stop.signal is not None:
+            if run.stop_reason == 2:
                 run.checkpoint()
                 status = "interrupted"
                 log(f"stopped by signal {stop.signal} at epoch {state['epoch'] + 1}, batch {state['step']}: "
@@ -479,11 +591,15 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
+        if dist_info.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
 
     results = {"status": status, "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
                "best_val_acc": state["best_acc"], "train_minutes": state["elapsed_s"] / 60,
                "wall_minutes": state["wall_s"] / 60}
-    if status == "interrupted" or state["best_epoch"] < 0:
+    if status == "interrupted" or state["best_epoch"] < 0 or not dist_info.main:
         return results
     d = run.d
     return _finish(cfg, run.model, out, d.data, d.x_train.cpu().numpy(), d.y_train.cpu().numpy(), d.mean, d.std,
@@ -561,9 +677,18 @@ def _progress(steps, epoch: int, epochs: int, enabled: bool):
 def command_line() -> str:
     """The command that started this process, as a user would type it."""
     argv = list(sys.argv)
+    if Path(argv[0]).name == "train.py" and "WORLD_SIZE" in os.environ:  # torchrun ... -m ferkit.train
+        return shlex.join(["torchrun", "--nproc-per-node", os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]),
+                           "-m", "ferkit.train", *argv[1:]])
     argv[0] = Path(argv[0]).name
     return shlex.join(argv)
 
 
-__all__ = ["PRESETS", "TrainConfig", "cpu_supports_bf16", "lr_at", "make_config", "predict_logits", "predict_proba",
+__all__ = ["Dist", "PRESETS", "TrainConfig", "distributed", "launch", "cpu_supports_bf16", "lr_at", "make_config", "predict_logits", "predict_proba",
            "train", "views_to_proba"]
+
+
+if __name__ == "__main__":  # torchrun --nproc-per-node N -m ferkit.train --data ... (the options of `ferkit train`)
+    from ferkit.cli import main
+
+    main(["train", *sys.argv[1:]])

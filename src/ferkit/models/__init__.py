@@ -40,6 +40,13 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return constructor(**kwargs)
 
 
+def linear(num_classes: int = 7, in_channels: int = 1) -> nn.Module:
+    """The simplest baseline: one linear layer on the 48x48 pixels (no BatchNorm, no dropout: deterministic
+    steps, which the data-parallel tests rely on)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 48 * 48, num_classes))
+
+
+register_model("linear", linear)
 register_model("seed", SeedNet)
 register_model("vgg-s", vgg_s)
 register_model("vgg-m", vgg_m)
