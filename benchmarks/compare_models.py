@@ -3,7 +3,8 @@
 Every model decision is judged on both kinds of data at once. Faces in the photo sets are detected, matched
 and cropped once (``ferkit.photos.find_faces``, exactly as ``ferkit predict`` crops them), then every model
 classifies the same crops. Each model is a shipped name, a run's ``model.safetensors`` (PyTorch, fp32) or an
-``.onnx`` file, optionally labelled ``LABEL=MODEL``; each applies its own declared preprocessing.
+``.onnx`` file, optionally labelled ``LABEL=MODEL``; each applies its own declared preprocessing and its own
+flip-TTA choice, unless the model ends in ``@tta`` or ``@notta`` (e.g. ``fer-m-tta=fer-m@tta``).
 
     python benchmarks/compare_models.py --data ../shared/data/fer2013/fer2013.csv.gz \\
         --photos ../shared/data/expw_dev --photos ../shared/data/ckplus_peak \\
@@ -62,12 +63,15 @@ def main() -> None:
     results = {"cpu": cpu_flags(), "machine": platform.machine(), "models": {}}
     for label, model in models:
         row = {"model": model}
+        model, _, view = model.partition("@")
+        tta = {"": None, "tta": True, "notta": False}[view]
         if data is not None:
-            row[args.split] = evaluate_model(model, data, args.split)
+            row[args.split] = evaluate_model(model, data, args.split, tta=tta)
             if has_ferplus:
-                row[f"{args.split} (FER+ majority)"] = evaluate_model(model, data, args.split, labels="ferplus-majority")
+                row[f"{args.split} (FER+ majority)"] = evaluate_model(model, data, args.split, labels="ferplus-majority",
+                                                                      tta=tta)
         for name, fs in found_sets.items():
-            row[name] = evaluate_photos(fs, model)
+            row[name] = evaluate_photos(fs, model, tta=tta)
         results["models"][label] = row
         print(f"  scored {label}", flush=True)
 
