@@ -158,7 +158,23 @@ def test_every_shipped_model_is_in_the_package():
     from ferkit.weights import DEFAULT_MODEL
 
     manifest = read_manifest()
-    assert {"seed", "fer-m", DEFAULT_MODEL} <= set(manifest)
+    assert {"seed", "fer-m", "fer-mix", DEFAULT_MODEL} <= set(manifest)
     for name, entry in manifest.items():
         for kind in entry:
             assert shipped_path(name, kind).stat().st_size > 0
+
+
+def test_fer_mix_is_the_photo_model_it_says_it_is():
+    """`fer-mix`: vgg-m on the original pixels with CLAHE and mixed FER2013/FER+ labels, flip TTA, calibrated; its
+    ONNX file and its PyTorch weights give the same probabilities through their own preprocessing."""
+    clf = Classifier("fer-mix")
+    net = load_model("fer-mix")
+    meta = net.ferkit_meta
+    assert meta["arch"] == "vgg-m" and meta["label_source"] == "mixed" and meta["preprocessing"]["name"] == "clahe"
+    assert "--labels mixed" in meta["command"] and meta["accuracy"]["PublicTest"] >= 0.67
+    assert clf.tta is meta["tta"] is True and 0.5 < clf.temperature < 2
+    faces, _ = make_faces(8)
+    norm = meta["normalization"]
+    ref = predict_proba(net, preprocess.apply(faces, preprocess.of(meta)), norm["mean"], norm["std"], tta=True,
+                        temperature=meta["temperature"])
+    np.testing.assert_allclose(clf.predict_proba(faces), ref, atol=1e-4)
