@@ -193,9 +193,13 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
     y_held = np.asarray(labels)[held_idx]
     last = _last_linear(net)
 
+    held_feats = None  # head mode: the frozen network's features of the held-out faces, computed once
+
     def held_logits() -> np.ndarray:
         net.eval()
         with torch.no_grad():
+            if held_feats is not None:
+                return (held_feats @ last.weight.T + last.bias).float().numpy()
             views = [net(x[held_idx])] + ([net(x[held_idx].flip(-1))] if tta else [])
         return torch.stack(views).float().numpy()
 
@@ -217,6 +221,9 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
     if layers == "head":
         net.eval()
         feats = torch.stack([_features(net, x[train_idx]), _features(net, x[train_idx].flip(-1))])  # (2, N, D)
+        if len(held_idx):
+            views = [x[held_idx]] + ([x[held_idx].flip(-1)] if tta else [])
+            held_feats = torch.stack([_features(net, v) for v in views])  # (V, M, D)
         w0 = last.weight.detach().clone()
         w, b = last.weight, last.bias
         for p in net.parameters():
