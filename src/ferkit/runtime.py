@@ -119,7 +119,9 @@ class Classifier:
         return x[:, None]
 
     def logits(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        x = self.preprocess(faces)
+        return self._run(self.preprocess(faces), batch_size)
+
+    def _run(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         out = [self.session.run([OUTPUT_NAME], {INPUT_NAME: x[i:i + batch_size]})[0]
                for i in range(0, len(x), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
@@ -131,10 +133,10 @@ class Classifier:
         Each view's logits are divided by the model's fitted temperature before the softmax; with flip TTA
         (where the model asks for it) the probabilities of the face and its mirror image are averaged.
         """
-        faces = np.asarray(faces)
-        probs = softmax(self.logits(faces, batch_size) / self.temperature)
-        if self.tta:
-            probs = (probs + softmax(self.logits(np.asarray(faces)[..., ::-1], batch_size) / self.temperature)) / 2
+        x = self.preprocess(faces)
+        probs = softmax(self._run(x, batch_size) / self.temperature)
+        if self.tta:  # the mirror image of the preprocessed face, as in training and in the PyTorch path
+            probs = (probs + softmax(self._run(np.ascontiguousarray(x[..., ::-1]), batch_size) / self.temperature)) / 2
         return probs.astype(np.float32)
 
 
