@@ -26,15 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from compare_models import cpu_flags
 from ferkit.labels import EMOTIONS
-
-
-def cpu_flags() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0].split()
-    except (OSError, IndexError):
-        return platform.processor() or "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
 
 
 def predict(net, crops: np.ndarray) -> np.ndarray:
@@ -94,9 +87,10 @@ def expw(root: Path, base: str | None, seeds: int, all_layers: bool) -> dict:
     start = time.perf_counter()
     faces = collect_faces(root, progress=True)
     detect_s = time.perf_counter() - start
-    photos = sorted({p for p in faces.paths} | {p for p, _ in faces.skipped})
-    photo_of_face = np.array([photos.index(p) for p in faces.paths])
-    missed_photo = np.array([photos.index(p) for p, _ in faces.skipped], dtype=np.int64)
+    photos = sorted(set(faces.paths) | {p for p, _ in faces.skipped})
+    index = {p: i for i, p in enumerate(photos)}
+    photo_of_face = np.array([index[p] for p in faces.paths])
+    missed_photo = np.array([index[p] for p, _ in faces.skipped], dtype=np.int64)
     base_net = load_model(base)
     base_right = predict(base_net, faces.crops).argmax(1) == faces.labels
     report = {"faces": len(faces) + len(faces.skipped), "found": len(faces), "photos": len(photos),

@@ -230,41 +230,41 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
             p.requires_grad_(False)
         w.requires_grad_(True)
         b.requires_grad_(True)
-        opt = torch.optim.Adam([w, b], lr=settings["lr"])
-        y_train = y[train_idx]
-        for epoch in range(1, settings["epochs"] + 1):
-            order = torch.randperm(len(train_idx), generator=g)
-            for i in range(0, len(order), batch):
-                j = order[i:i + batch]
-                view = torch.randint(0, 2, (len(j),), generator=g)  # the face or its mirror image
-                f = feats[view, j]
-                loss = F.cross_entropy(f @ w.T + b, y_train[j]) + L2_TO_BASE * ((w - w0) ** 2).sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            consider(epoch)
-            if len(held_idx) and epoch - best["epoch"] >= settings["patience"]:
-                break
+        params, y_train = [w, b], y[train_idx]
+
+        def start_epoch() -> None:
+            pass
+
+        def batch_loss(pos: torch.Tensor) -> torch.Tensor:  # pos: positions in train_idx
+            view = torch.randint(0, 2, (len(pos),), generator=g)  # the face or its mirror image
+            return F.cross_entropy(feats[view, pos] @ w.T + b, y_train[pos]) + L2_TO_BASE * ((w - w0) ** 2).sum()
     else:
         from ferkit.augment import AugmentConfig, augment
 
         aug = AugmentConfig()
-        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=settings["lr"])
-        for epoch in range(1, settings["epochs"] + 1):
+        params, train_rows = [p for p in net.parameters() if p.requires_grad], torch.from_numpy(train_idx)
+
+        def start_epoch() -> None:
             net.train()
             for m in net.modules():  # a few hundred faces cannot re-estimate BatchNorm statistics
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
-            order = torch.randperm(len(train_idx), generator=g)
-            for i in range(0, len(order), batch):
-                j = torch.from_numpy(train_idx)[order[i:i + batch]]
-                loss = F.cross_entropy(net(augment(x[j], aug, g)), y[j])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            consider(epoch)
-            if len(held_idx) and epoch - best["epoch"] >= settings["patience"]:
-                break
+
+        def batch_loss(pos: torch.Tensor) -> torch.Tensor:
+            j = train_rows[pos]
+            return F.cross_entropy(net(augment(x[j], aug, g)), y[j])
+    opt = torch.optim.Adam(params, lr=settings["lr"])
+    for epoch in range(1, settings["epochs"] + 1):
+        start_epoch()
+        order = torch.randperm(len(train_idx), generator=g)
+        for i in range(0, len(order), batch):
+            loss = batch_loss(order[i:i + batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        consider(epoch)
+        if len(held_idx) and epoch - best["epoch"] >= settings["patience"]:
+            break
     net.load_state_dict(best["state"])
     net.eval()
 

@@ -421,6 +421,21 @@ def _check_outputs(*outputs) -> None:
             fail(str(exc), 2)
 
 
+def _check_ray(engine: str, conflicting: bool, conflict: str, out, out_format: str) -> None:
+    """`--engine ray`: fail in one line (exit 2) before Ray starts on an unknown engine, options that belong to the
+    local engine (``conflicting``, explained by ``conflict``) or an output folder that would mix with old parts."""
+    if engine != "ray":
+        fail(f"unknown --engine {engine!r}; expected ray", 2)
+    if conflicting:
+        fail(conflict, 2)
+    from ferkit.batch import check_out
+
+    try:
+        check_out(out, out_format)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
 @app.command()
 def predict(
     paths: Annotated[Optional[list[str]], typer.Argument(
@@ -470,17 +485,10 @@ def predict(
     from ferkit.weights import WeightsError
 
     if engine is not None:
-        if engine != "ray":
-            fail(f"unknown --engine {engine!r}; expected ray", 2)
-        if out is None or json_file or jsonl_file or csv_file or annotate:
-            fail("--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate are for "
-                 "the local engine", 2)
-        from ferkit.batch import check_out, run_photos
-
-        try:
-            check_out(out, out_format)
-        except ValueError as exc:
-            fail(str(exc), 2)
+        _check_ray(engine, out is None or bool(json_file or jsonl_file or csv_file or annotate),
+                   "--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate are for "
+                   "the local engine", out, out_format)
+        from ferkit.batch import run_photos
 
         try:
             stats = run_photos(paths or [], out, address=address, num_workers=num_workers, fmt=out_format,
@@ -598,17 +606,11 @@ def video(
     from ferkit.weights import WeightsError
 
     if engine is not None:
-        if engine != "ray":
-            fail(f"unknown --engine {engine!r}; expected ray", 2)
-        if not sources or camera is not None or rows is None or out or jsonl or show or summary:
-            fail("--engine ray takes video files and writes --rows (and --summary-json); --camera, --out, --jsonl, "
-                 "--show and --summary are for one video on the local engine", 2)
-        from ferkit.batch import check_out, run_videos
+        _check_ray(engine, not sources or camera is not None or rows is None or bool(out or jsonl or show or summary),
+                   "--engine ray takes video files and writes --rows (and --summary-json); --camera, --out, --jsonl, "
+                   "--show and --summary are for one video on the local engine", rows, out_format)
+        from ferkit.batch import run_videos
 
-        try:
-            check_out(rows, out_format)
-        except ValueError as exc:
-            fail(str(exc), 2)
         _check_outputs((summary_json, "--summary-json"))
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
@@ -616,7 +618,7 @@ def video(
                                detect_every=detect_every)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
-        for video_path, reason in stats["failed"].items():
+        for reason in stats["failed"].values():
             typer.echo(f"error: {reason}", err=True)
         typer.echo(f"{stats['videos']} video(s) -> {stats['rows']} row(s) in {rows}, {len(stats['failed'])} failed, "
                    f"in {stats['seconds']:.1f} s (Ray started in {stats['startup_seconds']:.1f} s)", err=True)

@@ -46,9 +46,6 @@ class FoundFaces:
     source: str
     missing: dict[int, str] = field(default_factory=dict)  # index of each face not found -> why, one line
 
-    def __len__(self) -> int:
-        return len(self.faces)
-
 
 def read_photo_set(root: str | Path) -> list[LabelledFace]:
     """The labelled faces of a photo set folder (``labels.csv``, or ``<emotion>/`` folders)."""
