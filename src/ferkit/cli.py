@@ -90,7 +90,8 @@ def train(
     import torch
 
     from ferkit.data import DataError
-    from ferkit.train import command_line, make_config, train as run_training
+    from ferkit.provenance import command_line
+    from ferkit.train import make_config, train as run_training
 
     if threads:
         torch.set_num_threads(threads)
@@ -120,7 +121,8 @@ def train(
 def models_cmd() -> None:
     """List the registered model families and the shipped trained models."""
     from ferkit.preprocess import describe
-    from ferkit.weights import DEFAULT_MODEL, WeightsError, read_manifest, read_metadata, shipped_path
+    from ferkit.weights import (DEFAULT_MODEL, WeightsError, is_ensemble, read_ensemble, read_manifest,
+                                read_metadata, shipped_path)
 
     try:
         from ferkit.models import list_models
@@ -130,14 +132,23 @@ def models_cmd() -> None:
         typer.echo("families: (install ferkit[train] to train)")
     typer.echo("shipped models (ferkit classify --model):")
     for name in sorted(read_manifest()):
+        default = " (default)" if name == DEFAULT_MODEL else ""
         try:
-            meta = read_metadata(shipped_path(name))
+            path = shipped_path(name)
+            if is_ensemble(path):
+                spec = read_ensemble(path)
+                members = " + ".join(f"{m['model']} x{m['weight']:.2f}" for m in spec["members"])
+                acc = ", ".join(f"{k} {v * 100:.2f}%" for k, v in spec.get("metadata", {}).get("accuracy", {}).items())
+                typer.echo(f"  {name}{default}: ensemble ({spec['combine']}) of {members}; accuracy measured by "
+                           f"`ferkit ensemble`: {acc or 'not recorded'}")
+                continue
+            meta = read_metadata(path)
         except WeightsError as exc:
             typer.echo(f"  {name}: {exc}")
             continue
         what = {"train": "train (the rows it trained on)", "val": "val (its held-out slice)"}
         acc = ", ".join(f"{what.get(k, k)} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
-        typer.echo(f"  {name}{' (default)' if name == DEFAULT_MODEL else ''}: {meta['arch']}, preprocessing "
+        typer.echo(f"  {name}{default}: {meta['arch']}, preprocessing "
                    f"{describe(meta.get('preprocessing'))}, labels {meta.get('label_source', 'fer2013')}; "
                    f"accuracy recorded by its run: {acc}")
 
@@ -317,7 +328,7 @@ def finetune(
     need_torch("finetune")
     from ferkit.adapt import finetune as run_finetune
     from ferkit.data import DataError
-    from ferkit.train import command_line
+    from ferkit.provenance import command_line
     from ferkit.weights import WeightsError
 
     try:
@@ -352,6 +363,59 @@ def export(
         entry = export_weights(weights, name, WEIGHTS_DIR if into_package else out)
     except (WeightsError, OSError) as exc:
         fail(str(exc))
+    typer.echo(json.dumps(entry, indent=2))
+
+
+@app.command()
+def ensemble(
+    members: Annotated[list[str], typer.Argument(help="Member models: shipped names, .onnx/.safetensors files or model "
+                                                 "folders (at least 2).")],
+    name: Annotated[str, typer.Option(help="Name of the ensemble (file NAME.ensemble.json).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write NAME.ensemble.json and manifest.json "
+                                                "into; any --model option takes the file.")] = None,
+    into_package: Annotated[bool, typer.Option("--into-package", help="Write into the installed package's weights/ "
+                                               "instead, shipping it as `--model NAME` (for ferkit's own releases).")] = False,
+    weights: Annotated[Optional[list[float]], typer.Option("--weight", help="A member's weight, once per member in "
+                                                           "order (default: equal).")] = None,
+    combine: Annotated[str, typer.Option(help="log-mean (weighted geometric mean of the members' probabilities) or "
+                                         "mean.")] = "log-mean",
+    data: Annotated[Optional[Path], typer.Option(help="FER2013 CSV: measure the ensemble on --split and record its "
+                                                 "accuracy and ECE in the file.")] = None,
+    split: Annotated[str, typer.Option(help="Split of --data to measure on.")] = "PublicTest",
+) -> None:
+    """Combine models into one: every --model option then runs them all and combines their calibrated probabilities.
+
+    Each member keeps its own preprocessing, temperature and TTA. Runs on onnxruntime: no PyTorch needed (except
+    for members given as .safetensors files).
+    """
+    from ferkit.data import DataError, canonical_split, load_fer2013
+    from ferkit.export import write_ensemble
+    from ferkit.provenance import command_line
+    from ferkit.weights import WEIGHTS_DIR, WeightsError
+
+    if (out is None) == (not into_package):
+        fail("give --out DIR, or --into-package to ship the ensemble inside ferkit", 2)
+    if combine not in ("log-mean", "mean"):
+        fail(f"--combine must be log-mean or mean, not {combine!r}", 2)
+    dest = WEIGHTS_DIR if into_package else out
+    metadata = {"command": command_line()}
+    try:
+        path, entry = write_ensemble(members, name, dest, weights=weights, combine=combine, metadata=metadata)
+        if data is not None:
+            from ferkit.calibrate import expected_calibration_error
+            from ferkit.runtime import Classifier
+
+            subset = load_fer2013(data).split(canonical_split(split))
+            probs = Classifier(path, threads=0).predict_proba(subset.images)
+            metadata["accuracy"] = {split: float((probs.argmax(1) == subset.labels).mean())}
+            metadata["calibration"] = {split: {"ece": expected_calibration_error(probs, subset.labels)},
+                                       "note": "each member's own temperature; nothing fitted on this split"}
+            path, entry = write_ensemble(members, name, dest, weights=weights, combine=combine, metadata=metadata)
+            typer.echo(f"{split}: accuracy {metadata['accuracy'][split] * 100:.2f}%, ECE "
+                       f"{metadata['calibration'][split]['ece'] * 100:.2f}% ({len(subset)} faces)")
+    except (WeightsError, DataError, ValueError, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {path}")
     typer.echo(json.dumps(entry, indent=2))
 
 

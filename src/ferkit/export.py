@@ -98,3 +98,45 @@ def update_metadata(name: str, updates: dict, dest: str | Path = WEIGHTS_DIR) ->
         entry["onnx"]["sha256"] = sha256_of(onnx_path)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entry
+
+
+def write_ensemble(members: list[str], name: str, dest: str | Path = WEIGHTS_DIR, *, weights: list[float] | None = None,
+                   combine: str = "log-mean", metadata: dict | None = None) -> tuple[Path, dict]:
+    """Write ``dest/NAME.ensemble.json`` for ``members`` (shipped names, weight files or model folders) and record it
+    in ``dest/manifest.json``. A member path is stored relative to ``dest``. Every member is loaded once to check
+    that they fit together (same labels and input size). Returns the file and its manifest entry."""
+    import os
+
+    from ferkit.runtime import Classifier
+    from ferkit.weights import ENSEMBLE_SUFFIX, read_manifest
+
+    if len(members) < 2:
+        raise WeightsError("an ensemble needs at least 2 members")
+    weights = [1.0] * len(members) if weights is None else list(weights)
+    if len(weights) != len(members):
+        raise WeightsError(f"{len(weights)} weights for {len(members)} members")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shipped = read_manifest()
+    stored = []
+    for m in members:
+        is_name = m in shipped and not Path(m).exists()
+        stored.append(m if is_name else os.path.relpath(Path(m).resolve(), dest.resolve()))
+    spec = {"ferkit_ensemble": 1, "name": name, "combine": combine,
+            "members": [{"model": m, "weight": float(w)} for m, w in zip(stored, weights)],
+            "metadata": metadata or {}}
+    path = dest / f"{name}{ENSEMBLE_SUFFIX}"
+    tmp = path.with_name(f".{name}.tmp{ENSEMBLE_SUFFIX}")  # beside it: member paths resolve the same way
+    tmp.write_text(json.dumps(spec, indent=2) + "\n")
+    try:
+        Classifier(tmp)  # the members load and fit together
+    except WeightsError:
+        tmp.unlink()
+        raise
+    tmp.replace(path)
+    entry = {"ensemble": {"file": path.name, "sha256": sha256_of(path)}}
+    manifest_path = dest / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[name] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path, entry

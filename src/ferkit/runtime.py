@@ -15,7 +15,7 @@ import numpy as np
 
 from ferkit import preprocess
 from ferkit.inference import softmax
-from ferkit.weights import WeightsError, resolve
+from ferkit.weights import WeightsError, is_ensemble, read_ensemble, resolve
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
@@ -67,7 +67,7 @@ def _store_weights_fp16(proto) -> None:
 
 
 class Classifier:
-    """Classify 48x48 grey faces with onnxruntime (no PyTorch).
+    """Classify 48x48 grey faces with onnxruntime (no PyTorch): one network, or an ensemble of them.
 
     >>> clf = Classifier()                               # the shipped default model
     >>> probs = clf.predict_proba(faces)                 # doctest: +SKIP
@@ -76,13 +76,19 @@ class Classifier:
     """
 
     def __init__(self, model: str | Path | None = None, *, threads: int = 1, tta: bool | None = None):
-        """``model``: a shipped name (None: the default), an .onnx file, or a .safetensors file such as a run's
-        model.safetensors (exported to ONNX once, into the cache; that needs PyTorch). ``threads``: onnxruntime intra-op
-        threads (0: all cores). ``tta``: override the model's own flip test-time augmentation (its metadata
-        says whether it was trained and measured with it; off halves the cost)."""
+        """``model``: a shipped name (None: the default), an .onnx file, a .safetensors file such as a run's
+        model.safetensors (exported to ONNX once, into the cache; that needs PyTorch), a model folder, or an
+        ensemble file (``NAME.ensemble.json``, see :func:`ferkit.weights.read_ensemble`). ``threads``: onnxruntime
+        intra-op threads (0: all cores). ``tta``: override the model's own flip test-time augmentation (its
+        metadata says whether it was trained and measured with it; off halves the cost); for an ensemble it
+        applies to every member."""
+        self.path = resolve(model, "onnx")
+        self.members: list[Classifier] = []
+        if is_ensemble(self.path):
+            self._load_ensemble(threads, tta)
+            return
         import onnxruntime as ort
 
-        self.path = resolve(model, "onnx")
         if self.path.suffix == ".safetensors":
             from ferkit.export import onnx_for
 
@@ -104,11 +110,38 @@ class Classifier:
         self.tta = bool(self.metadata.get("tta", False)) if tta is None else tta
         self.temperature = float(self.metadata.get("temperature", 1.0))  # fitted by `ferkit calibrate`
         self.preprocessing = preprocess.of(self.metadata)  # what the model was trained on, e.g. equalize_hist
+        self.name: str = self.metadata.get("name") or self.path.stem
+
+    def _load_ensemble(self, threads: int, tta: bool | None) -> None:
+        spec = read_ensemble(self.path)
+        self.members = [Classifier(m["model"], threads=threads, tta=tta) for m in spec["members"]]
+        self.weights = np.array([m["weight"] for m in spec["members"]], dtype=np.float64)
+        self.combine: str = spec["combine"]
+        first = self.members[0]
+        for m in self.members[1:]:
+            if m.labels != first.labels or m.metadata["input_size"] != first.metadata["input_size"]:
+                raise WeightsError(f"{self.path}: members {first.name} and {m.name} differ in labels or input size")
+        self.name = spec["name"]
+        self.labels = first.labels
+        self.tta = any(m.tta for m in self.members)
+        self.temperature = 1.0  # each member applies its own
+        self.preprocessing = None  # each member applies its own
+        self.metadata = {**spec.get("metadata", {}), "name": self.name, "arch": "ensemble", "combine": self.combine,
+                         "labels": self.labels, "input_size": first.metadata["input_size"],
+                         "members": [{"name": m.name, "arch": m.metadata.get("arch"), "weight": float(w),
+                                      "preprocessing": m.metadata.get("preprocessing"), "tta": m.tta,
+                                      "temperature": m.temperature} for m, w in zip(self.members, self.weights)]}
+
+    def _single(self, what: str) -> None:
+        if self.members:
+            raise ValueError(f"{self.name} is an ensemble: its members preprocess faces their own way; {what} is "
+                             "for one network (use predict_proba, or one of .members)")
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:
         """Faces (N, 48, 48) or one (48, 48) -> float32 (N, 1, 48, 48): grey levels (see :func:`as_grey_levels`),
         the model's own preprocessing (its metadata's ``preprocessing``, see :mod:`ferkit.preprocess`), then
-        the normalisation it was trained with."""
+        the normalisation it was trained with. One network only (not an ensemble)."""
+        self._single("preprocess")
         faces = np.asarray(faces)
         if faces.ndim == 2:
             faces = faces[None]
@@ -119,6 +152,8 @@ class Classifier:
         return x[:, None]
 
     def logits(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Raw logits of one network (no temperature, no TTA)."""
+        self._single("logits")
         return self._run(self.preprocess(faces), batch_size)
 
     def _run(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -131,8 +166,16 @@ class Classifier:
         (48, 48) grey face, uint8 0..255 or float in 0..1 or 0..255 (the rule: :func:`as_grey_levels`).
 
         Each view's logits are divided by the model's fitted temperature before the softmax; with flip TTA
-        (where the model asks for it) the probabilities of the face and its mirror image are averaged.
+        (where the model asks for it) the probabilities of the face and its mirror image are averaged. An
+        ensemble combines its members' probabilities: the weighted mean of their logarithms, renormalised
+        (``log-mean``), or of the probabilities themselves (``mean``).
         """
+        if self.members:
+            probs = [m.predict_proba(faces, batch_size) for m in self.members]
+            if self.combine == "mean":
+                return sum(w * p for w, p in zip(self.weights, probs)).astype(np.float32)
+            log_mean = sum(w * np.log(np.clip(p, 1e-12, None)) for w, p in zip(self.weights, probs))
+            return softmax(log_mean).astype(np.float32)
         x = self.preprocess(faces)
         probs = softmax(self._run(x, batch_size) / self.temperature)
         if self.tta:  # the mirror image of the preprocessed face, as in training and in the PyTorch path

@@ -238,7 +238,7 @@ class Service:
     def model_info(self) -> dict:
         clf = self.recognizer.classifier
         meta = clf.metadata
-        return {"model": {"name": clf.path.stem, "arch": meta.get("arch"), "labels": clf.labels,
+        return {"model": {"name": clf.name, "arch": meta.get("arch"), "labels": clf.labels,
                           "input_size": meta.get("input_size"), "accuracy": meta.get("accuracy"),
                           "temperature": clf.temperature, "tta": clf.tta, "metadata": meta},
                 "detector": {"name": self.config.detector, "max_side": self.config.max_side,
@@ -378,7 +378,7 @@ def create_app(config: ServeConfig | None = None):
 
     @app.get("/healthz", summary="Liveness: the model is loaded and the worker answers")
     async def healthz():
-        return {"status": "ok", "model": service.recognizer.classifier.path.stem}
+        return {"status": "ok", "model": service.recognizer.classifier.name}
 
     @app.get("/v1/models", summary="The loaded model, its metadata and accuracy; the detector and limits")
     async def models():

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import signal
 import sys
 import time
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ferkit import preprocess
+
 from ferkit.augment import AugmentConfig, augment, mixup
 from ferkit.inference import predict_logits, predict_proba, to_input, views_to_proba
 from ferkit.data import FerData, load_fer2013, relabel, train_val_split
@@ -672,16 +672,6 @@ def _progress(steps, epoch: int, epochs: int, enabled: bool):
 
     return tqdm(steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=None,
                 file=sys.stderr, dynamic_ncols=True)
-
-
-def command_line() -> str:
-    """The command that started this process, as a user would type it."""
-    argv = list(sys.argv)
-    if Path(argv[0]).name == "train.py" and "WORLD_SIZE" in os.environ:  # torchrun ... -m ferkit.train
-        return shlex.join(["torchrun", "--nproc-per-node", os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]),
-                           "-m", "ferkit.train", *argv[1:]])
-    argv[0] = Path(argv[0]).name
-    return shlex.join(argv)
 
 
 __all__ = ["Dist", "PRESETS", "TrainConfig", "distributed", "launch", "cpu_supports_bf16", "lr_at", "make_config", "predict_logits", "predict_proba",

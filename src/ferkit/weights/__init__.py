@@ -5,6 +5,10 @@ A ferkit weight file is a plain ``.safetensors`` file (no pickle) whose header m
 (``mean``/``std`` applied to grey levels scaled to 0..1), ``command`` (the exact command that produced
 it), ``accuracy`` and anything else the trainer recorded. Shipped files are listed in ``manifest.json``
 with their sha256, which :func:`shipped_path` checks before anything loads them.
+
+An ensemble is a small JSON file (``NAME.ensemble.json``) naming its member models and how their
+probabilities are combined; :class:`ferkit.runtime.Classifier` runs it as one model (see :func:`read_ensemble`).
+PyTorch-side commands need one network: given the default model they take its first member.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 MANIFEST = WEIGHTS_DIR / "manifest.json"
-DEFAULT_MODEL = "fer-m"
+DEFAULT_MODEL = "fer-ens"
+ENSEMBLE_SUFFIX = ".ensemble.json"
 
 
 class WeightsError(ValueError):
@@ -43,11 +48,12 @@ def shipped_models() -> list[str]:
 
 
 def shipped_path(name: str, kind: str = "safetensors") -> Path:
-    """Path of a shipped weight file (``kind``: ``safetensors`` or ``onnx``), its sha256 verified."""
+    """Path of a shipped weight file (``kind``: ``safetensors`` or ``onnx``; a shipped ensemble's JSON file
+    whatever the kind), its sha256 verified."""
     manifest = read_manifest()
     if name not in manifest:
         raise WeightsError(f"no shipped weights named {name!r}; shipped: {', '.join(sorted(manifest)) or 'none'}")
-    entry = manifest[name].get(kind)
+    entry = manifest[name].get(kind) or manifest[name].get("ensemble")
     if entry is None:
         raise WeightsError(f"shipped model {name!r} has no {kind} file")
     path = WEIGHTS_DIR / entry["file"]
@@ -59,10 +65,22 @@ def shipped_path(name: str, kind: str = "safetensors") -> Path:
 
 
 def resolve(name_or_path: str | Path | None, kind: str = "safetensors") -> Path:
-    """A shipped model's name (``None`` = the default model), a path to a weight file, or a model folder
-    (``ferkit finetune``'s output: its ``model.onnx`` or ``model.safetensors``, as ``kind`` asks)."""
-    if name_or_path is None:
-        name_or_path = DEFAULT_MODEL
+    """A shipped model's name (``None`` = the default model), a path to a weight file or an ensemble file, or a
+    model folder (``ferkit finetune``'s output: its ``model.onnx`` or ``model.safetensors``, as ``kind`` asks).
+
+    ``kind="safetensors"`` asks for one network (PyTorch): the default model, where it is an ensemble, gives
+    its first member; any other ensemble is refused with a clear error."""
+    path = _resolve(DEFAULT_MODEL if name_or_path is None else name_or_path, kind)
+    if kind == "safetensors" and is_ensemble(path):
+        members = [m["model"] for m in read_ensemble(path)["members"]]
+        if name_or_path is None:
+            return resolve(members[0], kind)
+        raise WeightsError(f"{name_or_path}: an ensemble of {', '.join(map(str, members))}; this needs one network: "
+                           "give one of them")
+    return path
+
+
+def _resolve(name_or_path: str | Path, kind: str) -> Path:
     path = Path(name_or_path)
     if path.is_dir():
         files = [path / f"model.{kind}", path / "model.safetensors", path / "model.onnx"]
@@ -70,11 +88,58 @@ def resolve(name_or_path: str | Path | None, kind: str = "safetensors") -> Path:
             if candidate.exists():
                 return candidate
         raise WeightsError(f"{path}: a model folder holds model.onnx or model.safetensors; this one has neither")
-    if path.suffix in (".safetensors", ".onnx") or path.exists():
+    if path.suffix in (".safetensors", ".onnx", ".json") or path.exists():
         if not path.exists():
             raise WeightsError(f"{path}: no such weight file")
         return path
     return shipped_path(str(name_or_path), kind)
+
+
+def is_ensemble(path: str | Path) -> bool:
+    return str(path).endswith(".json")
+
+
+def read_ensemble(path: str | Path) -> dict:
+    """An ensemble file, checked: ``{"ferkit_ensemble": 1, "name": ..., "combine": "log-mean",
+    "members": [{"model": NAME_OR_PATH, "weight": W}, ...], "metadata": {...}}``.
+
+    ``combine``: ``log-mean`` (the weighted mean of the members' log-probabilities, renormalised: a geometric
+    mean) or ``mean`` (the weighted mean of their probabilities). A member is a shipped name or a path relative
+    to the file's folder; weights are positive and normalised to sum to 1. Members that are ensembles
+    themselves are refused."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable ensemble file ({exc})") from None
+    if not isinstance(spec, dict) or spec.get("ferkit_ensemble") != 1:
+        raise WeightsError(f"{path}: not a ferkit ensemble file (no \"ferkit_ensemble\": 1)")
+    members = spec.get("members")
+    if not isinstance(members, list) or not members:
+        raise WeightsError(f"{path}: an ensemble needs a non-empty \"members\" list")
+    out = []
+    for i, m in enumerate(members):
+        if not isinstance(m, dict) or "model" not in m:
+            raise WeightsError(f"{path}: member {i} must be {{\"model\": NAME_OR_PATH, \"weight\": W}}")
+        weight = m.get("weight", 1.0)
+        if not isinstance(weight, (int, float)) or not weight > 0:
+            raise WeightsError(f"{path}: member {i} ({m['model']}) has weight {weight!r}; weights must be > 0")
+        model = str(m["model"])
+        local = path.parent / model
+        out.append({"model": str(local) if (local.suffix or local.is_dir()) and local.exists() else model,
+                    "weight": float(weight)})
+    total = sum(m["weight"] for m in out)
+    for m in out:
+        m["weight"] /= total
+    combine = spec.get("combine", "log-mean")
+    if combine not in ("log-mean", "mean"):
+        raise WeightsError(f"{path}: combine must be log-mean or mean, not {combine!r}")
+    for m in out:
+        if is_ensemble(_resolve(m["model"], "onnx")):
+            raise WeightsError(f"{path}: member {m['model']} is itself an ensemble; list its members instead")
+    return {**spec, "members": out, "combine": combine, "name": spec.get("name", path.name[:-len(ENSEMBLE_SUFFIX)]
+                                                                         if path.name.endswith(ENSEMBLE_SUFFIX)
+                                                                         else path.stem)}
 
 
 def read_metadata(path: str | Path) -> dict:
