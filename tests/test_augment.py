@@ -53,3 +53,23 @@ def test_mixup_blends_images_and_labels_alike():
     torch.testing.assert_close(mixed[:, 0, 0, 0], expected)
     again, _ = mixup(x, y, 0.4, torch.Generator().manual_seed(3), num_classes=7)
     torch.testing.assert_close(mixed, again)
+
+
+def test_photo_degradations_are_seeded_per_image_and_soften_the_face():
+    from ferkit.augment import photo_degrade
+
+    board = ((torch.arange(48).view(48, 1) // 2 + torch.arange(48).view(1, 48) // 2) % 2).float() * 2 - 1
+    x = board.expand(200, 1, 48, 48).clone()
+    cfg = AugmentConfig(photo_p=0.5)
+    a = photo_degrade(x, cfg, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, photo_degrade(x, cfg, torch.Generator().manual_seed(3)))
+    untouched = (a == x).flatten(1).all(1)
+    assert 0 < untouched.sum() < 200 * 0.2  # each of 4 degradations skipped with p 0.5: ~6% untouched
+    assert torch.equal(photo_degrade(x, AugmentConfig(photo_p=0.0), torch.Generator().manual_seed(3)), x)
+
+    def roughness(t):
+        return (t[..., 1:] - t[..., :-1]).abs().mean().item()
+
+    soft = photo_degrade(x, AugmentConfig(photo_p=1.0), torch.Generator().manual_seed(4))
+    assert roughness(soft) < 0.5 * roughness(x)  # blur and downscale remove the 2-px checkerboard
+    assert augment(x, AugmentConfig(photo_p=1.0), torch.Generator().manual_seed(5)).shape == x.shape

@@ -116,9 +116,9 @@ def test_onecycle_schedule():
 
 
 def test_fast_recipe_features_resume_identically(tiny_csv, tmp_path, tiny_model_name, monkeypatch):
-    """Augmentation, mixup, class weights, one-cycle SGD, label smoothing, EMA, flip TTA, last-epoch selection
-    and test monitoring, interrupted mid-epoch and resumed: bit-identical to a straight run."""
-    kw = dict(epochs=3, lr=0.05, ema=0.9, mixup=0.2, class_weight="sqrt-inverse")
+    """Augmentation (with photo degradations), mixup, class weights, one-cycle SGD, label smoothing, EMA, flip TTA,
+    last-epoch selection and test monitoring, interrupted mid-epoch and resumed: bit-identical to a straight run."""
+    kw = dict(epochs=3, lr=0.05, ema=0.9, mixup=0.2, class_weight="sqrt-inverse", aug_photo=0.5)
 
     def fast(out, **more):
         cfg = make_config("fast", data=str(tiny_csv), out=str(out), model=tiny_model_name, batch_size=32, **kw)
@@ -148,6 +148,13 @@ def test_fast_recipe_features_resume_identically(tiny_csv, tmp_path, tiny_model_
     b = load_tensors(tmp_path / "b" / "model.safetensors")
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_photo_augmentation_needs_augment_on(tiny_csv, tmp_path, tiny_model_name):
+    cfg = make_config("paper", data=str(tiny_csv), out=str(tmp_path / "r"), model=tiny_model_name, epochs=1,
+                      aug_photo=0.5)
+    with pytest.raises(ValueError, match="aug_photo must be in 0..1 and needs augment on"):
+        train(cfg, progress=False, log=lambda m: None)
 
 
 def test_class_weights():

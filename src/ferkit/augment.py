@@ -23,6 +23,7 @@ class AugmentConfig:
     translate: float = 0.1  # shift uniform in [-translate, translate] of the image size
     erase_p: float = 0.5  # probability of one random-erasing rectangle per image
     erase_area: tuple[float, float] = (0.02, 0.2)  # erased share of the image
+    photo_p: float = 0.0  # probability of each photo degradation per image (see photo_degrade; 0: off)
 
 
 def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tensor:
@@ -61,7 +62,49 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tor
     return x.masked_fill(mask.unsqueeze(1), 0.0)
 
 
+def photo_degrade(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """What a face cropped from someone's photo goes through and a FER2013 face did not: each of these, with
+    probability ``photo_p`` per image, in this order:
+
+    - Gaussian blur, sigma uniform in 0.4..1.4 px (an out-of-focus or motion-soft face; 5x5 kernel);
+    - downscale-upscale by a factor uniform in 0.3..0.8 (one factor per batch: a small face scaled up to 48 px);
+    - contrast x0.6..1.4 around the image's mean and brightness +-0.4 (in the normalised units the network
+      sees, +-0.1 of the grey range at std 0.25): lighting;
+    - Gaussian noise, sigma uniform in 0..0.2 normalised units: sensor noise and compression grain.
+
+    Every operation is linear in the pixels, so it commutes with the normalisation the input already had.
+    """
+    b, _, h, w = x.shape
+
+    def chosen() -> torch.Tensor:
+        return (torch.rand(b, generator=g) < cfg.photo_p).view(b, 1, 1, 1).to(x.device)
+
+    sigma = _uniform(b, 0.4, 1.4, g)
+    taps = torch.arange(-2, 3, dtype=torch.float32)
+    kernel = torch.exp(-taps[None] ** 2 / (2 * sigma[:, None] ** 2))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).to(x.device, x.dtype)
+    blurred = F.conv2d(F.pad(x.reshape(1, b, h, w), (2, 2, 0, 0), mode="replicate"), kernel.view(b, 1, 1, 5), groups=b)
+    blurred = F.conv2d(F.pad(blurred, (0, 0, 2, 2), mode="replicate"), kernel.view(b, 1, 5, 1), groups=b)
+    x = torch.where(chosen(), blurred.view(b, 1, h, w), x)
+
+    factor = float(_uniform(1, 0.3, 0.8, g))
+    small = (max(8, round(h * factor)), max(8, round(w * factor)))
+    resampled = F.interpolate(F.interpolate(x, size=small, mode="area"), size=(h, w), mode="bilinear",
+                              align_corners=False)
+    x = torch.where(chosen(), resampled, x)
+
+    contrast = _uniform(b, 0.6, 1.4, g).view(b, 1, 1, 1).to(x.device, x.dtype)
+    brightness = _uniform(b, -0.4, 0.4, g).view(b, 1, 1, 1).to(x.device, x.dtype)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = torch.where(chosen(), (x - mean) * contrast + mean + brightness, x)
+
+    noise = torch.randn(x.shape, generator=g) * _uniform(b, 0.0, 0.2, g).view(b, 1, 1, 1)
+    return torch.where(chosen(), x + noise.to(x.device, x.dtype), x)
+
+
 def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    if cfg.photo_p > 0:
+        x = photo_degrade(x, cfg, g)
     if cfg.flip or cfg.rotate_deg > 0 or cfg.scale > 0 or cfg.translate > 0:
         x = random_affine(x, cfg, g)
     if cfg.erase_p > 0:

@@ -60,6 +60,9 @@ def train(
     label_smoothing: Annotated[Optional[float], typer.Option(help="Label smoothing of the cross-entropy.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
                                                     help="Batched flip/rotate/zoom/shift/erase augmentation.")] = None,
+    aug_photo: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="With --augment: probability of each "
+                                                       "photo degradation per face (blur, downscale-upscale, lighting, "
+                                                       "noise; 0: off).")] = None,
     ema: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0: off).")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="Mixup Beta(alpha, alpha) parameter (0: off).")] = None,
     class_weight: Annotated[Optional[str], typer.Option(help="none, inverse or sqrt-inverse class weights.")] = None,
@@ -100,7 +103,7 @@ def train(
                           labels=labels, ferplus=str(ferplus) if ferplus else "",
                           preprocessing=preprocessing,
                           lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
-                          label_smoothing=label_smoothing, augment=augment, ema=ema, mixup=mixup, class_weight=class_weight,
+                          label_smoothing=label_smoothing, augment=augment, aug_photo=aug_photo, ema=ema, mixup=mixup, class_weight=class_weight,
                           distill=distill, distill_alpha=distill_alpha, distill_t=distill_t, tta=tta,
                           val_fraction=val_fraction, seed=seed, precision=precision,
                           channels_last=channels_last, device=device, time_budget_min=time_budget,

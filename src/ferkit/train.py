@@ -58,6 +58,7 @@ class TrainConfig:
     aug_scale: float = 0.1  # zoom range, +-
     aug_translate: float = 0.1  # shift range, +- share of the image
     aug_erase: float = 0.5  # probability of one erased rectangle
+    aug_photo: float = 0.0  # probability of each photo degradation (blur, downscale, lighting, noise; 0: off)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the EMA is evaluated
     mixup: float = 0.0  # mixup Beta(alpha, alpha) parameter (0 = off)
     class_weight: str = "none"  # none | inverse | sqrt-inverse: cross-entropy weights from Training's class counts
@@ -338,6 +339,8 @@ class _Run:
         self.weight = weight.to(self.device) if weight is not None else None
         if cfg.mixup < 0:
             raise ValueError(f"mixup must be >= 0, not {cfg.mixup}")
+        if not 0 <= cfg.aug_photo <= 1 or (cfg.aug_photo > 0 and not cfg.augment):
+            raise ValueError(f"aug_photo must be in 0..1 and needs augment on (got {cfg.aug_photo}, augment {cfg.augment})")
         if cfg.select not in ("best", "last"):
             raise ValueError(f"select must be best or last, not {cfg.select!r}")
         if cfg.select == "best" and len(d.y_val) == 0:
@@ -350,7 +353,8 @@ class _Run:
 
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
         self.aug = AugmentConfig(flip=True, rotate_deg=cfg.aug_rotate, scale=cfg.aug_scale,
-                                 translate=cfg.aug_translate, erase_p=cfg.aug_erase)
+                                 translate=cfg.aug_translate, erase_p=cfg.aug_erase,
+                                 photo_p=cfg.aug_photo)
         self.monitor = d.data.split(cfg.test_split) if cfg.monitor_test else None
         # one step = one batch of cfg.batch_size faces on each process (a global batch of batch_size x world)
         self.n_batches = math.ceil(len(d.x_train) / (cfg.batch_size * dist.world))
