@@ -174,7 +174,8 @@ def test_health_models_and_docs(api):
     assert api.get("/healthz").json() == {"status": "ok", "model": DEFAULT_MODEL}
     info = api.get("/v1/models").json()
     assert info["model"]["name"] == DEFAULT_MODEL and len(info["model"]["labels"]) == 7
-    assert 0.6 < info["model"]["accuracy"]["PublicTest"] < 1 and info["model"]["metadata"]["arch"] == "vgg-m"
+    assert 0.6 < info["model"]["accuracy"]["PublicTest"] < 1 and info["model"]["metadata"]["arch"] == "ensemble"
+    assert [m["name"] for m in info["model"]["metadata"]["members"]] == ["fer-m", "fer-mix"]
     assert info["limits"]["max_upload_mb"] == 20.0
     docs = api.get("/docs")
     assert docs.status_code == 200 and "cdn." not in docs.text  # Swagger UI served from the package, offline
@@ -254,6 +255,14 @@ def test_webcam_session_tracks_and_smooths(api):
     assert api.post("/v1/stream/session-one", content=frame).json()["frame"] == 0  # a new session
     assert api.post("/v1/stream/x", content=frame).status_code == 422
     assert api.post("/v1/stream/session-one", content=b"junk").status_code == 415
+
+
+def test_min_confidence_abstains_on_photos_and_webcam_frames():
+    api = client(min_confidence=1.0)  # no probability reaches 1: every face abstains
+    face = api.post("/v1/predict", files={"file": ("p.jpg", encode(group_photo(1)), "image/jpeg")}).json()["faces"][0]
+    assert face["emotion"] == "uncertain" and face["uncertain"] and abs(sum(face["probabilities"].values()) - 1) < 1e-3
+    frame = api.post("/v1/stream/session-abstain", content=encode(group_photo(1))).json()
+    assert [f["emotion"] for f in frame["faces"]] == ["uncertain"]
 
 
 def test_sessions_are_bounded():

@@ -72,6 +72,19 @@ def test_smoothing_is_a_running_mean_per_track(tmp_path):
         assert face.probabilities == pytest.approx(raw[i])
 
 
+def test_min_confidence_abstains_on_the_smoothed_probabilities(tmp_path):
+    from ferkit.recognize import Recognizer
+
+    clip = make_clip(tmp_path / "m.mp4", frames=6)
+    plain = [f.faces[0] for f in stream(clip, window=3)]
+    top = max(max(f.smoothed.values()) for f in plain)
+    cut = [f.faces[0] for f in stream(clip, window=3, recognizer=Recognizer(min_confidence=top + 1e-6))]
+    assert all(f.emotion == "uncertain" for f in cut) and [f.smoothed for f in cut] == [f.smoothed for f in plain]
+    result = runner.invoke(app, ["video", str(clip), "--min-confidence", "1", "--jsonl", str(tmp_path / "m.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert {json.loads(line)["emotion"] for line in (tmp_path / "m.jsonl").read_text().splitlines()} == {"uncertain"}
+
+
 def test_tracker_gates_on_appearance():
     from ferkit.detect import Face
 

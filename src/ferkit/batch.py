@@ -119,12 +119,12 @@ def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int 
 
 
 class _Videos:
-    def __init__(self, model=None, max_side=320, window=15, detect_every=1):
+    def __init__(self, model=None, max_side=320, window=15, detect_every=1, min_confidence=0.0):
         import pyarrow as pa
 
         from ferkit.recognize import Recognizer
 
-        self.rec = Recognizer(model, threads=1, max_side=max_side)
+        self.rec = Recognizer(model, threads=1, max_side=max_side, min_confidence=min_confidence)
         self.window, self.detect_every, self.pa = window, detect_every, pa
         self.schema = schemas()["video"]
 
@@ -136,11 +136,12 @@ class _Videos:
 
 
 def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: int = 15, detect_every: int = 1,
-                  num_workers: int | None = None):
+                  min_confidence: float = 0.0, num_workers: int | None = None):
     """``ferkit video`` over a dataset of video paths (column ``path``): one video per task, its rows in frame
     order (see :func:`analyse_video`)."""
     _require_ray()
-    kwargs = {"model": model, "max_side": max_side, "window": window, "detect_every": detect_every}
+    kwargs = {"model": model, "max_side": max_side, "window": window, "detect_every": detect_every,
+              "min_confidence": min_confidence}
     return ds.map_batches(_bound(_Videos, kwargs), batch_size=1, batch_format="pyarrow",
                           compute=_pool(num_workers), num_cpus=1)
 

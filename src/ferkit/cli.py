@@ -22,6 +22,11 @@ ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", help="Shipped model name, an .onnx file, a .safetensors file (a run's model.safetensors) or a model folder (ferkit finetune's); default: the shipped default model.")]
 
 
+MinConfidenceOpt = Annotated[float, typer.Option(
+    min=0.0, max=1.0, help="Abstain: a face whose top calibrated probability (in video: smoothed) is under this gets "
+    "the emotion `uncertain` instead of a guess (0: never; see the README's coverage table).")]
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -514,9 +519,7 @@ def predict(
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side "
                                           "(faster; raise it to find small faces in large group photos).")] = 320,
-    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Abstain: a face whose top calibrated "
-                                                  "probability is under this gets the emotion `uncertain` instead "
-                                                  "of a guess (0: never; see the README's coverage table).")] = 0.0,
+    min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
@@ -648,6 +651,7 @@ def video(
                                               "the boxes in between (the classifier runs on every frame).")] = 1,
     model: ModelOpt = None,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
+    min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
                                        "and an OpenCV build with GUI support).")] = False,
@@ -682,7 +686,7 @@ def video(
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
                                num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, window=window,
-                               detect_every=detect_every)
+                               detect_every=detect_every, min_confidence=min_confidence)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
         for reason in stats["failed"].values():
@@ -699,7 +703,7 @@ def video(
         fail("give a video file or --camera N (one of them)")
     _check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
     try:
-        rec = Recognizer(model, threads=threads, max_side=max_side)
+        rec = Recognizer(model, threads=threads, max_side=max_side, min_confidence=min_confidence)
     except WeightsError as exc:
         fail(str(exc))
     from ferkit.outputs import open_output
@@ -856,6 +860,7 @@ def serve(
     detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side.")] = 320,
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per inference.")] = 1,
     concurrency: Annotated[int, typer.Option(min=0, help="Inferences at once per worker (0: one per CPU core).")] = 0,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body; larger gets 413.")] = 20.0,
@@ -883,7 +888,8 @@ def serve(
     from ferkit.serve import CONFIG_ENV, ServeConfig, create_app
     from ferkit.weights import WeightsError
 
-    config = ServeConfig(model=model, detector=detector, max_side=max_side, min_face=min_face, threads=threads,
+    config = ServeConfig(model=model, detector=detector, max_side=max_side, min_face=min_face,
+                         min_confidence=min_confidence, threads=threads,
                          concurrency=concurrency, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                          max_batch=max_batch, timeout_s=timeout, cors_origins=list(cors_origin or []), window=window)
     try:

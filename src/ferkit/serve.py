@@ -60,6 +60,7 @@ class ServeConfig:
     detector: str = "centerface"
     max_side: int = 320  # the detector sees the image downscaled to this many pixels per side
     min_face: int = 24
+    min_confidence: float = 0.0  # abstain below this top probability (photos: raw; webcam: smoothed)
     threads: int = 1  # onnxruntime threads per inference
     concurrency: int = 0  # inferences running at once per worker (0: one per CPU core)
     max_upload_mb: float = 20.0  # per request body
@@ -170,7 +171,8 @@ class Service:
 
         self.config = config
         self.recognizer = Recognizer(config.model, detector=config.detector, threads=config.threads,
-                                     min_face=config.min_face, max_side=config.max_side)
+                                     min_face=config.min_face, max_side=config.max_side,
+                                     min_confidence=config.min_confidence)
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self.sessions_lock = threading.Lock()
 

@@ -34,6 +34,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: FFmpeg's 
 import numpy as np
 
 from ferkit.detect import Face
+from ferkit.recognize import UNCERTAIN
 
 
 class VideoError(ValueError):
@@ -45,7 +46,7 @@ class TrackedFace:
     track_id: int
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     score: float  # detector confidence of the last detection of this track
-    emotion: str  # argmax of `smoothed`
+    emotion: str  # argmax of `smoothed`, or "uncertain" where its top value is under the recogniser's min_confidence
     probabilities: dict[str, float]  # this frame's own (raw) probabilities
     smoothed: dict[str, float]  # mean over the track's last `window` frames
 
@@ -173,8 +174,10 @@ class FrameTracker:
             track.history.append(p)
             mean = np.mean(track.history, axis=0)
             x, y, w, h = face.box
+            top = int(mean.argmax())
+            emotion = UNCERTAIN if mean[top] < getattr(rec, "min_confidence", 0.0) else labels[top]
             out.append(TrackedFace(track.id, (int(round(x)), int(round(y)), int(round(w)), int(round(h))),
-                                   float(face.score), labels[int(mean.argmax())],
+                                   float(face.score), emotion,
                                    {k: float(v) for k, v in zip(labels, p)},
                                    {k: float(v) for k, v in zip(labels, mean)}))
         return out
