@@ -188,6 +188,14 @@ def test_distillation_learns_from_a_teacher(tiny_csv, tmp_path, tiny_model_name)
     assert soft.shape == (50, 7) and np.allclose(soft.sum(1), 1, atol=1e-5)
     # T flattens the teacher's distribution: its top probability is lower than at T = 1
     assert (soft.max(1) <= training.teacher_targets(teacher, faces, 1.0).numpy().max(1) + 1e-6).all()
+    # an ensemble of teachers: the log-mean of their own targets (members as .safetensors runs)
+    run(tiny_csv, tmp_path / "teacher2", tiny_model_name, epochs=2, seed=1)
+    second = str(tmp_path / "teacher2" / "model.safetensors")
+    spec = {"ferkit_ensemble": 1, "members": [{"model": teacher}, {"model": second}]}
+    (tmp_path / "duo.ensemble.json").write_text(json.dumps(spec))
+    both = training.teacher_targets(str(tmp_path / "duo.ensemble.json"), faces, 2.0).numpy()
+    expected = np.sqrt(soft * training.teacher_targets(second, faces, 2.0).numpy())
+    np.testing.assert_allclose(both, expected / expected.sum(1, keepdims=True), atol=1e-5)
     # alpha = 1: the student sees only the teacher's soft targets, never a label, and still learns the task
     results = run(tiny_csv, tmp_path / "student", tiny_model_name, epochs=6, distill=teacher, distill_alpha=1.0)
     assert results["test_accuracy"] > 0.3

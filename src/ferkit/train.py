@@ -255,9 +255,22 @@ def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf1
                     device: str = "cpu", channels_last: bool = True) -> torch.Tensor:
     """Soft targets (N, 7) for knowledge distillation: the teacher's softmax(logits / temperature), averaged
     over the face and its mirror image. Computed once on the un-augmented faces (offline distillation: the
-    augmentations are mild and label-preserving), so a step costs no teacher forward pass."""
-    from ferkit.models import load_model
+    augmentations are mild and label-preserving), so a step costs no teacher forward pass.
 
+    ``teacher``: a shipped name, a .safetensors file, or an ensemble (``NAME.ensemble.json`` or a shipped
+    ensemble): each member's targets as above, combined as the ensemble combines its probabilities."""
+    from ferkit.models import load_model
+    from ferkit.weights import is_ensemble, read_ensemble, resolve
+
+    path = resolve(teacher, "onnx") if not str(teacher).endswith(".safetensors") else Path(teacher)
+    if is_ensemble(path):
+        spec = read_ensemble(path)
+        probs = [teacher_targets(m["model"], images, temperature, bf16=bf16, device=device,
+                                 channels_last=channels_last).double() for m in spec["members"]]
+        weights = [m["weight"] for m in spec["members"]]
+        if spec["combine"] == "mean":
+            return sum(w * p for w, p in zip(weights, probs)).float()
+        return torch.softmax(sum(w * p.clamp_min(1e-12).log() for w, p in zip(weights, probs)), dim=1).float()
     model = load_model(teacher).to(device)
     norm = model.ferkit_meta["normalization"]
     images = preprocess.apply(images, preprocess.of(model.ferkit_meta))  # the teacher's own input path
