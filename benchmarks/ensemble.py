@@ -1,5 +1,7 @@
-"""Averaging the calibrated probabilities of shipped models: PublicTest and a photo set in one run, for a sweep
-of the first model's weight (the others share the rest equally).
+"""Combining the calibrated probabilities of shipped models: PublicTest and a photo set in one run, for a sweep
+of the first model's weight (the others share the rest equally), by the weighted mean of the probabilities
+(``mean``) and by their weighted geometric mean (``log-mean``, what ``ferkit ensemble`` ships by default), with
+the PublicTest ECE of each.
 
     python benchmarks/ensemble.py --data ../shared/data/fer2013/fer2013.csv.gz --photos ../shared/data/expw_dev \\
         fer-m fer-mix --json docs/results/ensemble.json
@@ -22,7 +24,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
+    import numpy as np
+
     from ferkit.adapt import collect_faces
+    from ferkit.calibrate import expected_calibration_error
+    from ferkit.inference import softmax
     from ferkit.data import load_fer2013
     from ferkit.runtime import Classifier
 
@@ -35,16 +41,24 @@ def main() -> None:
     rows = []
     print(f"{' + '.join(args.models)}: PublicTest {len(test)} faces, {args.photos.name} {n_photos} labelled faces "
           f"({len(faces)} found)")
-    for w in args.weights:
-        rest = (1 - w) / max(1, len(clfs) - 1)
-        ws = [w] + [rest] * (len(clfs) - 1)
-        p = sum(wi * x for wi, x in zip(ws, pt))
-        q = sum(wi * x for wi, x in zip(ws, ph))
-        row = {"weights": ws, "PublicTest": float((p.argmax(1) == test.labels).mean()),
-               args.photos.name: float((q.argmax(1) == faces.labels).sum() / n_photos)}
-        rows.append(row)
-        print(f"weight of {args.models[0]} {w:.1f}: PublicTest {row['PublicTest'] * 100:.2f}%, "
-              f"{args.photos.name} end to end {row[args.photos.name] * 100:.2f}%")
+
+    def combine(probs, ws, how):
+        if how == "mean":
+            return sum(wi * x for wi, x in zip(ws, probs))
+        return softmax(sum(wi * np.log(np.clip(x, 1e-12, None)) for wi, x in zip(ws, probs)))
+
+    for how in ("mean", "log-mean"):
+        for w in args.weights:
+            rest = (1 - w) / max(1, len(clfs) - 1)
+            ws = [w] + [rest] * (len(clfs) - 1)
+            p, q = combine(pt, ws, how), combine(ph, ws, how)
+            row = {"combine": how, "weights": ws, "PublicTest": float((p.argmax(1) == test.labels).mean()),
+                   "PublicTest_ece": expected_calibration_error(p, test.labels),
+                   args.photos.name: float((q.argmax(1) == faces.labels).sum() / n_photos)}
+            rows.append(row)
+            print(f"{how:8s} weight of {args.models[0]} {w:.1f}: PublicTest {row['PublicTest'] * 100:.2f}% "
+                  f"(ECE {row['PublicTest_ece'] * 100:.2f}%), {args.photos.name} end to end "
+                  f"{row[args.photos.name] * 100:.2f}%")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"models": args.models, "rows": rows}, indent=2) + "\n")

@@ -6,14 +6,18 @@ median over many calls; throughput: batches of 64. Models are interleaved round-
 hits all alike; ratios are against the first model (default: the paper's network, `seed`).
 ``--families`` adds untrained networks of registered families (latency does not depend on the weights;
 needs PyTorch to export them). Usage:
-    python benchmarks/inference_latency.py [--models seed fer-m] [--families vgg-s vgg-l] [--threads 1]
+    python benchmarks/inference_latency.py [--models seed fer-m] [--families vgg-s vgg-l] [--threads 1] [--json OUT]
+An ensemble (e.g. the default `fer-ens`) is timed as a whole: every member, each with its own TTA.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +31,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compare_models import cpu_flags
+
     from ferkit.weights import DEFAULT_MODEL
 
     names = args.models or ["seed", DEFAULT_MODEL]
@@ -68,7 +76,7 @@ def main() -> None:
             t0 = time.perf_counter()
             clf.predict_proba(batch)
             thr[key].append(len(batch) / (time.perf_counter() - t0))
-    print(f"# onnxruntime, {args.threads} thread(s), {platform.processor() or platform.machine()}")
+    print(f"# onnxruntime, {args.threads} thread(s), {platform.machine()}, CPU flags: {cpu_flags()}")
     base_key = next(iter(variants))
     base = np.median(lat[base_key])
     print(f"{'model':10s} {'flip TTA':>8s} {'ms/face':>8s} {'p90 ms':>7s} {'faces/s @64':>12s} {'speed-up vs ' + base_key[0]:>16s}")
@@ -78,6 +86,11 @@ def main() -> None:
               f"{max(thr[key]):12.0f} {base / med:15.2f}x")
     if args.families:
         print("* untrained network of the family, exported like a shipped model")
+    if args.json:
+        rows = [{"model": k[0], "tta": k[1], "ms_per_face_median": float(np.median(lat[k]) * 1000),
+                 "ms_per_face_p90": float(np.percentile(lat[k], 90) * 1000), "faces_per_s_batch64": float(max(thr[k]))}
+                for k in variants]
+        args.json.write_text(json.dumps({"threads": args.threads, "cpu": cpu_flags(), "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

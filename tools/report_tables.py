@@ -1,6 +1,8 @@
 """Print the Markdown tables of the model card from `ferkit evaluate --json` reports (no hand copying).
 
     python tools/report_tables.py docs/results/fer-s-shipped.json [docs/results/fer-s-expw.json ...]
+    python tools/report_tables.py 'docs/results/default-fer-ens.json#fer-ens#expw_dev'   # one report of a
+        benchmarks/compare_models.py result: FILE#MODEL#SET
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def tables(report: dict) -> str:
     return "\n".join(lines)
 
 
+def load(spec: str) -> dict:
+    path, *keys = spec.split("#")
+    report = json.loads(open(path).read())
+    if keys:  # compare_models.py's layout: {"models": {MODEL: {SET: report}}}
+        report = report["models"][keys[0]][keys[1]]
+    return report
+
+
 if __name__ == "__main__":
-    for path in sys.argv[1:]:
-        print(tables(json.loads(open(path).read())) + "\n")
+    for spec in sys.argv[1:]:
+        print(tables(load(spec)) + "\n")
