@@ -108,7 +108,7 @@ def load_fer2013(path: str | os.PathLike, *, cache: bool = True) -> FerData:
             cache_file.unlink(missing_ok=True)
     data = _load_csv(path)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp.npz")
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: DDP ranks may write at once
     np.savez(tmp, images=data.images, labels=data.labels, usage=data.usage.astype("U11"))
     os.replace(tmp, cache_file)
     return data
