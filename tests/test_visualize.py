@@ -1,4 +1,5 @@
-"""`ferkit visualize`: each figure for the paper's `seed` net and the default model, plus bad input."""
+"""`ferkit visualize`: each figure for the paper's `seed` net and the default model's network (the default
+ensemble's first member), plus bad input."""
 
 import cv2
 import numpy as np
@@ -6,10 +7,19 @@ import pytest
 from typer.testing import CliRunner
 
 from ferkit.cli import app
-from ferkit.weights import DEFAULT_MODEL, read_manifest
+from ferkit.weights import DEFAULT_MODEL, resolve
 
 runner = CliRunner()
-shipped = [m for m in ("seed", DEFAULT_MODEL) if m in read_manifest()]
+shipped = ["seed", resolve(None, "safetensors").stem]  # fer-m: what `visualize` takes without --model
+
+
+def test_an_ensemble_is_refused_and_no_model_means_its_first_member(tmp_path):
+    result = runner.invoke(app, ["visualize", "kernels", "--model", DEFAULT_MODEL, "--out", str(tmp_path / "k.png")])
+    assert result.exit_code == 1 and "needs one network: give one of them" in result.output
+    assert shipped[1] == "fer-m"
+    result = runner.invoke(app, ["visualize", "kernels", "--out", str(tmp_path / "k.png")])
+    assert result.exit_code == 0, result.output
+    _check_png(tmp_path / "k.png")
 
 
 def _check_png(path):
