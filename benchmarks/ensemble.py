@@ -24,11 +24,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    import numpy as np
-
     from ferkit.adapt import collect_faces
     from ferkit.calibrate import expected_calibration_error
-    from ferkit.inference import softmax
+    from ferkit.inference import combine_probabilities
     from ferkit.data import load_fer2013
     from ferkit.runtime import Classifier
 
@@ -42,16 +40,11 @@ def main() -> None:
     print(f"{' + '.join(args.models)}: PublicTest {len(test)} faces, {args.photos.name} {n_photos} labelled faces "
           f"({len(faces)} found)")
 
-    def combine(probs, ws, how):
-        if how == "mean":
-            return sum(wi * x for wi, x in zip(ws, probs))
-        return softmax(sum(wi * np.log(np.clip(x, 1e-12, None)) for wi, x in zip(ws, probs)))
-
     for how in ("mean", "log-mean"):
         for w in args.weights:
             rest = (1 - w) / max(1, len(clfs) - 1)
             ws = [w] + [rest] * (len(clfs) - 1)
-            p, q = combine(pt, ws, how), combine(ph, ws, how)
+            p, q = combine_probabilities(pt, ws, how), combine_probabilities(ph, ws, how)
             row = {"combine": how, "weights": ws, "PublicTest": float((p.argmax(1) == test.labels).mean()),
                    "PublicTest_ece": expected_calibration_error(p, test.labels),
                    args.photos.name: float((q.argmax(1) == faces.labels).sum() / n_photos)}

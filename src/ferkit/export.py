@@ -29,11 +29,16 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
     if onnx:
         onnx_path = _write_onnx(half, meta, dest / f"{name}.onnx")
         entry["onnx"] = {"file": onnx_path.name, "sha256": sha256_of(onnx_path)}
+    _record(dest, name, entry)
+    return entry
+
+
+def _record(dest: Path, name: str, entry: dict) -> None:
+    """Add or replace ``name``'s entry in ``dest/manifest.json``."""
     manifest_path = dest / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return entry
 
 
 def _write_onnx(tensors: dict, meta: dict, path: Path) -> Path:
@@ -135,8 +140,5 @@ def write_ensemble(members: list[str], name: str, dest: str | Path = WEIGHTS_DIR
         raise
     tmp.replace(path)
     entry = {"ensemble": {"file": path.name, "sha256": sha256_of(path)}}
-    manifest_path = dest / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest[name] = entry
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _record(dest, name, entry)
     return path, entry

@@ -21,6 +21,14 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return p / p.sum(axis=axis, keepdims=True)
 
 
+def combine_probabilities(probs, weights, how: str = "log-mean") -> np.ndarray:
+    """An ensemble's probabilities (N, C) from its members' (each (N, C)) and their weights (summing to 1):
+    ``log-mean``, the weighted mean of the log-probabilities renormalised (a geometric mean), or ``mean``."""
+    if how == "mean":
+        return sum(w * np.asarray(p, dtype=np.float64) for w, p in zip(weights, probs))
+    return softmax(sum(w * np.log(np.clip(np.asarray(p, dtype=np.float64), 1e-12, None)) for w, p in zip(weights, probs)))
+
+
 def views_to_proba(view_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """The mean over views of softmax(logits / temperature): (V, N, 7) -> (N, 7)."""
     return softmax(np.asarray(view_logits, np.float64) / temperature).mean(axis=0).astype(np.float32)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit import preprocess
-from ferkit.inference import softmax
+from ferkit.inference import combine_probabilities, softmax
 from ferkit.weights import WeightsError, is_ensemble, read_ensemble, resolve
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -172,10 +172,7 @@ class Classifier:
         """
         if self.members:
             probs = [m.predict_proba(faces, batch_size) for m in self.members]
-            if self.combine == "mean":
-                return sum(w * p for w, p in zip(self.weights, probs)).astype(np.float32)
-            log_mean = sum(w * np.log(np.clip(p, 1e-12, None)) for w, p in zip(self.weights, probs))
-            return softmax(log_mean).astype(np.float32)
+            return combine_probabilities(probs, self.weights, self.combine).astype(np.float32)
         x = self.preprocess(faces)
         probs = softmax(self._run(x, batch_size) / self.temperature)
         if self.tta:  # the mirror image of the preprocessed face, as in training and in the PyTorch path

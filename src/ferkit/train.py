@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ferkit import preprocess
 
 from ferkit.augment import AugmentConfig, augment, mixup
-from ferkit.inference import predict_logits, predict_proba, to_input, views_to_proba
+from ferkit.inference import combine_probabilities, predict_logits, predict_proba, to_input, views_to_proba
 from ferkit.data import FerData, load_fer2013, relabel, train_val_split
 from ferkit.evaluate import compute_metrics
 from ferkit.labels import EMOTIONS
@@ -266,11 +266,9 @@ def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf1
     if is_ensemble(path):
         spec = read_ensemble(path)
         probs = [teacher_targets(m["model"], images, temperature, bf16=bf16, device=device,
-                                 channels_last=channels_last).double() for m in spec["members"]]
-        weights = [m["weight"] for m in spec["members"]]
-        if spec["combine"] == "mean":
-            return sum(w * p for w, p in zip(weights, probs)).float()
-        return torch.softmax(sum(w * p.clamp_min(1e-12).log() for w, p in zip(weights, probs)), dim=1).float()
+                                 channels_last=channels_last).numpy() for m in spec["members"]]
+        combined = combine_probabilities(probs, [m["weight"] for m in spec["members"]], spec["combine"])
+        return torch.from_numpy(combined).float()
     model = load_model(teacher).to(device)
     norm = model.ferkit_meta["normalization"]
     images = preprocess.apply(images, preprocess.of(model.ferkit_meta))  # the teacher's own input path
