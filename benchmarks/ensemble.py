@@ -26,8 +26,8 @@ def main() -> None:
 
     from ferkit.adapt import collect_faces
     from ferkit.calibrate import expected_calibration_error
-    from ferkit.inference import combine_probabilities
     from ferkit.data import load_fer2013
+    from ferkit.inference import combine_probabilities
     from ferkit.runtime import Classifier
 
     test = load_fer2013(args.data).split("PublicTest")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -35,7 +36,7 @@ def tables(report: dict) -> str:
 
 def load(spec: str) -> dict:
     path, *keys = spec.split("#")
-    report = json.loads(open(path).read())
+    report = json.loads(Path(path).read_text())
     if keys:  # compare_models.py's layout: {"models": {MODEL: {SET: report}}}
         report = report["models"][keys[0]][keys[1]]
     return report
