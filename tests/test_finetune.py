@@ -60,7 +60,7 @@ def test_finetune_beats_the_base_on_held_out_faces_of_one_subject(tuned):
     from ferkit.weights import read_metadata
 
     meta = read_metadata(out / "model.safetensors")
-    assert meta["base"] == "fer-m" and meta["finetune"]["layers"] == "head" and meta["command"]
+    assert meta["base"] == "fer-e" and meta["finetune"]["layers"] == "head" and meta["command"]
     assert meta["accuracy"]["held_out_after"] == report["held_out_accuracy_after"]
 
 

@@ -45,7 +45,7 @@ def test_apply_is_opencv_per_face_and_refuses_floats():
 
 
 def test_shipped_equalised_models_declare_it():
-    for name in ("seed", "fer-m"):
+    for name in ("seed", "fer-m", "fer-e"):
         for kind in ("safetensors", "onnx"):
             path = shipped_path(name, kind)
             meta = read_metadata(path) if kind == "safetensors" else Classifier(path).metadata

@@ -101,38 +101,40 @@ def test_classifier_applies_the_temperature(exported, tmp_path):
 
 
 def test_shipped_default_is_the_calibrated_ensemble_and_its_first_member_is_the_network():
-    """The default `fer-ens` = the log-mean of fer-m and fer-mix, each through its own preprocessing, temperature and
-    TTA; PyTorch-side commands given the default get its first member (fer-m)."""
+    """The default `fer-ens3` = the log-mean of fer-e and fer-mix (both trained on FER2013's original pixels), each
+    through its own preprocessing, temperature and TTA; PyTorch-side commands given the default get its first
+    member (fer-e)."""
     from ferkit.inference import softmax
     from ferkit.weights import DEFAULT_MODEL, read_ensemble
 
-    assert DEFAULT_MODEL == "fer-ens"
+    assert DEFAULT_MODEL == "fer-ens3"
     clf = Classifier()
-    assert [m.name for m in clf.members] == ["fer-m", "fer-mix"] and clf.combine == "log-mean"
+    assert [m.name for m in clf.members] == ["fer-e", "fer-mix"] and clf.combine == "log-mean"
     spec = read_ensemble(resolve(None, "onnx"))
     assert [m["weight"] for m in spec["members"]] == [0.5, 0.5]
     meta = spec["metadata"]
     assert meta["accuracy"]["PublicTest"] >= 0.71 and meta["calibration"]["PublicTest"]["ece"] <= 0.03
-    assert meta["command"].startswith("ferkit ensemble fer-m fer-mix --name fer-ens")
+    assert meta["command"].startswith("ferkit ensemble fer-e fer-mix --name fer-ens3")
     faces, _ = make_faces(8)
-    a, b = Classifier("fer-m").predict_proba(faces), Classifier("fer-mix").predict_proba(faces)
+    a, b = Classifier("fer-e").predict_proba(faces), Classifier("fer-mix").predict_proba(faces)
     np.testing.assert_allclose(clf.predict_proba(faces), softmax((np.log(a) + np.log(b)) / 2), atol=1e-5)
     np.testing.assert_allclose(Classifier(tta=False).predict_proba(faces),
                                softmax((np.log(a) + np.log(Classifier("fer-mix", tta=False).predict_proba(faces))) / 2),
                                atol=1e-5)
-    size = sum(shipped_path(m, "onnx").stat().st_size for m in ("fer-m", "fer-mix"))
+    size = sum(shipped_path(m, "onnx").stat().st_size for m in ("fer-e", "fer-mix"))
     assert size <= 25 * 2**20  # issue 13's budget for the whole classifier
 
-    net = load_model()  # the first member, fer-m
+    net = load_model()  # the first member, fer-e
     meta = net.ferkit_meta
-    assert resolve(None, "safetensors") == shipped_path("fer-m")
+    assert resolve(None, "safetensors") == shipped_path("fer-e")
     assert meta["arch"] == "vgg-m" and meta["accuracy"]["PublicTest"] >= 0.68
     assert "--preset accurate" in meta["command"] and meta["config"]["epochs"] == 60
+    assert meta["preprocessing"] == {"name": "equalize_hist"} and "--preprocessing equalize_hist" in meta["command"]
     assert meta["train_minutes"] <= 180  # the issue's CPU budget
-    assert 0.5 < meta["temperature"] < 2 and meta["calibration"]["fitted_on"].startswith("1435 held-out Training")
+    assert 0.5 < meta["temperature"] < 2 and meta["calibration"]["fitted_on"].startswith("1386 held-out Training")
     norm = meta["normalization"]
     for tta in (False, True):
-        ours = Classifier("fer-m", tta=tta).predict_proba(faces)
+        ours = Classifier("fer-e", tta=tta).predict_proba(faces)
         ref = predict_proba(net, preprocess.apply(faces, preprocess.of(meta)), norm["mean"], norm["std"], tta=tta,
                             temperature=meta["temperature"])
         np.testing.assert_allclose(ours, ref, atol=1e-4)
@@ -174,7 +176,7 @@ def test_every_shipped_model_is_in_the_package():
     from ferkit.weights import DEFAULT_MODEL
 
     manifest = read_manifest()
-    assert {"seed", "fer-m", "fer-mix", DEFAULT_MODEL} <= set(manifest)
+    assert {"seed", "fer-m", "fer-e", "fer-mix", "fer-ens", DEFAULT_MODEL} <= set(manifest)
     for name, entry in manifest.items():
         for kind in entry:
             assert shipped_path(name, kind).stat().st_size > 0

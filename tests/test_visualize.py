@@ -10,13 +10,13 @@ from ferkit.cli import app
 from ferkit.weights import DEFAULT_MODEL, resolve
 
 runner = CliRunner()
-shipped = ["seed", resolve(None, "safetensors").stem]  # fer-m: what `visualize` takes without --model
+shipped = ["seed", resolve(None, "safetensors").stem]  # fer-e: what `visualize` takes without --model
 
 
 def test_an_ensemble_is_refused_and_no_model_means_its_first_member(tmp_path):
     result = runner.invoke(app, ["visualize", "kernels", "--model", DEFAULT_MODEL, "--out", str(tmp_path / "k.png")])
     assert result.exit_code == 1 and "needs one network: give one of them" in result.output
-    assert shipped[1] == "fer-m"
+    assert shipped[1] == "fer-e"
     result = runner.invoke(app, ["visualize", "kernels", "--out", str(tmp_path / "k.png")])
     assert result.exit_code == 0, result.output
     _check_png(tmp_path / "k.png")
