@@ -42,6 +42,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from compare_models import cpu_flags
 
+    from ferkit.evaluate import compute_metrics
     from ferkit.labels import EMOTIONS
     from ferkit.photos import find_faces
     from ferkit.runtime import Classifier
@@ -54,7 +55,8 @@ def main() -> None:
     print(f"{clf.name} on {args.photos.name}: {len(crops)} of {n_labelled} labelled faces found; "
           f"{platform.machine()}, CPU flags: {cpu_flags()}")
 
-    pred = clf.predict_proba(crops).argmax(1)
+    probs = clf.predict_proba(crops)
+    pred = probs.argmax(1)
     by_size = []
     for lo, hi in SIZE_BINS:
         m = (width >= lo) & (width < hi)
@@ -69,8 +71,10 @@ def main() -> None:
     for name, kind, amount in [("as cropped", None, 0), ("blur sigma 0.6", "blur", 0.6), ("blur sigma 1.0", "blur", 1.0),
                                ("blur sigma 1.5", "blur", 1.5), ("down-up via 32 px", "resize", 32),
                                ("down-up via 24 px", "resize", 24)]:
-        p = pred if kind is None else clf.predict_proba(smoothed(crops, kind, amount)).argmax(1)
-        recall = {e: float((p[labels == c] == c).mean()) for c, e in enumerate(EMOTIONS)}
+        variant_probs = probs if kind is None else clf.predict_proba(smoothed(crops, kind, amount))
+        p = variant_probs.argmax(1)
+        per_class = compute_metrics(variant_probs, labels)["per_class"]
+        recall = {e: per_class[e]["recall"] for e in EMOTIONS}
         row = {"variant": name, "end_to_end": float((p == labels).sum() / n_labelled),
                "called_angry": float((p == angry).mean()), "recall_of_found": recall}
         variants.append(row)
