@@ -1,4 +1,5 @@
-"""Several models side by side, in one run, on FER2013 PublicTest and on real photos (ExpW dev, CK+).
+"""Several models side by side, in one run, on FER2013 PublicTest, on real photos (ExpW dev, CK+) and on the
+validation part of face-crop folders (RAF-DB validation).
 
 Every model decision is judged on both kinds of data at once. Faces in the photo sets are detected, matched
 and cropped once (``ferkit.photos.find_faces``, exactly as ``ferkit predict`` crops them), then every model
@@ -13,7 +14,15 @@ flip-TTA choice, unless the model ends in ``@tta`` or ``@notta`` (e.g. ``fer-m-t
 Columns: PublicTest accuracy with FER2013 labels (and with the FER+ majority where ``fer2013new.csv`` lies
 beside the data), then per photo set the end-to-end accuracy (a labelled face not found counts as wrong),
 the classifier alone on the faces found, and the lowest per-class recall. ``--per-class`` adds the recall
-table of every photo set.
+table of every photo set. Photo faces are cropped once per framing the models declare (``box`` or ``align``).
+
+``--crops FOLDER`` (repeatable, e.g. ``../shared/data/rafdb``): the folder's fixed validation part (the 10% that
+``ferkit train --data FOLDER`` holds out, ``ferkit.sources``) scored three ways: ``crop`` the stored crop itself
+as the face (resized to 48x48 grey, as ``ferkit classify`` or ``predict --no-detect`` take it), ``framed`` the
+crop re-framed as training framed it (grey padding, detector, the model's framing), and ``e2e`` ``ferkit
+predict`` on the crop file (detector on the crop as it is; a face not found counts as wrong). Each model row
+also gives ms per face on one core (``Classifier.predict_proba`` on 256 faces, one at a time, median of 3) and
+the size of its files in MB.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import json
 import platform
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ferkit.evaluate import evaluate_model
 from ferkit.labels import EMOTIONS
@@ -36,12 +47,94 @@ def cpu_flags() -> str:
     return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split())
 
 
+class CropSet:
+    """The validation part of a face-crop folder, ready to score three ways (see the module docstring)."""
+
+    def __init__(self, root: Path, max_side: int):
+        import tempfile
+
+        from ferkit.crop import whole_face
+        from ferkit.images import read_image
+        from ferkit.photos import find_faces, read_photo_set
+        from ferkit.sources import load_crop_folder
+
+        self.root, self.max_side = root, max_side
+        folder = load_crop_folder(root)
+        val = folder.faces.usage == "Validation"
+        faces = [f for f, v in zip(read_photo_set(root), val) if v]
+        self.labels = folder.faces.labels[val]
+        self.crop = np.stack([whole_face(read_image(f.path)) for f in faces])
+        self.framed = {"box": folder.faces.images[val]}
+        with tempfile.TemporaryDirectory() as tmp:  # the validation files as a photo set, for `predict`'s path
+            table = Path(tmp) / "labels.csv"
+            table.write_text("path,emotion\n" + "".join(f"{f.path.resolve()},{EMOTIONS[f.label]}\n" for f in faces))
+            self.e2e = {"box": find_faces(tmp, max_side=max_side)}
+            self._tmp_faces = faces
+        print(f"{root.name} validation: {len(self.labels)} faces, {int(self.e2e['box'].found.sum())} found by "
+              f"predict's detector on the crop", flush=True)
+
+    def _for(self, framing: str):
+        if framing not in self.framed:
+            import tempfile
+
+            from ferkit.photos import find_faces
+            from ferkit.sources import load_crop_folder
+
+            folder = load_crop_folder(self.root, framing=framing)
+            self.framed[framing] = folder.faces.images[folder.faces.usage == "Validation"]
+            with tempfile.TemporaryDirectory() as tmp:
+                table = Path(tmp) / "labels.csv"
+                table.write_text("path,emotion\n" + "".join(f"{f.path.resolve()},{EMOTIONS[f.label]}\n"
+                                                            for f in self._tmp_faces))
+                self.e2e[framing] = find_faces(tmp, max_side=self.max_side, framing=framing)
+        return self.framed[framing], self.e2e[framing]
+
+    def score(self, model: str, tta, framing: str) -> dict:
+        from ferkit.evaluate import compute_metrics, load_predictor
+        from ferkit.photos import evaluate_photos
+
+        predict, _ = load_predictor(model, tta=tta)
+        framed, e2e = self._for(framing)
+        return {"crop": compute_metrics(predict(self.crop), self.labels),
+                "framed": compute_metrics(predict(framed), self.labels),
+                "e2e": evaluate_photos(e2e, model, tta=tta)}
+
+
+def cost(model: str, tta) -> tuple[float, float]:
+    """(ms per face on one core, single-face calls, median of 3 rounds of 64 faces; MB of the model's files)."""
+    import onnxruntime  # noqa: F401 - the shipped runtime
+
+    from ferkit.export import onnx_for
+    from ferkit.runtime import Classifier
+    from ferkit.weights import read_ensemble, is_ensemble, resolve
+
+    try:
+        path = onnx_for(model) if str(model).endswith(".safetensors") else resolve(model, "onnx")
+    except Exception as exc:  # noqa: BLE001 - a model without an ONNX form is reported, not timed
+        print(f"  {model}: not timed ({exc})")
+        return float("nan"), float("nan")
+    clf = Classifier(str(path), threads=1, tta=tta)
+    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    clf.predict_proba(faces[:8])
+    rounds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for f in faces:
+            clf.predict_proba(f[None])
+        rounds.append((time.perf_counter() - t0) / len(faces) * 1000)
+    files = [Path(m["model"]) if Path(m["model"]).exists() else resolve(m["model"], "onnx")
+             for m in read_ensemble(path)["members"]] if is_ensemble(path) else [Path(path)]
+    return float(np.median(rounds)), sum(f.stat().st_size for f in files) / 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="[LABEL=]MODEL: shipped name, .safetensors or .onnx")
     ap.add_argument("--data", type=Path, help="FER2013 file (PublicTest is scored)")
     ap.add_argument("--split", default="PublicTest")
     ap.add_argument("--photos", type=Path, action="append", default=[], help="photo set folder (repeatable)")
+    ap.add_argument("--crops", type=Path, action="append", default=[], help="face-crop folder: its validation "
+                    "part is scored (repeatable)")
     ap.add_argument("--max-side", type=int, default=320)
     ap.add_argument("--per-class", action="store_true", help="print per-class recall on every photo set")
     ap.add_argument("--json", type=Path, default=None)
@@ -50,19 +143,25 @@ def main() -> None:
     from ferkit.data import ferplus_path, load_fer2013
     from ferkit.photos import evaluate_photos, find_faces
 
+    from ferkit.evaluate import model_framing
+
     models = [(m.split("=", 1) if "=" in m else (m, m)) for m in args.models]
     data = load_fer2013(args.data) if args.data else None
     has_ferplus = data is not None and ferplus_path(data).exists()
-    found_sets = {}
-    for root in args.photos:
-        t0 = time.perf_counter()
-        found_sets[root.name] = find_faces(root, max_side=args.max_side)
-        fs = found_sets[root.name]
-        print(f"{root.name}: {int(fs.found.sum())} / {len(fs.labels)} labelled faces found "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    framings = {label: model_framing(model.partition("@")[0]) for label, model in models}
+    found_by_framing: dict[str, dict] = {}
+    for framing in sorted(set(framings.values())):
+        found_by_framing[framing] = {}
+        for root in args.photos:
+            t0 = time.perf_counter()
+            fs = found_by_framing[framing][root.name] = find_faces(root, max_side=args.max_side, framing=framing)
+            print(f"{root.name} ({framing}): {int(fs.found.sum())} / {len(fs.labels)} labelled faces found "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    found_sets = next(iter(found_by_framing.values())) if found_by_framing else {}
+    crop_sets = {root.name: CropSet(root, args.max_side) for root in args.crops}
     results = {"cpu": cpu_flags(), "machine": platform.machine(), "models": {}}
     for label, model in models:
-        row = {"model": model}
+        row = {"model": model, "framing": framings[label]}
         model, _, view = model.partition("@")
         tta = {"": None, "tta": True, "notta": False}[view]
         if data is not None:
@@ -70,8 +169,11 @@ def main() -> None:
             if has_ferplus:
                 row[f"{args.split} (FER+ majority)"] = evaluate_model(model, data, args.split, labels="ferplus-majority",
                                                                       tta=tta)
-        for name, fs in found_sets.items():
+        for name, fs in found_by_framing[framings[label]].items():
             row[name] = evaluate_photos(fs, model, tta=tta)
+        for name, cs in crop_sets.items():
+            row[f"{name} validation"] = cs.score(model, tta, framings[label])
+        row["ms_per_face"], row["mb"] = cost(model, tta)
         results["models"][label] = row
         print(f"  scored {label}", flush=True)
 
@@ -80,6 +182,9 @@ def main() -> None:
         head += f"{args.split:>12s}" + (f"{'FER+ maj.':>11s}" if has_ferplus else "")
     for name in found_sets:
         head += f"{name + ' e2e':>16s}{'found-only':>12s}{'min recall':>12s}"
+    for name in crop_sets:
+        head += f"{name + ' val crop':>16s}{'framed':>9s}{'e2e':>9s}"
+    head += f"{'ms/face':>9s}{'MB':>7s}"
     print("\n" + head)
     for label, row in results["models"].items():
         line = f"{label:22s}"
@@ -91,8 +196,18 @@ def main() -> None:
             r = row[name]
             recalls = [r["per_class"][e]["recall"] for e in EMOTIONS if r["per_class"][e]["support"]]
             line += f"{r['accuracy'] * 100:15.2f}%{r['found_accuracy'] * 100:11.2f}%{min(recalls) * 100:11.1f}%"
+        for name in crop_sets:
+            r = row[f"{name} validation"]
+            line += "".join(f"{r[k]['accuracy'] * 100:{15 if k == 'crop' else 8}.2f}%" for k in ("crop", "framed", "e2e"))
+        line += f"{row['ms_per_face']:9.2f}{row['mb']:7.1f}"
         print(line)
     if args.per_class:
+        for name in crop_sets:
+            print(f"\n{name} validation: recall per class (framed)")
+            print(f"{'model':22s}" + "".join(f"{e[:8]:>9s}" for e in EMOTIONS))
+            for label, row in results["models"].items():
+                pc = row[f"{name} validation"]["framed"]["per_class"]
+                print(f"{label:22s}" + "".join(f"{pc[e]['recall'] * 100:8.1f}%" for e in EMOTIONS))
         for name in found_sets:
             print(f"\n{name}: recall per class (end to end)")
             print(f"{'model':22s}" + "".join(f"{e[:8]:>9s}" for e in EMOTIONS))

@@ -3,7 +3,8 @@
 Each PublicTest face is upscaled 4x (to 192 px) and pasted in the middle of a mid-grey 384x384 canvas, so
 its true FER2013 frame is known exactly. The detector runs on the canvas; for every face it finds, the
 known frame is expressed relative to (a) the two eye landmarks and (b) the detection box. The medians are
-the fitted framings. Then each face is cropped back out of its canvas with each framing and classified
+the fitted framings. (c) ``align``: the 5 landmarks in the face's own 48x48 pixels; their medians, made
+mirror-symmetric about the vertical centre line and level, are the alignment template. Then each face is cropped back out of its canvas with each framing and classified
 with the default model, beside the original 48x48 face, to show what the re-framing costs.
 Usage: python tools/fit_fer_frame.py --data fer2013.csv.gz [--limit 0]
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.crop import FRAME_FILE, FerFrame, crop_face
+from ferkit.crop import FRAME_FILE, FerFrame, align_face, crop_face
 from ferkit.data import load_fer2013
 from ferkit.detect import create_detector
 from ferkit.runtime import Classifier
@@ -42,7 +43,7 @@ def main() -> None:
     side = 48 * UP
     top = (CANVAS - side) // 2
     centre = np.array([CANVAS / 2, CANVAS / 2])
-    eyes, boxes, canvases, faces, found = [], [], [], [], np.zeros(len(images), bool)
+    eyes, boxes, marks, canvases, faces, found = [], [], [], [], [], np.zeros(len(images), bool)
     start = time.perf_counter()
     for i, img in enumerate(images):
         canvas = np.full((CANVAS, CANVAS), 128, np.uint8)
@@ -58,6 +59,7 @@ def main() -> None:
         x, y, w, h = face.box
         boxes.append([side / np.sqrt(w * h), (centre[0] - x - w / 2) / w, (centre[1] - y - h / 2) / h])
         if face.landmarks is not None:
+            marks.append((np.array(face.landmarks) - top) / UP)  # in the 48x48 face's pixels
             a, b = np.array(face.landmarks[0]), np.array(face.landmarks[1])
             u = (b - a) / np.linalg.norm(b - a)
             n = np.array([-u[1], u[0]])
@@ -71,15 +73,26 @@ def main() -> None:
         "box": dict(zip(("side", "dx", "dy"), map(float, np.median(boxes, 0)))),
     }
     fit["eyes"]["roll_deg_median_abs"] = float(np.median(np.abs(eyes[:, 3])))
+    med = np.median(np.array(marks), 0)  # (5, 2): eyes, nose, mouth corners
+    mirror = lambda p: np.array([48.0 - p[0], p[1]])  # noqa: E731
+    eye = (med[0] + mirror(med[1])) / 2
+    mouth = (med[3] + mirror(med[4])) / 2
+    template = np.array([eye, mirror(eye), [24.0, med[2][1]], mouth, mirror(mouth)])
+    fit["align"] = {"template": [[round(float(v), 3) for v in p] for p in template],
+                    "points": "left eye, right eye, nose tip, left mouth corner, right mouth corner (image left first)"}
     clf = Classifier()
     direct = clf.predict_proba(images)
     report = {"split": args.split, "faces": int(len(images)), "detected": int(found.sum()),
               "detector": args.detector, "seconds_per_face": seconds / len(images),
               "accuracy_direct": float((direct.argmax(1) == labels).mean())}
-    for method in ("eyes", "box"):
-        frame = FerFrame(method, fit[method]["side"], fit[method]["dx"], fit[method]["dy"])
-        crops = np.stack([crop_face(c, f, frame) if f is not None else np.zeros((48, 48), np.uint8)
-                          for c, f in zip(canvases, faces)])
+    for method in ("eyes", "box", "align"):
+        if method == "align":
+            crops = np.stack([align_face(c, f, template) if f is not None else np.zeros((48, 48), np.uint8)
+                              for c, f in zip(canvases, faces)])
+        else:
+            frame = FerFrame(method, fit[method]["side"], fit[method]["dx"], fit[method]["dy"])
+            crops = np.stack([crop_face(c, f, frame) if f is not None else np.zeros((48, 48), np.uint8)
+                              for c, f in zip(canvases, faces)])
         probs = clf.predict_proba(crops)
         ok = found
         report[f"accuracy_{method}"] = float((probs[ok].argmax(1) == labels[ok]).mean())

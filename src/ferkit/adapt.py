@@ -62,8 +62,9 @@ def _cache_root() -> Path:
 
 
 def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_side: int = 320, cache: bool = True,
-                  progress: bool = False) -> FaceSet:
-    """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does (cached).
+                  progress: bool = False, framing: str = "box") -> FaceSet:
+    """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does for a model trained on
+    ``framing`` (cached).
 
     Photos that cannot be read, hold no face, or whose labelled box no detection overlaps are listed in
     ``skipped`` with the reason; so are image files outside the ``<emotion>/`` folders.
@@ -76,7 +77,7 @@ def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_
     faces = read_photo_set(root)
     stray = [] if (root / "labels.csv").exists() else sorted(
         str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    key_items = [detector, max_side, FRAME_FILE.read_text()]
+    key_items = [detector, max_side, FRAME_FILE.read_text()] + ([framing] if framing != "box" else [])
     for f in faces:
         st = f.path.stat() if f.path.exists() else None
         key_items.append([str(f.path.resolve()), f.label, f.box, st.st_size if st else -1, st.st_mtime_ns if st else -1])
@@ -86,7 +87,7 @@ def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_
         z = np.load(cached)
         found, crops, missing = z["found"], z["crops"], json.loads(str(z["missing"]))
     else:
-        result = find_faces(root, detector=detector, max_side=max_side, progress=progress)
+        result = find_faces(root, detector=detector, max_side=max_side, progress=progress, framing=framing)
         found, crops, missing = result.found, result.crops, {str(k): v for k, v in result.missing.items()}
         if cache:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -303,8 +304,12 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     settings = {"epochs": epochs, "lr": lr, "patience": patience}
     out = Path(out)
     started = time.perf_counter()
+    base_path = resolve(base, "safetensors")
     if faces is None:
-        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress)
+        from ferkit.weights import read_metadata
+
+        framing = read_metadata(base_path).get("framing", "box") if base_path.suffix == ".safetensors" else "box"
+        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress, framing=framing)
     for path, reason in faces.skipped:
         log(f"skipped {path}: {reason}")
     present = sorted({int(c) for c in faces.labels})
@@ -317,7 +322,6 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     if len(held_idx) == 0:
         log("warning: nothing held out: the last epoch is kept and the base's temperature stays")
 
-    base_path = resolve(base, "safetensors")
     if base_path.suffix == ".onnx":
         raise ValueError(f"{base_path}: fine-tuning needs the PyTorch weights (.safetensors), not an ONNX file")
     net = load_model(str(base_path))

@@ -67,7 +67,8 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     """Fit a temperature for a run's ``model.safetensors`` and write it into the file's metadata.
 
     The held-out slice is the one the run never trained on: Training rows chosen by the run's own
-    ``val_fraction`` and ``seed`` (stored in the metadata). ECE and NLL on ``split`` are reported before
+    ``val_fraction`` and ``seed`` (stored in the metadata), and the validation part of each face-crop folder it
+    trained on (``ferkit.sources``; its ECE before and after is reported too). ECE and NLL on ``split`` are reported before
     and after; they are measured, never used to fit. ``tta`` sets whether inference averages in the
     mirrored face (stored in the metadata; default: keep the run's choice); the temperature is fitted for
     exactly that inference path. Returns the calibration record.
@@ -84,6 +85,11 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     if not cfg.get("val_fraction"):
         raise ValueError(f"{path}: the run held no slice of Training out (val_fraction 0): nothing to fit on")
     data = relabel(data, cfg.get("labels", "fer2013"), cfg.get("ferplus") or None)  # the labels it trained on
+    if cfg.get("framing", "box") == "align":  # the faces as the run saw them
+        from ferkit.data import FerData
+        from ferkit.sources import align_fer2013
+
+        data = FerData(align_fer2013(data.images)[0], data.labels, data.usage, data.source, data.targets)
     train_all = data.split("Training")
     _, val_idx = train_val_split(len(train_all), cfg["val_fraction"], cfg.get("seed", 0))
     norm = meta["normalization"]
@@ -92,13 +98,26 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     def logits(images):
         return predict_logits(net, preprocess.apply(images, preprocess.of(meta)), norm["mean"], norm["std"], tta=tta)
 
-    held_out = logits(train_all.images[val_idx])
-    y_held = train_all.labels[val_idx]
+    parts = {"fer2013": (logits(train_all.images[val_idx]), train_all.labels[val_idx])}
+    for source in cfg.get("sources", []):
+        from ferkit.sources import load_crop_folder
+
+        folder = load_crop_folder(source, holdout=cfg.get("holdout", 0.1), framing=cfg.get("framing", "box"))
+        val = folder.faces.usage == "Validation"
+        if val.any():
+            parts[folder.name] = (logits(folder.faces.images[val]), folder.faces.labels[val])
+    held_out = np.concatenate([v for v, _ in parts.values()], axis=1)
+    y_held = np.concatenate([y for _, y in parts.values()])
     temperature = fit_temperature(held_out, y_held)
-    record = {"temperature": temperature, "fitted_on": f"{len(val_idx)} held-out Training faces "
-              f"(val_fraction {cfg['val_fraction']}, seed {cfg.get('seed', 0)})", "bins": BINS, "tta": tta,
+    fitted_on = f"{len(val_idx)} held-out Training faces (val_fraction {cfg['val_fraction']}, seed {cfg.get('seed', 0)})"
+    if len(parts) > 1:
+        fitted_on += "".join(f" + {len(y)} of {name}'s validation part" for name, (_, y) in list(parts.items())[1:])
+    record = {"temperature": temperature, "fitted_on": fitted_on, "bins": BINS, "tta": tta,
               "held_out": {"nll_before": nll(views_to_proba(held_out), y_held),
                            "nll_after": nll(views_to_proba(held_out, temperature), y_held)}}
+    for name, (v, y) in list(parts.items())[1:]:  # measured on faces the fit saw: one parameter, reported so
+        record[f"{name} validation"] = {"ece_before": expected_calibration_error(views_to_proba(v), y),
+                                        "ece_after": expected_calibration_error(views_to_proba(v, temperature), y)}
     try:
         test = data.split(split)
     except ValueError:
@@ -121,4 +140,8 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
         r = record[split]
         log(f"{split}: ECE {r['ece_before'] * 100:.2f}% -> {r['ece_after'] * 100:.2f}%   "
             f"NLL {r['nll_before']:.4f} -> {r['nll_after']:.4f}   accuracy {r['accuracy'] * 100:.2f}% (unchanged)")
+    for name in parts:
+        if f"{name} validation" in record:
+            r = record[f"{name} validation"]
+            log(f"{name} validation: ECE {r['ece_before'] * 100:.2f}% -> {r['ece_after'] * 100:.2f}%")
     return record

@@ -41,8 +41,23 @@ def need_torch(what: str) -> None:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="FER2013 CSV (.csv/.csv.gz) or per-image folder export.")],
+    data: Annotated[list[Path], typer.Option(help="A training source, repeatable: FER2013 (CSV, .npz or per-image "
+                                             "export; exactly one) and labelled face-crop folders (labels.csv with "
+                                             "path,emotion, or <emotion>/ folders; e.g. RAF-DB), each re-framed as "
+                                             "`predict` frames faces, 10% of each held out (--holdout).")],
     out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, checkpoint.pt, model.safetensors.")],
+    source_weight: Annotated[Optional[list[float]], typer.Option("--source-weight", help="Sampling weight of each "
+                             "--data, in the same order: faces drawn per epoch = weight x its training faces "
+                             "(default 1 each).")] = None,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of each crop folder held out (stratified, "
+                                            "fixed) as its validation part.")] = 0.1,
+    init: Annotated[Optional[str], typer.Option(help="Start from these weights (a shipped name or .safetensors of "
+                                                 "the same --model) instead of random ones.")] = None,
+    framing: Annotated[str, typer.Option(help="How every face is framed, in training and then by every command "
+                                         "that runs the model: box (from the detector's box) or align (5 "
+                                         "landmarks onto a template, FER2013's faces included).")] = "box",
+    logit_adjust: Annotated[Optional[float], typer.Option(help="Logit-adjusted loss tau (0: off; 1: the classes "
+                                                           "count equally, Menon et al. 2021).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model family (see `ferkit models`).")] = "seed",
     preset: Annotated[str, typer.Option(help="Training recipe: paper (the paper's), paper-aug (+ flips and shifts), "
                                         "fast (BN VGG, one-cycle SGD) or accurate (fast for 60 epochs).")] = "paper",
@@ -102,10 +117,24 @@ def train(
     from ferkit.provenance import command_line
     from ferkit.train import make_config, train as run_training
 
+    from ferkit.sources import is_crop_folder
+
     if threads:
         torch.set_num_threads(threads)
+    fer = [p for p in data if not is_crop_folder(p)]
+    if len(fer) != 1:
+        fail(f"--data: give exactly one FER2013 source (CSV, .npz or per-image export) beside any crop folders; "
+             f"got {len(fer)}: {', '.join(map(str, fer)) or 'none'}")
+    weights = None
+    if source_weight:
+        if len(source_weight) != len(data):
+            fail(f"--source-weight: {len(source_weight)} given for {len(data)} --data; give one per --data, in order")
+        by_path = dict(zip(map(str, data), source_weight))  # FER2013's weight first, then the folders'
+        weights = tuple([by_path[str(fer[0])]] + [by_path[str(p)] for p in data if p != fer[0]])
     try:
-        cfg = make_config(preset, data=str(data), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
+        cfg = make_config(preset, data=str(fer[0]), out=str(out), sources=tuple(str(p) for p in data if p != fer[0]),
+                          source_weights=weights or (), holdout=holdout, init=init or "", logit_adjust=logit_adjust,
+                          framing=framing, model=model, epochs=epochs, batch_size=batch_size,
                           labels=labels, ferplus=str(ferplus) if ferplus else "",
                           preprocessing=preprocessing,
                           lr=lr, patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
@@ -258,9 +287,11 @@ def evaluate(
     chosen = str(weights) if weights else model
     try:
         if photos is not None:
+            from ferkit.evaluate import model_framing
             from ferkit.photos import evaluate_photos, find_faces
 
-            found = find_faces(photos, detector=detector, max_side=max_side, progress=True)
+            found = find_faces(photos, detector=detector, max_side=max_side, progress=True,
+                               framing=model_framing(chosen))
             report = evaluate_photos(found, chosen, tta=tta)
             for path, error in found.errors.items():
                 typer.echo(f"error: {error}", err=True)

@@ -9,6 +9,12 @@ the median frame geometry in ``assets/fer_frame.json``. Two framings are fitted:
 - ``eyes``: from the two eye landmarks: side and centre in units of the eye distance, rotated so the eyes
   are level. It scored lower (67.05%): FER2013's own faces are not roll-corrected (median roll 4.4°), so
   levelling them moves them away from what the classifier learned.
+- ``align``: all 5 landmarks (eyes, nose tip, mouth corners) mapped onto a fixed template by the least-squares
+  similarity transform (rotation, uniform scale, shift; Umeyama 1991), as face recognition pipelines align
+  faces. The template is where FER2013's own faces have their landmarks (median over PublicTest, made
+  mirror-symmetric and level; ``tools/fit_fer_frame.py``), so an aligned face is framed like FER2013's, upright.
+  A model declares the framing it was trained on (metadata ``framing``: ``box`` or ``align``; absent: ``box``)
+  and every command crops its faces so (:func:`framing_of`). A face without landmarks falls back to ``box``.
 """
 
 from __future__ import annotations
@@ -38,10 +44,62 @@ class FerFrame:
     dy: float
 
 
+FRAMINGS = ("box", "align")  # what a model may declare; ``eyes`` stays a measured alternative, not shipped
+
+
 @lru_cache(maxsize=1)
 def fitted_frames() -> dict[str, FerFrame]:
     data = json.loads(FRAME_FILE.read_text())
-    return {m: FerFrame(m, **{k: data[m][k] for k in ("side", "dx", "dy")}) for m in ("eyes", "box")}
+    frames = {m: FerFrame(m, **{k: data[m][k] for k in ("side", "dx", "dy")}) for m in ("eyes", "box")}
+    frames["align"] = FerFrame("align", 0.0, 0.0, 0.0)
+    return frames
+
+
+@lru_cache(maxsize=1)
+def align_template() -> np.ndarray:
+    """The 5-landmark template (5, 2) float, in pixels of the 48x48 crop: eyes (image-left first), nose tip,
+    mouth corners (image-left first)."""
+    return np.array(json.loads(FRAME_FILE.read_text())["align"]["template"], np.float64)
+
+
+def framing_of(metadata: dict) -> FerFrame:
+    """The framing a model was trained on, from its metadata (``framing``; ``box`` when absent).
+    Raises ValueError for an unknown name."""
+    name = metadata.get("framing", "box") or "box"
+    if name not in FRAMINGS:
+        raise ValueError(f"unknown framing {name!r} in the model's metadata; expected one of {', '.join(FRAMINGS)}")
+    return fitted_frames()[name]
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2x3 matrix of the least-squares similarity transform (rotation, uniform scale, translation, no
+    reflection) taking points ``src`` (N, 2) onto ``dst`` (N, 2) (Umeyama, IEEE PAMI 1991)."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = float(np.trace(np.diag(sig) @ sign) / s.var(0).sum())
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def align_face(image: np.ndarray, face: Face, template: np.ndarray | None = None) -> np.ndarray:
+    """The 48x48 grey uint8 crop of ``face`` with its 5 landmarks mapped onto :func:`align_template` (see the
+    module docstring). Raises ValueError when the face has no landmarks."""
+    if face.landmarks is None or len(face.landmarks) != 5:
+        raise ValueError("alignment needs the 5 landmarks")
+    grey = to_grey(image)
+    m = similarity_transform(np.array(face.landmarks), align_template() if template is None else template)
+    scale = float(np.hypot(*m[:, 0]))  # output pixels per image pixel
+    work = max(SIZE, min(4 * SIZE, int(round(SIZE / scale))))  # warp to at most 4x the output, then area-resize
+    m = m * (work / SIZE)
+    square = cv2.warpAffine(grey, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return square if work == SIZE else cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 
 
 def frame_square(face: Face, frame: FerFrame | None = None) -> tuple[float, float, float, float]:
@@ -79,9 +137,14 @@ def whole_face(image: np.ndarray) -> np.ndarray:
 def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> np.ndarray:
     """The 48x48 grey uint8 FER2013-style crop of ``face`` from an RGB or grey image.
 
-    The square is rotated upright (eyes level) where the framing uses the eyes; parts of it outside the
-    image repeat the border pixels. Large faces are resampled with area averaging (no aliasing).
+    The square is rotated upright (eyes level) where the framing uses the eyes or aligns the landmarks (``align``;
+    a face without landmarks is then framed by its box); parts of it outside the image repeat the border pixels.
+    Large faces are resampled with area averaging (no aliasing).
     """
+    if frame is not None and frame.method == "align":
+        if face.landmarks is not None:
+            return align_face(image, face)
+        frame = None
     grey = to_grey(image)
     cx, cy, side, angle = frame_square(face, frame)
     work = max(SIZE, min(4 * SIZE, int(round(side))))  # warp to at most 4x the output, then area-resize
@@ -92,7 +155,7 @@ def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> n
     return square if work == SIZE else cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 
 
-def largest_face_crop(image, detector=None) -> np.ndarray:
+def largest_face_crop(image, detector=None, frame: FerFrame | None = None) -> np.ndarray:
     """The 48x48 crop of the largest face in a photo (a path or an RGB array), framed as ``ferkit predict`` frames
     it; an image that is already 48x48 is taken as the face. Raises ValueError when no face is found."""
     from ferkit.detect import create_detector
@@ -104,4 +167,4 @@ def largest_face_crop(image, detector=None) -> np.ndarray:
     faces = (detector or create_detector()).detect(rgb)
     if not faces:
         raise ValueError(f"{image if not isinstance(image, np.ndarray) else 'image'}: no face found")
-    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]))
+    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]), frame)

@@ -164,6 +164,20 @@ def load_predictor(model: str | None, *, tta: bool | None = None):
     return clf.predict_proba, clf.metadata
 
 
+def model_framing(model: str | None) -> str:
+    """The face framing ``model`` was trained on (its metadata's ``framing``: ``box`` or ``align``; ``box`` for
+    models that do not say), for cropping photo faces as that model expects (see :mod:`ferkit.crop`)."""
+    if model is not None and str(model).endswith(".safetensors"):
+        from ferkit.weights import read_metadata
+
+        meta = read_metadata(model)
+    else:
+        from ferkit.runtime import Classifier
+
+        meta = Classifier(model).metadata
+    return meta.get("framing", "box") or "box"
+
+
 def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False, tta: bool | None = None,
                    labels: str = "fer2013", ferplus=None) -> dict:
     """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`, against

@@ -45,6 +45,7 @@ class FoundFaces:
     errors: dict[str, str]  # unreadable photos -> one-line error (their faces count as not found)
     source: str
     missing: dict[int, str] = field(default_factory=dict)  # index of each face not found -> why, one line
+    framing: str = "box"  # how the crops are framed (see ferkit.crop)
 
 
 def read_photo_set(root: str | Path) -> list[LabelledFace]:
@@ -109,13 +110,15 @@ def iou(a, b) -> float:
 
 
 def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int = 320, iou_min: float = IOU_MIN,
-               threads: int = 1, progress: bool = False) -> FoundFaces:
-    """Detect the faces of every photo once, match them to the labels and crop them as ``ferkit predict`` does."""
-    from ferkit.crop import crop_face
+               threads: int = 1, progress: bool = False, framing: str = "box") -> FoundFaces:
+    """Detect the faces of every photo once, match them to the labels and crop them as ``ferkit predict`` does
+    for a model trained on ``framing`` (``box`` or ``align``, see :mod:`ferkit.crop`)."""
+    from ferkit.crop import crop_face, fitted_frames
     from ferkit.detect import create_detector
     from ferkit.images import ImageError, read_image
 
     faces = read_photo_set(root)
+    frame = fitted_frames()[framing]
     det = create_detector(detector, threads=threads, max_side=max_side)
     n = len(faces)
     found = np.zeros(n, bool)
@@ -155,10 +158,10 @@ def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int 
                     continue
                 best = detections[k]
             found[i] = True
-            crops[i] = crop_face(rgb, best)
+            crops[i] = crop_face(rgb, best, frame)
             boxes[i] = best.box
     labels = np.array([f.label for f in faces], np.int64)
-    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root), missing)
+    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root), missing, framing)
 
 
 def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | None = None) -> dict:
@@ -167,6 +170,9 @@ def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | 
     from ferkit.evaluate import compute_metrics, load_predictor
 
     predict, meta = load_predictor(model, tta=tta)
+    if (meta.get("framing", "box") or "box") != found.framing:
+        raise ValueError(f"{meta.get('name', model)} was trained on faces framed by {meta.get('framing', 'box')!r}; "
+                         f"these faces were cropped by {found.framing!r}: call find_faces(..., framing=...)")
     probs = np.zeros((len(found.labels), len(EMOTIONS)), np.float64)
     if found.found.any():
         probs[found.found] = predict(found.crops[found.found])

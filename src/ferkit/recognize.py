@@ -72,8 +72,11 @@ class Recognizer:
         from ferkit.detect import create_detector
         from ferkit.runtime import Classifier
 
+        from ferkit.crop import framing_of
+
         self.classifier = Classifier(model, threads=threads)
         self.labels = self.classifier.labels
+        self.frame = framing_of(self.classifier.metadata)  # the framing the model was trained on
         self.detector = create_detector(detector, threads=threads, max_side=max_side) if detect else None
         self.min_face = min_face
         if not 0.0 <= min_confidence <= 1.0:
@@ -89,15 +92,16 @@ class Recognizer:
         return self.detector.detect(rgb)
 
     def crops(self, rgb: np.ndarray, faces: list) -> np.ndarray:
-        """The 48x48 grey uint8 crops (N, 48, 48) of ``faces`` in ``rgb``, framed like FER2013 (or the whole image,
-        resized, with ``detect=False``)."""
+        """The 48x48 grey uint8 crops (N, 48, 48) of ``faces`` in ``rgb``, framed as the model was trained
+        (its metadata's ``framing``: the detector's box, or the 5 landmarks aligned), or the whole image, resized,
+        with ``detect=False``."""
         from ferkit.crop import crop_face, whole_face
 
         if not faces:
             return np.zeros((0, 48, 48), np.uint8)
         if self.detector is None:
             return whole_face(rgb)[None].repeat(len(faces), axis=0)
-        return np.stack([crop_face(rgb, f) for f in faces])
+        return np.stack([crop_face(rgb, f, self.frame) for f in faces])
 
     def _faces(self, rgb: np.ndarray) -> tuple[list, np.ndarray]:
         faces = self.locate(rgb)

@@ -121,6 +121,8 @@ class Classifier:
         for m in self.members[1:]:
             if m.labels != first.labels or m.metadata["input_size"] != first.metadata["input_size"]:
                 raise WeightsError(f"{self.path}: members {first.name} and {m.name} differ in labels or input size")
+            if m.metadata.get("framing", "box") != first.metadata.get("framing", "box"):
+                raise WeightsError(f"{self.path}: members {first.name} and {m.name} expect differently framed faces")
         self.name = spec["name"]
         self.labels = first.labels
         self.tta = any(m.tta for m in self.members)
@@ -128,6 +130,7 @@ class Classifier:
         self.preprocessing = None  # each member applies its own
         self.metadata = {**spec.get("metadata", {}), "name": self.name, "arch": "ensemble", "combine": self.combine,
                          "labels": self.labels, "input_size": first.metadata["input_size"],
+                         "framing": first.metadata.get("framing", "box"),
                          "members": [{"name": m.name, "arch": m.metadata.get("arch"), "weight": float(w),
                                       "preprocessing": m.metadata.get("preprocessing"), "tta": m.tta,
                                       "temperature": m.temperature} for m, w in zip(self.members, self.weights)]}

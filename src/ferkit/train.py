@@ -38,7 +38,16 @@ from ferkit.models import create_model, model_tensors
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = ""
+    data: str = ""  # the FER2013 source (CSV, .npz or per-image export)
+    sources: tuple = ()  # labelled face-crop folders trained on beside FER2013 (see ferkit.sources)
+    source_weights: tuple = ()  # sampling weight of FER2013, then of each source: faces drawn per epoch = weight x
+    # the source's training faces (1: each face once; 0.5: a random half; 2: each twice). () = all 1.
+    holdout: float = 0.1  # share of each crop folder held out (stratified, fixed seed) as its validation part
+    init: str = ""  # start from these weights (a shipped name or .safetensors of the same architecture); "" = random
+    framing: str = "box"  # how every training face is framed (ferkit.crop): box (predict's detector-box framing;
+    # FER2013's faces as they are) or align (5-landmark alignment of every face, FER2013's included)
+    logit_adjust: float = 0.0  # tau of logit-adjusted cross-entropy (Menon et al. 2021): logits + tau*log(prior) in
+    # training, plain logits at run time, so the classes count equally (the withheld checks weigh them so); 0 = off
     out: str = "runs/seed"
     labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes | mixed (see ferkit.data.relabel)
     ferplus: str = ""  # the FER+ file; "" = fer2013new.csv beside the data
@@ -246,9 +255,30 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _epoch_order(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
+def _epoch_order(cfg: TrainConfig, epoch: int, n: int, groups: list | None = None,
+                 weights: tuple = (1.0,)) -> torch.Tensor:
+    """The faces of one epoch, in order: a permutation of all ``n``; with weighted sources, each group's faces
+    ``floor(w)`` times plus a random ``frac(w)`` share of them, shuffled together (a pure function of the seed
+    and the epoch, so a resumed run draws the same faces)."""
     g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g)
+    if groups is None or all(w == 1.0 for w in weights):
+        return torch.randperm(n, generator=g)
+    picks = []
+    for idx, w in zip(groups, weights):
+        idx = torch.from_numpy(idx)
+        picks += [idx] * int(w)
+        k = int(round((w - int(w)) * len(idx)))
+        if k:
+            picks.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    order = torch.cat(picks)
+    return order[torch.randperm(len(order), generator=g)]
+
+
+def epoch_length(groups: list | None, weights: tuple, n: int) -> int:
+    """Faces drawn per epoch (see :func:`_epoch_order`)."""
+    if groups is None or all(w == 1.0 for w in weights):
+        return n
+    return sum(len(idx) * int(w) + int(round((w - int(w)) * len(idx))) for idx, w in zip(groups, weights))
 
 
 def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf16: bool = False,
@@ -284,6 +314,7 @@ def _metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
         "input_size": [48, 48],
         "channels": 1,
         "preprocessing": preprocess.parse(cfg.preprocessing),
+        "framing": cfg.framing,
         "label_source": cfg.labels,
         "normalization": {"scale": 1 / 255, "mean": mean, "std": std},
         "command": cfg.command,
@@ -308,12 +339,40 @@ class _Data:
     std: float
     data: FerData  # every split, relabelled and preprocessed
     raw_train: np.ndarray  # the training faces as read (a teacher applies its own preprocessing)
+    groups: list = None  # index arrays into x_train, one per source (FER2013 first), for weighted sampling
+    weights: tuple = (1.0,)  # sampling weight of each group
+    source_val: dict = None  # crop folder name -> (faces (N, 48, 48) uint8 preprocessed, labels (N,)): its validation part
+    sources: list = None  # one dict per source: name, path, faces per part, weight (the model's metadata)
 
 
-def load_training_data(cfg: TrainConfig, data: FerData | None = None) -> _Data:
-    """Read (or take) the data, apply the label source and the model's preprocessing, and cut the
-    training/validation subsets as tensors on ``cfg.device``."""
+def source_weights(cfg: TrainConfig) -> tuple[float, ...]:
+    """The sampling weight of FER2013 and of each crop folder, in that order (all 1 where not given)."""
+    n = 1 + len(cfg.sources)
+    if not cfg.source_weights:
+        return (1.0,) * n
+    if len(cfg.source_weights) != n:
+        raise ValueError(f"{len(cfg.source_weights)} source weight(s) for {n} source(s) (FER2013 and "
+                         f"{len(cfg.sources)} folder(s)): give one per --data, in the same order")
+    if any(w < 0 for w in cfg.source_weights) or not any(w > 0 for w in cfg.source_weights):
+        raise ValueError(f"source weights must be >= 0 and not all 0, got {list(cfg.source_weights)}")
+    return tuple(float(w) for w in cfg.source_weights)
+
+
+def load_training_data(cfg: TrainConfig, data: FerData | None = None, progress: bool = False) -> _Data:
+    """Read (or take) the data, apply the label source and the model's preprocessing, add the crop folders
+    (re-framed as ``predict`` frames faces, see :mod:`ferkit.sources`) and cut the training/validation subsets
+    as tensors on ``cfg.device``."""
+    from ferkit.sources import load_crop_folder
+
+    weights = source_weights(cfg)
     data = relabel(data if data is not None else load_fer2013(cfg.data), cfg.labels, cfg.ferplus or None)
+    if cfg.framing == "align":  # every split, so that PublicTest is scored as the model will see faces
+        from ferkit.sources import align_fer2013
+
+        aligned, _ = align_fer2013(data.images, progress=progress)
+        data = FerData(aligned, data.labels, data.usage, data.source, data.targets)
+    elif cfg.framing != "box":
+        raise ValueError(f"framing must be box or align, not {cfg.framing!r}")
     raw_train = data.split("Training").images
     data = _preprocessed(data, cfg.preprocessing)
     train_all = data.split("Training")
@@ -321,11 +380,38 @@ def load_training_data(cfg: TrainConfig, data: FerData | None = None) -> _Data:
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda asked for, but PyTorch sees no CUDA GPU")
-    x_train = torch.from_numpy(train_all.images[train_idx]).to(device)
-    y_train = torch.from_numpy(train_all.labels[train_idx]).to(device)
-    t_train = (torch.from_numpy(train_all.targets[train_idx]).to(device) if train_all.targets is not None else y_train)
-    return _Data(x_train, y_train, t_train, train_all.images[val_idx], train_all.labels[val_idx],
-                 float(x_train.float().mean() / 255), float(x_train.float().std() / 255), data, raw_train[train_idx])
+    xs, ys, raws = [train_all.images[train_idx]], [train_all.labels[train_idx]], [raw_train[train_idx]]
+    targets = [train_all.targets[train_idx]] if train_all.targets is not None else None
+    sources = [{"name": "fer2013", "path": cfg.data, "kind": "fer2013", "labels": cfg.labels, "weight": weights[0],
+                "train_faces": len(train_idx), "val_faces": len(val_idx)}]
+    source_val = {}
+    for path, weight in zip(cfg.sources, weights[1:]):
+        folder = load_crop_folder(path, holdout=cfg.holdout, framing=cfg.framing, progress=progress)
+        f = folder.faces
+        tr, va = f.usage == "Training", f.usage == "Validation"
+        xs.append(preprocess.apply(f.images[tr], cfg.preprocessing))
+        ys.append(f.labels[tr])
+        raws.append(f.images[tr])
+        if targets is not None:  # soft FER+ targets for FER2013: a crop folder's label is one-hot
+            targets.append(np.eye(len(EMOTIONS), dtype=np.float32)[f.labels[tr]])
+        source_val[folder.name] = (preprocess.apply(f.images[va], cfg.preprocessing), f.labels[va])
+        sources.append({"name": folder.name, "path": str(path), "kind": "crop-folder", "weight": weight,
+                        "train_faces": int(tr.sum()), "val_faces": int(va.sum()), "framed_from_median_box":
+                        folder.fallback, "train_counts": folder.counts("Training")})
+    bounds = np.cumsum([0] + [len(y) for y in ys])
+    groups = [np.arange(bounds[i], bounds[i + 1]) for i in range(len(ys))]
+    x_train = torch.from_numpy(np.concatenate(xs)).to(device)
+    y_train = torch.from_numpy(np.concatenate(ys)).to(device)
+    t_train = torch.from_numpy(np.concatenate(targets)).to(device) if targets is not None else y_train
+    if cfg.init:  # keep the initial weights' input normalisation: their first layer was trained on it
+        from ferkit.weights import read_metadata, resolve
+
+        norm = read_metadata(resolve(cfg.init))["normalization"]
+        mean, std = float(norm["mean"]), float(norm["std"])
+    else:
+        mean, std = float(x_train.float().mean() / 255), float(x_train.float().std() / 255)
+    return _Data(x_train, y_train, t_train, train_all.images[val_idx], train_all.labels[val_idx], mean, std, data,
+                 np.concatenate(raws), groups, weights, source_val, sources)
 
 
 class _Run:
@@ -339,7 +425,17 @@ class _Run:
             self.device = torch.device("cuda", dist.local_rank)
         self.bf16 = use_bf16(cfg.precision, self.device.type)
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = create_model(cfg.model).to(self.device, memory_format=fmt)
+        self.model = create_model(cfg.model)
+        if cfg.init:
+            from ferkit.models import load_tensors_into
+            from ferkit.weights import load_tensors, read_metadata, resolve
+
+            init_path = resolve(cfg.init)
+            if read_metadata(init_path).get("arch") != cfg.model:
+                raise ValueError(f"--init {cfg.init}: its architecture is {read_metadata(init_path).get('arch')!r}, "
+                                 f"not {cfg.model!r}")
+            load_tensors_into(self.model, load_tensors(init_path))
+        self.model = self.model.to(self.device, memory_format=fmt)
         self.net = self.model  # what the steps run: the model, or its DistributedDataParallel wrapper
         if dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -348,6 +444,13 @@ class _Run:
                                                else None)
         weight = class_weights(d.y_train.cpu().numpy(), cfg.class_weight)
         self.weight = weight.to(self.device) if weight is not None else None
+        self.log_prior = None
+        if cfg.logit_adjust:  # the class prior of the faces an epoch draws (source weights included)
+            y = d.y_train.cpu().numpy()
+            groups = d.groups or [np.arange(len(y))]
+            counts = sum(w * np.bincount(y[idx], minlength=len(EMOTIONS)) for idx, w in zip(groups, d.weights))
+            prior = np.clip(counts / counts.sum(), 1e-4, None)
+            self.log_prior = cfg.logit_adjust * torch.tensor(np.log(prior), dtype=torch.float32, device=self.device)
         if cfg.mixup < 0:
             raise ValueError(f"mixup must be >= 0, not {cfg.mixup}")
         if not 0 <= cfg.aug_photo <= 1 or (cfg.aug_photo > 0 and not cfg.augment):
@@ -368,7 +471,7 @@ class _Run:
                                  photo_p=cfg.aug_photo)
         self.monitor = d.data.split(cfg.test_split) if cfg.monitor_test else None
         # one step = one batch of cfg.batch_size faces on each process (a global batch of batch_size x world)
-        self.n_batches = math.ceil(len(d.x_train) / (cfg.batch_size * dist.world))
+        self.n_batches = math.ceil(epoch_length(d.groups, d.weights, len(d.x_train)) / (cfg.batch_size * dist.world))
         self.total_steps = self.n_batches * cfg.epochs
         self.state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": -1, "bad_epochs": 0, "elapsed_s": 0.0,
                       "wall_s": 0.0, "run_loss": 0.0, "run_correct": 0, "run_seen": 0, "world": dist.world}
@@ -434,7 +537,8 @@ class _Run:
             group["lr"] = lr_at(cfg, epoch * self.n_batches + step, self.total_steps)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.net(x)
-        loss = F.cross_entropy(logits.float(), target, weight=self.weight, label_smoothing=cfg.label_smoothing)
+        adjusted = logits.float() if self.log_prior is None else logits.float() + self.log_prior
+        loss = F.cross_entropy(adjusted, target, weight=self.weight, label_smoothing=cfg.label_smoothing)
         if self.soft is not None:
             t = cfg.distill_t
             kd = F.kl_div(F.log_softmax(logits.float() / t, dim=1), self.soft[idx], reduction="batchmean") * t * t
@@ -451,7 +555,7 @@ class _Run:
         returns images per second."""
         cfg, state = self.cfg, self.state
         epoch = state["epoch"]
-        order = _epoch_order(cfg, epoch, len(self.d.x_train))
+        order = _epoch_order(cfg, epoch, len(self.d.x_train), self.d.groups, self.d.weights)
         self.model.train()
         t0 = time.perf_counter()
         seen_at_start = state["run_seen"]
@@ -515,6 +619,11 @@ class _Run:
         row = {"epoch": epoch + 1, "train_loss": state["run_loss"] / state["run_seen"],
                "train_acc": state["run_correct"] / state["run_seen"], "val_loss": val_loss, "val_acc": val_acc,
                "lr": self.opt.param_groups[0]["lr"], "images_per_s": images_per_s, "elapsed_s": state["elapsed_s"]}
+        for name, (x, y) in (d.source_val or {}).items():
+            if len(y):
+                probs = predict_proba(judged, x, d.mean, d.std, bf16=self.bf16, channels_last=cfg.channels_last,
+                                      tta=cfg.tta, device=cfg.device)
+                row[f"val_acc_{name}"] = float((probs.argmax(1) == y).mean())
         if self.monitor is not None:
             test_probs, plain = predict_proba(judged, self.monitor.images, d.mean, d.std, bf16=self.bf16,
                                               with_plain=True, channels_last=cfg.channels_last, tta=cfg.tta,
@@ -531,7 +640,8 @@ class _Run:
             state["bad_epochs"] += 1
         self.log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
                  f"val_loss {val_loss:.4f}  val_acc {val_acc:.4f}{' *' if improved and cfg.select == 'best' else ''}  "
-                 + (f"{cfg.test_split} {row['test_acc']:.4f}  " if self.monitor is not None else "") +
+                 + "".join(f"{k[8:]} {v:.4f}  " for k, v in row.items() if k.startswith("val_acc_")) +
+                 (f"{cfg.test_split} {row['test_acc']:.4f}  " if self.monitor is not None else "") +
                  f"{images_per_s:.0f} img/s  {state['elapsed_s'] / 60:.1f} min")
         state["wall_s"] += time.perf_counter() - t0  # training + evaluation
         state.update(epoch=epoch + 1, step=0, run_loss=0.0, run_correct=0, run_seen=0)
@@ -560,7 +670,7 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
         ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=True)
         check_resumable(ckpt["config"], cfg, ckpt_path)
 
-    run = _Run(cfg, load_training_data(cfg, data), out, log, dist_info)
+    run = _Run(cfg, load_training_data(cfg, data, progress and dist_info.main), out, log, dist_info)
     state = run.state
     if ckpt is not None:
         run.restore(ckpt)
@@ -617,13 +727,13 @@ def train(cfg: TrainConfig, *, data: FerData | None = None, resume: bool = False
     if status == "interrupted" or state["best_epoch"] < 0 or not dist_info.main:
         return results
     d = run.d
-    return _finish(cfg, run.model, out, d.data, d.x_train.cpu().numpy(), d.y_train.cpu().numpy(), d.mean, d.std,
-                   results, log)
+    return _finish(cfg, run.model, out, d, results, log)
 
 
 # Config fields that may differ when a run is resumed: how long it runs, where its files and data live, and
 # on which device. Everything else (the recipe) must match the checkpoint.
-RESUME_MAY_CHANGE = frozenset({"epochs", "time_budget_min", "out", "command", "data", "ferplus", "device"})
+RESUME_MAY_CHANGE = frozenset({"epochs", "time_budget_min", "out", "command", "data", "ferplus", "device", "sources",
+                               "init"})
 
 
 def check_resumable(saved: dict, cfg: TrainConfig, ckpt_path: Path | str = "checkpoint") -> None:
@@ -633,6 +743,8 @@ def check_resumable(saved: dict, cfg: TrainConfig, ckpt_path: Path | str = "chec
     defaults = asdict(TrainConfig())
     for key in sorted(set(now) - RESUME_MAY_CHANGE):
         was = saved.get(key, defaults[key])
+        if isinstance(was, (list, tuple)) and isinstance(now[key], (list, tuple)):  # JSON gives back lists
+            was, now[key] = list(was), list(now[key])
         if was != now[key]:
             raise ValueError(f"{ckpt_path}: checkpoint was made with {key}={was!r}, not {now[key]!r}")
 
@@ -650,11 +762,14 @@ def _save_best(model: torch.nn.Module, path: Path) -> None:
     save_weights(path, model_tensors(model), {"note": "best-so-far weights of a run; see model.safetensors"})
 
 
-def _finish(cfg, model, out, data, x_train, y_train, mean, std, results, log) -> dict:
-    """Restore the best weights, measure train/test accuracy in fp32 and write model.safetensors."""
+def _finish(cfg, model, out, d: _Data, results, log) -> dict:
+    """Restore the best weights, measure train/test accuracy (and each crop folder's validation part) in fp32 and
+    write model.safetensors."""
     from ferkit.models import load_tensors_into
     from ferkit.weights import load_tensors, save_weights
 
+    data, mean, std = d.data, d.mean, d.std
+    x_train, y_train = d.x_train.cpu().numpy(), d.y_train.cpu().numpy()
     load_tensors_into(model, load_tensors(out / "best.safetensors"))
     train_probs = predict_proba(model, x_train, mean, std, device=cfg.device)
     results["train_accuracy"] = float((train_probs.argmax(1) == y_train).mean())
@@ -671,7 +786,17 @@ def _finish(cfg, model, out, data, x_train, y_train, mean, std, results, log) ->
         results["test_top2_accuracy"] = report["top2_accuracy"]
         results["overfit_ratio"] = report["accuracy"] / results["train_accuracy"]
         accuracy[cfg.test_split] = report["accuracy"]
-    meta = _metadata(cfg, mean, std, {"accuracy": accuracy, "tta": cfg.tta, "train_minutes": results["train_minutes"],
+    sources = [dict(s) for s in (d.sources or [])]
+    for s in sources:
+        if s["name"] in (d.source_val or {}) and len(d.source_val[s["name"]][1]):
+            x, y = d.source_val[s["name"]]
+            report = compute_metrics(predict_proba(model, x, mean, std, tta=cfg.tta, device=cfg.device), y)
+            s["val_accuracy"] = report["accuracy"]
+            s["val_recall"] = {e: v["recall"] for e, v in report["per_class"].items()}
+            accuracy[f"{s['name']}_validation"] = report["accuracy"]
+    if sources:
+        results["sources"] = sources
+    meta = _metadata(cfg, mean, std, {"accuracy": accuracy, "sources": sources, "tta": cfg.tta, "train_minutes": results["train_minutes"],
                                       "wall_minutes": results["wall_minutes"], "epochs_run": results["epochs_run"],
                                       "best_epoch": results["best_epoch"]})
     save_weights(out / "model.safetensors", model_tensors(model), meta)
