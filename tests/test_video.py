@@ -14,9 +14,10 @@ from ferkit.video import Tracker, VideoError, stream, thumbnail
 runner = CliRunner()
 
 
-def make_clip(path, frames=40, cut=None, two=False, fps=20):
-    """A 320x240 clip: one face drifting sideways; at frame `cut` another person takes its place;
-    with `two`, both people side by side the whole time."""
+def make_clip(path, frames=40, cut=None, two=False, fps=20, stamp=False):
+    """A 480x240 clip: one face drifting sideways; at frame `cut` another person takes its place;
+    with `two`, both people side by side the whole time; with `stamp`, frame i has its number in two
+    40x20 patches in its bottom right corner (see :func:`read_stamp`)."""
     a, b = people()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (480, 240))
     for i in range(frames):
@@ -25,9 +26,184 @@ def make_clip(path, frames=40, cut=None, two=False, fps=20):
         frame[20:220, x:x + 150] = b if cut is not None and i >= cut else a
         if two:
             frame[20:220, 300:450] = b
+        if stamp:
+            frame[220:, 400:440], frame[220:, 440:] = 30 * (i // 8) + 10, 30 * (i % 8) + 10
         writer.write(frame)
     writer.release()
     return path
+
+
+def read_stamp(frame) -> int:
+    """The frame number :func:`make_clip` stamped on a frame (two digits in base 8, grey levels 30 apart)."""
+    high, low = (int(round((frame[225:235, x:x + 20].mean() - 10) / 30)) for x in (410, 450))
+    return 8 * high + low
+
+
+def _mp4_box(data, path, start=0, end=None, chain=()):
+    """The offsets of the boxes on ``path`` (e.g. moov/trak/tkhd) in an MP4 file's bytes, outermost first."""
+    import struct
+
+    end, i = len(data) if end is None else end, start
+    while i + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[i:i + 8])
+        if kind.decode("latin1") == path[0]:
+            return chain + (i,) if len(path) == 1 else _mp4_box(data, path[1:], i + 8, i + size, chain + (i,))
+        i += size
+    raise AssertionError(f"no {path[0]} box")
+
+
+def variable_rate(path):
+    """Rewrite an MP4 of 60 frames (OpenCV's, index at the end) to a variable frame rate with the same
+    duration: frames 0-19 and 40-59 last half the nominal frame time, frames 20-39 twice as long."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    chain = _mp4_box(data, ["moov", "trak", "mdia", "minf", "stbl", "stts"])
+    at = chain[-1]
+    size, (count, delta) = struct.unpack(">I", data[at:at + 4])[0], struct.unpack(">II", data[at + 16:at + 24])
+    assert count == 60 and delta % 2 == 0
+    deltas = [delta // 2] * 20 + [delta * 2] * 20 + [delta // 2] * 20
+    box = struct.pack(">I4sII", 16 + 8 * len(deltas), b"stts", 0, len(deltas)) + b"".join(
+        struct.pack(">II", 1, d) for d in deltas)
+    for parent in chain[:-1]:
+        struct.pack_into(">I", data, parent, struct.unpack(">I", data[parent:parent + 4])[0] + len(box) - size)
+    data[at:at + size] = box
+    path.write_bytes(bytes(data))
+    return path
+
+
+def rotated(path):
+    """Tag an MP4 as a phone does for a portrait video: the track's display matrix turns it by 90 degrees."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    at = _mp4_box(data, ["moov", "trak", "tkhd"])[-1]
+    struct.pack_into(">9I", data, at + 48, 0, 0x10000, 0, 0xFFFF0000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+class FakeCapture:
+    """A file's cv2.VideoCapture: ``times`` (ms) as CAP_PROP_POS_MSEC after each read, ``count`` frames claimed;
+    reads fail at ``fail_at`` (once, then a retry goes on, with ``retry``) and after the last time."""
+
+    def __init__(self, times, count, fps=30.0, fail_at=None, retry=False):
+        self.times, self.count, self.fps, self.fail_at, self.retry = list(times), count, fps, fail_at, retry
+        self.i, self.pos, self.failed, self.props = 0, 0.0, False, {}
+
+    def isOpened(self):
+        return True
+
+    def set(self, prop, value):
+        self.props[prop] = value
+        return True
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: self.count, cv2.CAP_PROP_POS_MSEC: self.pos}.get(prop, 0.0)
+
+    def read(self):
+        if self.i == self.fail_at and not self.failed:
+            self.failed = True
+            return False, None
+        if self.i >= len(self.times):
+            self.pos = 0.0  # what OpenCV's FFmpeg backend reports after the end
+            return False, None
+        self.pos, self.i = self.times[self.i], self.i + 1
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+    def grab(self):
+        return self.retry and self.i < len(self.times)
+
+    def retrieve(self):
+        return self.read()
+
+    def release(self):
+        pass
+
+
+class NoFaces:
+    """A recogniser stub: finds no face (the tests of timing need no model)."""
+
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+    def locate(self, rgb):
+        return []
+
+    def crops(self, rgb, faces):
+        return np.zeros((0, 48, 48), np.uint8)
+
+
+def fake_stream(monkeypatch, tmp_path, capture):
+    import ferkit.video as video
+
+    (tmp_path / "clip.webm").write_bytes(b"x")
+    monkeypatch.setattr(video, "_quiet_capture", lambda target: capture)
+    return stream(tmp_path / "clip.webm", recognizer=NoFaces())
+
+
+def test_times_are_presentation_times_with_a_variable_frame_rate(tmp_path):
+    clip = variable_rate(make_clip(tmp_path / "vfr.mp4", frames=60, stamp=True))
+    expected = [0.025 * i for i in range(20)] + [0.5 + 0.1 * i for i in range(20)] + [2.5 + 0.025 * i for i in range(20)]
+    result = runner.invoke(app, ["video", str(clip), "--jsonl", str(tmp_path / "t.jsonl"), "--out",
+                                 str(tmp_path / "a.mp4"), "--summary-json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in rows] == list(range(60))
+    assert [r["time_s"] for r in rows] == pytest.approx(expected, abs=1e-3)
+    track = json.loads((tmp_path / "s.json").read_text())[0]
+    assert (track["start_s"], track["end_s"]) == pytest.approx((0.0, 2.975), abs=1e-3)
+    cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))  # constant 20 fps: frame k shows the source at k / 20 s
+    stamps = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        stamps.append(read_stamp(frame))
+    assert abs(len(stamps) - 60) <= 1  # 3 s
+    for k in (5, 10, 20, 25, 30, 35, 50):
+        assert stamps[k] == max(i for i, t in enumerate(expected) if t <= k / 20 + 1e-6), (k, stamps)
+    assert set(range(20, 40)) <= set(stamps)  # the slow part: every frame, held for two places
+
+
+def test_times_fall_back_to_the_frame_rate_where_the_container_gives_none(monkeypatch, tmp_path):
+    frames = list(fake_stream(monkeypatch, tmp_path, FakeCapture([0.0] * 10, 10, fps=25.0)))
+    assert [f.time_s for f in frames] == pytest.approx([i / 25 for i in range(10)])
+    garbage = [0.0, 40.0, 80.0, 80.0, -5.0, float("nan"), 240.0]  # repeated, negative, NaN
+    frames = list(fake_stream(monkeypatch, tmp_path, FakeCapture(garbage, 7, fps=25.0)))
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.24])
+
+
+def test_a_frame_count_that_is_an_estimate_is_not_a_broken_file(monkeypatch, tmp_path):
+    # a 3 s clip of 30 frames at a variable rate, whose container estimates 91 frames (3 s x 30 fps)
+    frames = list(fake_stream(monkeypatch, tmp_path, FakeCapture([100.0 * i for i in range(30)], 91)))
+    assert len(frames) == 30 and frames[-1].time_s == pytest.approx(2.9)
+    # a failed read that a retry gets past is not the end either
+    frames = list(fake_stream(monkeypatch, tmp_path, FakeCapture([100.0 * i for i in range(30)], 91, fail_at=10,
+                                                                retry=True)))
+    assert len(frames) == 30
+    # but a decoder that stops at 1 s of the 3 s the container holds is a broken file
+    with pytest.raises(VideoError, match=r"clip.webm: stopped after 30 frames, at 0.97 s of 3.03 s: the rest is "
+                                         r"unreadable \(truncated or broken file\)"):
+        list(fake_stream(monkeypatch, tmp_path, FakeCapture([1000 / 30 * i for i in range(30)], 91)))
+
+
+def test_rotation_tags_are_applied(monkeypatch, tmp_path):
+    import ferkit.video as video
+
+    clip = make_clip(tmp_path / "c.mp4", frames=3)
+    captures = []
+    real = video.cv2.VideoCapture
+
+    def recording(*args):
+        captures.append(FakeCapture([0.0], 1))
+        return captures[-1]
+
+    monkeypatch.setattr(video.cv2, "VideoCapture", recording)
+    video.open_source(clip)
+    assert captures[0].props == {cv2.CAP_PROP_ORIENTATION_AUTO: 1}  # asked for explicitly
+    monkeypatch.setattr(video.cv2, "VideoCapture", real)
+    portrait = rotated(make_clip(tmp_path / "r.mp4", frames=3))
+    assert [f.image.shape for f in stream(portrait, keep_images=True)] == [(480, 240, 3)] * 3
 
 
 def test_cut_between_two_people_starts_a_new_track(tmp_path):
@@ -128,7 +304,7 @@ def test_broken_tail_keeps_what_was_processed(tmp_path):
     result = runner.invoke(app, ["video", str(broken), "--jsonl", str(tmp_path / "t.jsonl")])
     rows = (tmp_path / "t.jsonl").read_text().splitlines()
     assert result.exit_code == 1
-    assert "broken.avi: stopped after" in result.output and "of 60 frames" in result.output
+    assert "broken.avi: stopped after" in result.output and "of 3.00 s: the rest is unreadable" in result.output
     assert 10 < len(rows) < 60  # what was read before the break is kept
 
 
@@ -176,9 +352,11 @@ def test_window_and_detect_every_below_one_are_refused():
         next(stream("missing.mp4", window=5, detect_every=0))
 
 
-@pytest.mark.parametrize("argv", [["--camera", "9"], ["{trunc}"]])
+@pytest.mark.parametrize("argv", [["--camera", "9"], ["{trunc}"], ["{trunc}", "--summary"],
+                                  ["--camera", "9", "--summary"]])
 def test_video_errors_are_one_clean_line(argv, tmp_path):
-    """No OpenCV/FFmpeg warnings ([ WARN:0@...], moov atom not found) and no '0 frame(s)' line before the error."""
+    """No OpenCV/FFmpeg warnings ([ WARN:0@...], moov atom not found), no '0 frame(s)' line before the error and,
+    with --summary, no 'no faces' on stdout: a source that gave nothing prints its error alone."""
     import subprocess
     import sys
 
@@ -187,5 +365,5 @@ def test_video_errors_are_one_clean_line(argv, tmp_path):
     argv = [a.format(trunc=trunc) for a in argv]
     proc = subprocess.run([sys.executable, "-m", "ferkit.cli", "video", *argv], capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr

@@ -762,7 +762,7 @@ def video(
                 if out is not None:
                     if writer is None:
                         writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
-                    writer.write(bgr)
+                    writer.write(bgr, fr.time_s)
                 if show:
                     cv2.imshow("ferkit", bgr)
                     if cv2.waitKey(1) & 0xFF in (27, ord("q")):
@@ -777,12 +777,13 @@ def video(
         if sink is not None and close:
             sink.close()
     seconds = time.perf_counter() - start
-    if summary:
+    read_nothing = bool(error) and not frames  # a source that gave nothing gets its error line alone
+    if summary and not read_nothing:
         print(stats.format(), file=info)
-    if summary_json is not None:
+    if summary_json is not None and not read_nothing:
         summary_json.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
     note = f", {skipped} skipped to keep up" if camera is not None else ""
-    if frames or not error:  # a source that gave nothing gets its error line alone
+    if not read_nothing:
         typer.echo(f"{frames} frame(s), {len(stats.tracks)} track(s) in {seconds:.1f} s "
                    f"({frames / max(seconds, 1e-9):.1f} frames/s){note}", err=True)
     if error:

@@ -13,6 +13,8 @@ and comes back later gets a new id. Smoothing is a sliding mean of the last ``wi
 distributions of the same track (still a distribution); ``emotion`` is its argmax.
 
 A file is read as a stream: every frame gets a result, and memory does not grow with the video's length.
+Times are the frames' presentation times as the decoder gives them (right for variable frame rates), and
+phone videos' rotation tags are applied.
 A live camera never falls behind: a reader thread keeps only the newest frame, and the frames it had to
 drop are counted in :attr:`FrameResult.skipped`.
 """
@@ -59,7 +61,7 @@ class TrackedFace:
 @dataclass(frozen=True)
 class FrameResult:
     frame: int  # index in the source (0-based); for a camera, frames dropped are skipped in the count too
-    time_s: float
+    time_s: float  # presentation time in seconds (the decoder's, so variable frame rates are right); live: since start
     faces: list[TrackedFace] = field(default_factory=list)
     skipped: int = 0  # live sources: frames dropped just before this one because processing was slower
     image: np.ndarray | None = field(default=None, repr=False, compare=False)  # RGB frame, if asked for
@@ -248,7 +250,44 @@ def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, bool]:
     cap = _quiet_capture(str(path))
     if not cap.isOpened():
         raise VideoError(f"{path}: not a readable video")
+    if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):  # phone videos: apply the rotation tag, frames come upright
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap, False
+
+
+def presentation_time(position_ms: float, index: int, fps: float, previous: float | None) -> float:
+    """The time (s) of frame ``index``: the decoder's position after reading it (``CAP_PROP_POS_MSEC``),
+    which follows a variable frame rate. Where the container gives none -- 0 after the first frame, negative,
+    not a number, or not after ``previous`` (the last frame's time) -- the frame is placed ``1 / fps`` after
+    the previous one (``index / fps`` for a source without any times)."""
+    t = position_ms / 1000.0
+    if np.isfinite(t) and t >= 0 and (index == 0 or t > 0) and (previous is None or t > previous):
+        return float(t)
+    return index / fps if previous is None else previous + 1.0 / fps
+
+
+def _read(cap) -> np.ndarray | None:
+    """The next frame of a file, or None at its end. A failed read is retried once (``grab``): the decoder
+    may skip a broken packet and go on."""
+    ok, bgr = cap.read()
+    if ok:
+        return bgr
+    if cap.grab():
+        ok, bgr = cap.retrieve()
+        if ok:
+            return bgr
+    return None
+
+
+def ended_early(last_s: float | None, expected: int, fps: float) -> bool:
+    """Whether a file whose decoder stopped after a frame at ``last_s`` seconds ended before its container's
+    duration (``expected`` frames at ``fps``, as OpenCV reports them). The frame count is an estimate in some
+    containers (duration x nominal rate: Matroska/WebM, variable frame rates), so fewer frames than it says is
+    not an error: the file is broken only where its frames stop short of the duration, by more than
+    0.5 s or 3 frames."""
+    if not expected or last_s is None:
+        return False
+    return last_s + 1.0 / fps < expected / fps - max(0.5, 3.0 / fps)
 
 
 def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detect_every: int = 1,
@@ -259,8 +298,9 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     ``window``: frames in the smoothing window (1: no smoothing). ``detect_every``: run the detector on
     every k-th frame and carry the tracks' boxes in between (the classifier runs on every frame).
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
-    Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off early
-    (after yielding every frame it could read). ``info``, if given, receives the source's ``fps``,
+    Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its
+    container's duration (after yielding every frame it could read; see :func:`ended_early`). A file's
+    ``time_s`` is each frame's presentation time (:func:`presentation_time`); rotation tags are applied. ``info``, if given, receives the source's ``fps``,
     ``frames`` (0 if unknown) and ``live`` once it is opened.
     """
     from ferkit.recognize import Recognizer
@@ -276,20 +316,22 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
         info.update(fps=fps, frames=expected, live=live)
     tracker = FrameTracker(rec, window=window, scene_cut=scene_cut)
     reader = _LatestFrame(cap) if live else None
-    start, index = time.perf_counter(), -1
+    start, index, t = time.perf_counter(), -1, None
     try:
         while True:
             if reader is not None:
                 bgr, dropped = reader.get()
             else:
-                ok, bgr = cap.read()
-                bgr, dropped = (bgr if ok else None), 0
+                bgr, dropped = _read(cap), 0
             if bgr is None:
                 break
             index += 1 + dropped
+            if live:
+                t = time.perf_counter() - start
+            else:
+                t = presentation_time(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, t)
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             out = tracker.step(rgb, detect=index % detect_every == 0)
-            t = (time.perf_counter() - start) if live else index / fps
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
     finally:
         if reader is not None:
@@ -297,9 +339,9 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
         cap.release()
     if index < 0:
         raise VideoError(f"{source}: no frames could be read")
-    if expected and index + 1 < expected:
-        raise VideoError(f"{source}: stopped after {index + 1} of {expected} frames: the rest is unreadable "
-                         "(truncated or broken file)")
+    if not live and ended_early(t, expected, fps):
+        raise VideoError(f"{source}: stopped after {index + 1} frames, at {t:.2f} s of {expected / fps:.2f} s: "
+                         "the rest is unreadable (truncated or broken file)")
 
 
 class Summary:
@@ -355,20 +397,36 @@ def draw_frame(frame: FrameResult, labels: list[str]) -> np.ndarray:
 
 
 class AnnotatedVideo:
-    """An MP4 (mp4v) file written frame by frame; the size is taken from the first frame."""
+    """An MP4 (mp4v) file written frame by frame at a constant ``fps``; the size is taken from the first frame.
+
+    Given each frame's presentation time, output frame k shows the last frame due by k / ``fps`` seconds
+    (rounded to the nearest place): a variable-frame-rate source keeps its timing, a frame repeated over a
+    gap, frames closer together than 1 / ``fps`` thinned, as a constant-rate copy must be."""
 
     def __init__(self, path: str | Path, fps: float):
         self.path, self.fps, self.writer = Path(path), fps or 30.0, None
+        self.start, self.written, self.pending = None, 0, None
 
-    def write(self, bgr: np.ndarray) -> None:
+    def write(self, bgr: np.ndarray, time_s: float | None = None) -> None:
+        """Add ``bgr`` (H, W, 3); ``time_s``: its presentation time in seconds (None: the next place)."""
         if self.writer is None:
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                           (bgr.shape[1], bgr.shape[0]))
             if not self.writer.isOpened():
                 raise VideoError(f"{self.path}: cannot write a video here")
-        self.writer.write(bgr)
-
+            self.start = time_s
+        if self.pending is not None:
+            place = self.written + 1
+            if time_s is not None and self.start is not None:
+                place = int(np.floor((time_s - self.start) * self.fps + 0.5))
+            while self.written < place:  # the previous frame holds every place until this one's
+                self.writer.write(self.pending)
+                self.written += 1
+        self.pending = bgr
     def close(self) -> None:
         if self.writer is not None:
+            if self.pending is not None:
+                self.writer.write(self.pending)
+                self.pending = None
             self.writer.release()
             self.writer = None
