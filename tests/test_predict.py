@@ -177,6 +177,75 @@ def test_decompression_bomb_guard(tmp_path, monkeypatch):
         read_image(tmp_path / "big.png")
 
 
+def test_one_pixel_limit_pillows_own_guard_does_not_fire_first(tmp_path, monkeypatch):
+    """Pillow warns over Image.MAX_IMAGE_PIXELS (89.5 MP by default) and refuses over twice it, before ferkit's
+    limit (100 MP, or the one asked for) is checked: scaled down here, 200x200 stands for 9,500x9,500."""
+    import ferkit.images
+    from ferkit.images import TooManyPixels, decode_image
+
+    Image.new("RGB", (200, 200), (120, 90, 60)).save(tmp_path / "big.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)  # 40,000 pixels: over Pillow's warning threshold
+    monkeypatch.setattr(ferkit.images, "MAX_PIXELS", 50_000)
+    assert read_image(tmp_path / "big.jpg").shape == (200, 200, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # and over twice it: Pillow's error
+    data = (tmp_path / "big.jpg").read_bytes()
+    assert decode_image(data, "upload", max_pixels=40_000).shape == (200, 200, 3)
+    with pytest.raises(TooManyPixels, match="upload: 200x200 is over the 0.039999 megapixel limit"):
+        decode_image(data, "upload", max_pixels=39_999)
+    with pytest.raises(TooManyPixels, match="big.jpg: 200x200 is over the 0.01 megapixel limit"):
+        read_image(tmp_path / "big.jpg", max_pixels=10_000)
+
+
+def test_array_values_follow_one_rule_in_recognizer_and_classifier(recognizer, photo):
+    """16-bit levels in any integer or float array are scaled as uint16 is; 0..1 and 0..255 floats as they are;
+    NaN, infinity, negative and larger values and bool are refused, naming the dtype and the range."""
+    grey = np.asarray(Image.fromarray(photo).convert("L"))
+    expected = recognizer.predict(grey)
+    assert len(expected.faces) == 1
+    variants = [grey.astype(np.uint16) * 257, grey.astype(np.int32) * 257, grey.astype(np.int64),
+                grey.astype(np.float64) * 257, grey / 255.0, grey.astype(np.float32)]
+    for variant in variants:
+        got = recognizer.predict(variant)
+        assert [f.box for f in got.faces] == [f.box for f in expected.faces], variant.dtype
+        assert got.faces[0].probabilities == pytest.approx(expected.faces[0].probabilities, abs=1e-4)
+    rgb = recognizer.predict(photo.astype(np.float64) * 257, color="RGB")
+    assert [f.box for f in rgb.faces] == [f.box for f in recognizer.predict(photo, color="RGB").faces]
+    face = recognizer.crops(photo, [Face(expected.faces[0].box, 1.0)])[0]
+    clf = recognizer.classifier
+    for variant in (face.astype(np.int32) * 257, face.astype(np.float32) * 257, face.astype(np.uint16) * 257):
+        assert np.allclose(clf.predict_proba(variant), clf.predict_proba(face), atol=1e-6), variant.dtype
+    bad = [(np.full((60, 80), np.nan), "float64: holds NaN or infinite values"),
+           (np.full((60, 80), np.inf, np.float32), "float32: holds NaN or infinite values"),
+           (grey.astype(np.int32) - 5, r"int32: values -5\.\.\d+ are not image levels"),
+           (grey.astype(np.float64) * 1000, r"float64: values 0\.\.\d+ are not image levels"),
+           (grey > 100, "bool: expected integer or float levels")]
+    for array, message in bad:
+        with pytest.raises(ValueError, match=message):
+            recognizer.predict(array)
+        with pytest.raises(ValueError, match=message):
+            clf.predict_proba(array[:48, :48])
+
+
+def test_empty_arrays_are_refused_and_image_bytes_are_read(recognizer, capfd):
+    for shape in [(0, 124, 3), (0, 0, 3), (48, 0)]:
+        with pytest.raises(ImageError, match=rf"array of shape \({shape[0]}, {shape[1]}.*empty image \(no pixels\)"):
+            recognizer.predict(np.zeros(shape, np.uint8), color="BGR")
+    with pytest.raises(ImageError, match="PIL image of size 0x0: empty image"):
+        recognizer.predict(Image.new("RGB", (0, 0)))
+    assert "onnxruntime" not in capfd.readouterr().err
+    assert recognizer.predict(np.zeros((1, 1, 3), np.uint8), color="BGR").faces == []  # tiny, not empty: no face
+    expected = recognizer.predict(SAMPLE_PHOTO).to_dict()
+    data = SAMPLE_PHOTO.read_bytes()
+    for raw in (data, bytearray(data), memoryview(data)):  # decoded as the file is
+        assert recognizer.predict(raw).to_dict() == {**expected, "path": None}, type(raw)
+    with pytest.raises(ImageError, match="image bytes: not a readable image"):
+        recognizer.predict(b"hello")
+    with pytest.raises(ImageError, match="image bytes: empty"):
+        recognizer.predict(b"")
+    with pytest.raises(ImageError, match="list: not an image"):
+        recognizer.predict([[1, 2], [3, 4]])
+
+
 def test_annotate_writes_one_picture_per_readable_image(tmp_path):
     (tmp_path / "in").mkdir()
     Image.open(SAMPLE_PHOTO).save(tmp_path / "in" / "a.jpg")

@@ -168,6 +168,17 @@ def test_pixel_limit():
     assert r.status_code == 422 and "512x512 is over the 0.1 megapixel limit" in r.json()["error"]
 
 
+def test_pixel_limit_is_the_servers_alone(monkeypatch):
+    """--max-pixels over Pillow's own guard (Image.MAX_IMAGE_PIXELS, scaled down here: the photo is over twice it)
+    is the limit that counts: 200 MP lets a 9,500x9,500 photo through."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)
+    api = client(max_pixels=300_000)
+    r = api.post("/v1/predict", content=PHOTO)  # 512x512 = 262,144 pixels
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1, r.text
+    r = client(max_pixels=200_000).post("/v1/predict", content=PHOTO)
+    assert r.status_code == 422 and "512x512 is over the 0.2 megapixel limit" in r.json()["error"]
+
+
 def test_health_models_and_docs(api):
     from ferkit.weights import DEFAULT_MODEL
 

@@ -3,7 +3,10 @@
 :func:`read_image` returns an RGB uint8 array (H, W, 3) or raises :class:`ImageError` with a one-line
 message naming the file. Handled: 16-bit grey and colour (scaled to 8 bits), RGBA/LA (alpha dropped onto
 white), CMYK, palette, greyscale, EXIF-rotated photos; refused: missing, empty, non-image and truncated
-files, and images over ``MAX_PIXELS`` (a decompression-bomb guard).
+files, and images over ``MAX_PIXELS`` (a decompression-bomb guard; the one limit: Pillow's own
+``Image.MAX_IMAGE_PIXELS`` is raised to it where it is lower, so it does not refuse images under it first).
+
+:func:`to_levels` is the one rule for the values of NumPy images and faces (photos, frames, 48x48 faces).
 """
 
 from __future__ import annotations
@@ -66,9 +69,12 @@ def decode_image(source, name: str, *, max_pixels: int | None = None) -> np.ndar
             raise ImageError(f"{name}: empty file (0 bytes)")
         source = io.BytesIO(source)
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's guard (a warning over it, an error over twice it) must
+        # not refuse, before the header is read, an image under ferkit's limit: the one limit is max_pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the header check below decides
             with Image.open(source) as img:
                 if img.width * img.height > max_pixels:
                     raise TooManyPixels(f"{name}: {img.width}x{img.height} is over the {_megapixels(max_pixels)} "
@@ -80,8 +86,9 @@ def decode_image(source, name: str, *, max_pixels: int | None = None) -> np.ndar
         raise
     except UnidentifiedImageError:
         raise NotAnImage(f"{name}: not a readable image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise TooManyPixels(f"{name}: too many pixels (decompression-bomb guard)") from None
+    except Image.DecompressionBombError:  # over twice the limit: refused by Pillow while opening
+        raise TooManyPixels(f"{name}: over the {_megapixels(max_pixels)} megapixel limit "
+                            "(decompression-bomb guard)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in reason.lower():
@@ -113,20 +120,60 @@ def to_rgb(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
+def to_levels(values: np.ndarray, what: str = "array") -> np.ndarray:
+    """Image values (any shape) as uint8 levels 0..255, by one rule for every entry point (``from_array``,
+    :meth:`ferkit.recognize.Recognizer.predict`, :meth:`ferkit.runtime.Classifier.predict_proba`):
+
+    - uint8: as is; uint16: 16-bit levels, scaled by 255 / 65535 and rounded;
+    - other integers: every value in 0..255 as is; in 0..65535 (some over 255) as 16-bit levels;
+    - floats: in 0..1 (the largest value <= 1) scaled by 255; in 0..255 as is; in 0..65535 as 16-bit levels
+      (rounded). A float image that is all but black (every value <= 1 on a 0..255 scale) is read as 0..1;
+    - NaN or infinity, negative values, values over 65535 and other types (bool, complex, object) raise
+      ValueError naming ``what``, the dtype and the range found. An empty array gives an empty uint8 array.
+    """
+    values = np.asarray(values)
+    if values.dtype == np.uint8:
+        return values
+    kind = values.dtype.kind
+    if kind not in "iuf":
+        raise ValueError(f"{what} of dtype {values.dtype}: expected integer or float levels, not "
+                         f"{'bool' if kind == 'b' else values.dtype}")
+    if values.size == 0:
+        return values.astype(np.uint8)
+    if kind == "f" and not np.isfinite(values).all():
+        raise ValueError(f"{what} of dtype {values.dtype}: holds NaN or infinite values")
+    low, high = values.min(), values.max()
+    if low < 0 or high > 65535:
+        raise ValueError(f"{what} of dtype {values.dtype}: values {low:g}..{high:g} are not image levels "
+                         "(expected 0..255 or 16-bit 0..65535, or floats in 0..1)")
+    if values.dtype == np.uint16 or high > 255:
+        scale = 255.0 / 65535.0
+    elif kind == "f" and high <= 1.0:
+        scale = 255.0
+    elif kind == "f":
+        scale = 1.0
+    else:
+        return values.astype(np.uint8)
+    return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+
+
 def from_array(image: np.ndarray, color: str) -> np.ndarray:
-    """A NumPy image -> RGB uint8. ``color``: "RGB", "BGR" (OpenCV's order) or "GRAY"; (H, W) is grey."""
+    """A NumPy image -> RGB uint8 (H, W, 3). ``color``: "RGB", "BGR" (OpenCV's order) or "GRAY"; (H, W) is
+    grey. Values by :func:`to_levels`; an empty image (no pixels) or values that are not levels raise
+    :class:`ImageError`."""
     image = np.asarray(image)
-    if image.dtype == np.uint16:
-        image = (image / 257.0 + 0.5).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        if np.issubdtype(image.dtype, np.floating) and image.size and image.max() <= 1.0:
-            image = image * 255.0
-        image = np.clip(image, 0, 255).astype(np.uint8)
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        grey = image.reshape(image.shape[0], image.shape[1])
-        return np.repeat(grey[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        image = image.reshape(image.shape[0], image.shape[1])
+    elif image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ImageError(f"array of shape {image.shape}: expected (H, W), (H, W, 3) or (H, W, 4)")
+    if image.size == 0:
+        raise ImageError(f"array of shape {image.shape}: empty image (no pixels)")
+    try:
+        image = to_levels(image, f"array of shape {image.shape}")
+    except ValueError as exc:
+        raise ImageError(str(exc)) from None
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
     image = image[..., :3]
     color = color.upper()
     if color == "BGR":

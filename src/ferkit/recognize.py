@@ -120,22 +120,33 @@ class Recognizer:
         return out
 
     def predict(self, image, *, color: str | None = None) -> ImageResult:
-        """One image: a path, a PIL image, or a NumPy array (give ``color="RGB"`` or ``"BGR"`` for 3 channels;
-        a 2-D array is grey). Raises :class:`~ferkit.images.ImageError` for an unreadable file."""
+        """One image: a path, the bytes of an image file (bytes, bytearray or memoryview: decoded as the file
+        would be), a PIL image, or a NumPy array (give ``color="RGB"`` or ``"BGR"`` for 3 channels; a 2-D array
+        is grey; values by :func:`ferkit.images.to_levels`). Raises :class:`~ferkit.images.ImageError` (a
+        ValueError) for an unreadable file or bytes, an empty image, or array values that are not levels."""
         path = None
         if isinstance(image, (str, os.PathLike)):
             path = str(image)
             rgb = read_image(image)
+        elif isinstance(image, (bytes, bytearray, memoryview)):
+            from ferkit.images import decode_image
+
+            rgb = decode_image(image, "image bytes")
         elif isinstance(image, np.ndarray):
             if image.ndim == 3 and image.shape[2] >= 3 and color is None:
                 raise ValueError('a colour array needs color="RGB" or color="BGR" (OpenCV arrays are BGR)')
             rgb = from_array(image, color or "GRAY")
-        else:  # a PIL image
+        elif hasattr(image, "getexif") and hasattr(image, "mode"):  # a PIL image
             from PIL import ImageOps
 
             from ferkit.images import to_rgb
 
+            if image.width == 0 or image.height == 0:
+                raise ImageError(f"PIL image of size {image.width}x{image.height}: empty image (no pixels)")
             rgb = to_rgb(ImageOps.exif_transpose(image))
+        else:
+            raise ImageError(f"{type(image).__name__}: not an image (expected a path, image bytes, a PIL image or "
+                             "a NumPy array)")
         faces, crops = self._faces(rgb)
         probs = self.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(self.labels)))
         return ImageResult(path, int(rgb.shape[1]), int(rgb.shape[0]), self._results(faces, probs))

@@ -166,7 +166,8 @@ class Classifier:
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Calibrated probabilities (N, 7) in the order of :attr:`labels`. ``faces``: (N, 48, 48) or one
-        (48, 48) grey face, uint8 0..255 or float in 0..1 or 0..255 (the rule: :func:`as_grey_levels`).
+        (48, 48) grey face, uint8 0..255, 16-bit levels, or floats in 0..1 or 0..255 (the rule:
+        :func:`as_grey_levels`).
 
         Each view's logits are divided by the model's fitted temperature before the softmax; with flip TTA
         (where the model asks for it) the probabilities of the face and its mirror image are averaged. An
@@ -184,31 +185,14 @@ class Classifier:
 
 
 def as_grey_levels(faces: np.ndarray) -> np.ndarray:
-    """Faces as uint8 grey levels 0..255, by an explicit rule:
-
-    - unsigned/signed integers with every value in 0..255: taken as grey levels;
-    - floats in 0..1 (the largest value <= 1): scaled by 255 and rounded;
-    - floats in 0..255 otherwise: rounded;
-    - anything else (negative values, values over 255, NaN or infinity, bool, complex) raises ValueError.
+    """Faces as uint8 grey levels 0..255, by the rule every entry point shares (:func:`ferkit.images.to_levels`):
+    uint8 as is; uint16 and integers over 255 (up to 65535) as 16-bit levels; floats in 0..1 scaled by 255,
+    in 0..255 as is, in 0..65535 as 16-bit levels; NaN, infinity, negative values, larger values, bool and
+    complex raise ValueError naming the dtype and the range found.
 
     A float face that is all but black (every value <= 1 on a 0..255 scale) is read as 0..1: pass uint8 to
     avoid the ambiguity.
     """
-    faces = np.asarray(faces)
-    if faces.dtype == np.uint8:
-        return faces
-    if faces.dtype.kind in "iu":
-        if faces.size and (faces.min() < 0 or faces.max() > 255):
-            raise ValueError(f"integer faces must hold grey levels 0..255, got {faces.min()}..{faces.max()}")
-        return faces.astype(np.uint8)
-    if faces.dtype.kind != "f":
-        raise ValueError(f"faces must be uint8 grey levels or floats in 0..1 or 0..255, not {faces.dtype}")
-    if faces.size == 0:
-        return faces.astype(np.uint8)
-    if not np.isfinite(faces).all():
-        raise ValueError("faces contain NaN or infinite values")
-    low, high = float(faces.min()), float(faces.max())
-    if low < 0 or high > 255:
-        raise ValueError(f"float faces must be in 0..1 or 0..255, got {low:g}..{high:g}")
-    scale = 255.0 if high <= 1.0 else 1.0
-    return np.clip(np.rint(faces * scale), 0, 255).astype(np.uint8)
+    from ferkit.images import to_levels
+
+    return to_levels(faces, "faces")
