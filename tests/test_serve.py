@@ -77,14 +77,27 @@ def test_any_format_predict_reads_is_accepted_and_sniffed_not_trusted(api):
 @pytest.mark.parametrize("body, ctype, status, message", [
     (b"hello, I am text", "image/jpeg", 415, "not a readable image"),
     (PHOTO[: len(PHOTO) // 3], "image/jpeg", 400, "broken image"),
-    (b'{"image": 1}', "application/json", 415, "Content-Type application/json is not an image"),
-    (b"some words", "text/plain", 415, "Content-Type text/plain is not an image"),
+    (b'{"image": 1}', "application/json", 415, "upload: not a readable image"),
+    (b"some words", "text/plain", 415, "upload: not a readable image"),
+    (b"file=just+text", "application/x-www-form-urlencoded", 415, "upload: not a readable image"),
     (b"", "image/jpeg", 400, "empty body"),
 ])
 def test_bad_uploads_get_a_json_error(api, body, ctype, status, message):
     r = api.post("/v1/predict", content=body, headers={"Content-Type": ctype})
     assert r.status_code == status and message in r.json()["error"], r.text
     assert set(r.json()) == {"error"} and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded", "text/plain", "application/json",
+                                   "application/octet-stream", "video/mp4", None])
+def test_a_raw_body_is_judged_by_its_bytes_not_its_declared_type(api, ctype):
+    """`curl --data-binary @photo.jpg URL` declares application/x-www-form-urlencoded: the image is still read."""
+    headers = {"Content-Type": ctype} if ctype else {}
+    r = api.post("/v1/predict", content=PHOTO, headers=headers)
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1, r.text
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(PHOTO)).save(buf, "PNG")
+    assert api.post("/v1/stream/session-ctype", content=buf.getvalue(), headers=headers).status_code == 200
 
 
 def test_bad_multipart_uploads(api):

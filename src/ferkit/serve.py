@@ -16,8 +16,9 @@ Endpoints (OpenAPI at ``/docs``, served without a CDN; the schema at ``/openapi.
 
 Every error answers JSON ``{"error": "<one line>"}``, never a stack trace: 400 broken image or bad request,
 413 body over ``max_upload_mb`` (refused from the declared length before reading, or cut off while
-streaming a body of undeclared length), 415 not an image (the content is sniffed; names and declared types
-are not trusted), 422 image over ``max_pixels`` or too many files, 408/504 upload or inference over
+streaming a body of undeclared length), 415 not an image (the content is sniffed from its bytes; names and
+declared types are not trusted: a body that is not multipart form data is the image, whatever its
+Content-Type), 422 image over ``max_pixels`` or too many files, 408/504 upload or inference over
 ``timeout_s``. The model loads once per worker process; inference runs on a thread pool bounded by
 ``concurrency`` (onnxruntime sessions are safe to share between threads).
 """
@@ -44,8 +45,6 @@ from fastapi import Request
 WEB_DIR = Path(__file__).parent / "web"
 CONFIG_ENV = "FERKIT_SERVE_CONFIG"  # how `ferkit serve --workers N` hands the config to each worker
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-NOT_IMAGE_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
-                   "application/javascript", "audio/", "video/")
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
             "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'none'")
@@ -362,9 +361,8 @@ def create_app(config: ServeConfig | None = None):
                         await form.close()  # spooled uploads are freed now, not when collected
                 if many:
                     raise ApiError(415, "a batch is sent as multipart/form-data with one 'file' field per image")
-                if ctype.startswith(NOT_IMAGE_TYPES):
-                    raise ApiError(415, f"Content-Type {ctype} is not an image: send the image as the raw body "
-                                        "or in the multipart form field 'file'")
+                # any other body is the image itself, whatever its declared type (curl --data-binary says
+                # application/x-www-form-urlencoded): the decoder tells from its bytes what it is
                 body = await request.body()
         except TimeoutError:
             raise ApiError(408, f"upload not received within {config.timeout_s:g} s") from None
