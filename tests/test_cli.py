@@ -203,3 +203,37 @@ def test_unwritable_folder_is_refused_before_work(tmp_path, monkeypatch):
     check_writable("-")
     check_writable(tmp_path / "new" / "deeper", folder=True)
     assert (tmp_path / "new" / "deeper").is_dir()
+
+
+def _commands(command, path=()):
+    """Every click command under ``command`` with its name path."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, path + (name,))
+
+
+def test_help_texts_keep_their_brackets():
+    """Help is rich markup: an unescaped "[word]" (ferkit[ray], [x, y, w, h]) would vanish from --help."""
+    import re
+
+    import typer
+
+    tag = re.compile(r"(?<!\\)\[[a-z#/@][^\[\]]*\]")
+    for path, command in _commands(typer.main.get_command(app)):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        assert not [t for t in texts if tag.search(t)], path
+    result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "pip install 'ferkit[ray]'" in result.output, result.output
+    assert "[x, y, w, h], detector" in result.output
+
+
+@pytest.mark.parametrize("args", [["predict", "{photo}", "--out", "{out}"], ["video", "{photo}", "--rows", "{out}"]])
+def test_engine_ray_without_ray_gives_the_install_hint(args, monkeypatch, tmp_path):
+    from ferkit.classify import SAMPLE_PHOTO
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    args = [a.format(photo=SAMPLE_PHOTO, out=tmp_path / "out") for a in args]
+    result = runner.invoke(app, [*args, "--engine", "ray"])
+    assert result.exit_code == 1
+    assert result.output == "error: --engine ray needs Ray Data: pip install 'ferkit[ray]'\n"

@@ -29,6 +29,8 @@ from ferkit.labels import EMOTIONS
 
 
 def _require_ray():
+    """Raise ImportError with the install hint (not Python's "No module named 'ray'") where Ray Data is missing;
+    every entry point calls it before importing ray."""
     try:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
@@ -255,6 +257,7 @@ def _write(ds, out: Path, fmt: str) -> None:
 def run_photos(inputs: list[str], out: str | os.PathLike, *, address: str | None = None,
                num_workers: int | None = None, fmt: str = "parquet", per_face: bool = False, **options) -> dict:
     """Classify every face in the photos of ``inputs`` on Ray and write the records to ``out``; returns counts."""
+    _require_ray()
     import ray
 
     check_out(out, fmt)
@@ -275,6 +278,7 @@ def run_videos(inputs: list[str], out: str | os.PathLike, *, summary_json: str |
                address: str | None = None, num_workers: int | None = None, fmt: str = "parquet", **options) -> dict:
     """Track and classify the faces of every video in ``inputs`` on Ray (one video per task); write the rows to
     ``out`` and the per-track summaries (by video) to ``summary_json``; returns counts."""
+    _require_ray()
     import ray
 
     check_out(out, fmt)

@@ -27,6 +27,9 @@ MinConfidenceOpt = Annotated[float, typer.Option(
     "the emotion `uncertain` instead of a guess (0: never; see the README's coverage table).")]
 
 
+# Help texts and docstrings are rich markup: a literal "[word]" (ferkit[ray], [x, y, w, h]) is written "\\[word]".
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -559,7 +562,7 @@ def predict(
     annotate: Annotated[Optional[Path], typer.Option(
         help="Write each image with boxes, labels and probability bars into this folder (PNG).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
-    engine: Annotated[Optional[str], typer.Option(help="ray: run on Ray Data (pip install 'ferkit[ray]'), one actor "
+    engine: Annotated[Optional[str], typer.Option(help="ray: run on Ray Data (pip install 'ferkit\\[ray]'), one actor "
                                                   "per worker; inputs may also be a .txt or .parquet list of paths. "
                                                   "Needs --out.")] = None,
     address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port); "
@@ -575,7 +578,7 @@ def predict(
     """Find every face in photos, crop each like FER2013 and classify its expression.
 
     One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
-    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
+    \\[x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
     `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
     """
     import sys
