@@ -140,6 +140,26 @@ def test_html_report_is_self_contained(model, tiny_csv, tmp_path):
     assert result.exit_code == 1 and "report needs --data" in result.output
 
 
+def test_report_numbers_and_titles_are_of_one_model(tiny_csv, tmp_path):
+    """Without --model the figures are of fer-e (the default ensemble's first member): so are the numbers."""
+    import re
+
+    from ferkit.data import load_fer2013
+    from ferkit.evaluate import compute_metrics, load_predictor
+
+    result = runner.invoke(app, ["visualize", "report", "--data", str(tiny_csv), "--split", "PublicTest", "--out",
+                                 str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert "<title>ferkit report: fer-e</title>" in page and "<h1>ferkit report: fer-e</h1>" in page
+    assert DEFAULT_MODEL not in page and "fer-e on PyTorch" in page
+    data = load_fer2013(tiny_csv).split("PublicTest")
+    want = compute_metrics(load_predictor("fer-e")[0](data.images), data.labels)  # fer-e as predict runs it
+    accuracy, nll = re.search(r"accuracy <b>([0-9.]+)%</b>.*NLL ([0-9.]+)", page, re.S).groups()
+    assert float(accuracy) == pytest.approx(want["accuracy"] * 100, abs=0.011)
+    assert float(nll) == pytest.approx(want["nll"], abs=2e-4)
+
+
 @pytest.mark.skipif(not __import__("shutil").which("chromium"), reason="no chromium on this machine")
 def test_html_report_renders_in_a_browser(tiny_csv, tmp_path):
     import subprocess

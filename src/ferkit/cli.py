@@ -858,7 +858,7 @@ def visualize(
             if loaded is None:
                 fail("report needs --data (and --split, e.g. PublicTest)")
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(viz.report(net, loaded, model_name=model, run=run))
+            out.write_text(viz.report(net, loaded, model_name=model, run=run))  # numbers of `net`, the drawn one
             typer.echo(f"wrote {out}")
             return
         elif what == "saliency":

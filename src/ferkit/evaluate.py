@@ -149,19 +149,26 @@ def load_predictor(model: str | None, *, tta: bool | None = None):
     """
     if model is not None and str(model).endswith(".safetensors"):
         from ferkit.models import load_model
-        from ferkit.inference import predict_proba
 
         net = load_model(model)
-        meta = net.ferkit_meta
-        norm = meta["normalization"]
-        use_tta = meta.get("tta", False) if tta is None else tta
-        prep = preprocess.of(meta)
-        return (lambda faces: predict_proba(net, preprocess.apply(faces, prep), norm["mean"], norm["std"], tta=use_tta,
-                                            temperature=meta.get("temperature", 1.0))), meta
+        return net_predictor(net, tta=tta), net.ferkit_meta
     from ferkit.runtime import Classifier
 
     clf = Classifier(model, threads=0, tta=tta)
     return clf.predict_proba, clf.metadata
+
+
+def net_predictor(net, *, tta: bool | None = None):
+    """A function uint8 faces (N, 48, 48) -> probabilities (N, 7) of a loaded PyTorch network (its
+    ``ferkit_meta``: preprocessing, normalisation, flip TTA, temperature), in fp32."""
+    from ferkit.inference import predict_proba
+
+    meta = net.ferkit_meta
+    norm = meta["normalization"]
+    use_tta = meta.get("tta", False) if tta is None else tta
+    prep = preprocess.of(meta)
+    return lambda faces: predict_proba(net, preprocess.apply(faces, prep), norm["mean"], norm["std"], tta=use_tta,
+                                       temperature=meta.get("temperature", 1.0))
 
 
 def model_framing(model: str | None) -> str:

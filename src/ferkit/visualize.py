@@ -268,19 +268,28 @@ def _png_data(fig) -> str:
 def report(model, data, *, model_name: str | None = None, run: str | Path | None = None, examples: int = 4,
            seed: int = 0) -> str:
     """One self-contained HTML page for a trained model on a data set: summary, metrics, confusion,
-    second-guess table, right and wrong examples per class with their probabilities, curves, saliency."""
+    second-guess table, right and wrong examples per class with their probabilities, curves, saliency.
+
+    Every number, figure and title is of the one network ``model``: ``model_name`` is the name or file it was
+    loaded from (its numbers then come from that model as ``ferkit predict`` runs it, onnxruntime for a shipped
+    name), or None (they come from ``model`` itself, on PyTorch)."""
     import html
 
-    from ferkit.evaluate import compute_metrics, load_predictor
+    from ferkit.evaluate import compute_metrics, load_predictor, net_predictor
 
     meta = getattr(model, "ferkit_meta", {})
     name = model_name or meta.get("name", meta.get("arch", "model"))
-    predict, _ = load_predictor(model_name)  # as users run it: the shipped ONNX path (None: the default model)
+    if model_name is not None:
+        predict, _ = load_predictor(model_name)  # the same network, as users run it
+        runs_on = "onnxruntime, as ferkit predict runs it" if not str(model_name).endswith(".safetensors") else "PyTorch"
+    else:
+        predict, runs_on = net_predictor(model), "PyTorch"
     probs = predict(data.images)
     rep = {**compute_metrics(probs, data.labels), "model": name, "split": getattr(data, "source", "")}
     esc = html.escape
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in (
-        ("model", name), ("architecture", meta.get("arch")), ("trained by", meta.get("command")),
+        ("model", name), ("numbers from", f"{name} on {runs_on}"), ("architecture", meta.get("arch")),
+        ("trained by", meta.get("command")),
         ("training minutes", f"{meta.get('train_minutes', float('nan')):.1f}"), ("hardware", meta.get("hardware")),
         ("temperature", meta.get("temperature")), ("flip TTA", meta.get("tta")), ("data", data.source),
         ("faces", len(data))))
