@@ -201,6 +201,13 @@ def main() -> None:
             line += "".join(f"{r[k]['accuracy'] * 100:{15 if k == 'crop' else 8}.2f}%" for k in ("crop", "framed", "e2e"))
         line += f"{row['ms_per_face']:9.2f}{row['mb']:7.1f}"
         print(line)
+    print(f"\nECE (15 bins; photos: on the faces found)\n{'model':22s}" + (f"{args.split:>12s}" if data is not None else "")
+          + "".join(f"{n:>18s}" for n in found_sets) + "".join(f"{n + ' val':>18s}" for n in crop_sets))
+    for label, row in results["models"].items():
+        line = f"{label:22s}" + (f"{row[args.split]['ece'] * 100:11.2f}%" if data is not None else "")
+        line += "".join(f"{row[n]['ece'] * 100:17.2f}%" for n in found_sets)
+        line += "".join(f"{row[n + ' validation']['framed']['ece'] * 100:17.2f}%" for n in crop_sets)
+        print(line)
     if args.per_class:
         for name in crop_sets:
             print(f"\n{name} validation: recall per class (framed)")

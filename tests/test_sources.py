@@ -164,3 +164,22 @@ def test_cli_train_needs_one_fer2013_source_and_matching_weights(tiny_csv, tmp_p
     r = CliRunner().invoke(app, ["train", "--data", str(tiny_csv), "--data", str(root), "--source-weight", "1",
                                  "--out", str(tmp_path / "o")])
     assert r.exit_code != 0 and "1 given for 2 --data" in r.output
+
+
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_a_photo_turned_on_its_side_is_classified_upright(quarters):
+    """A photo turned by 90/180/270 degrees without an EXIF tag: the face is cropped upright (box framing turns
+    it by the quarter its landmarks show) and classified as in the upright photo (issue 24, item 9)."""
+    from ferkit import Recognizer
+    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.images import read_image
+
+    r = Recognizer()
+    rgb = read_image(SAMPLE_PHOTO)
+    turned = np.ascontiguousarray(np.rot90(rgb, quarters))
+    upright_crop = r.crops(rgb, r.locate(rgb))[0].astype(int)
+    crop = r.crops(turned, r.locate(turned))[0].astype(int)
+    diff = {k: np.abs(np.rot90(crop, k) - upright_crop).mean() for k in range(4)}
+    assert min(diff, key=diff.get) == 0 and diff[0] < 0.75 * min(diff[1], diff[2], diff[3])  # upright, not turned
+    face = r.predict(turned, color="RGB").faces[0]
+    assert face.emotion == r.predict(rgb, color="RGB").faces[0].emotion == "happy"

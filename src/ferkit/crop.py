@@ -103,7 +103,8 @@ def align_face(image: np.ndarray, face: Face, template: np.ndarray | None = None
 
 
 def frame_square(face: Face, frame: FerFrame | None = None) -> tuple[float, float, float, float]:
-    """The FER2013 square for ``face`` as (centre x, centre y, side, roll angle in degrees)."""
+    """The FER2013 square for ``face`` as (centre x, centre y, side, roll angle in degrees; ``box``: the quarter
+    turn that brings a face lying on its side upright, see :func:`quarter_turn`)."""
     if frame is None:
         frame = fitted_frames()["box"]
     if frame.method == "eyes":
@@ -119,7 +120,21 @@ def frame_square(face: Face, frame: FerFrame | None = None) -> tuple[float, floa
         cy = my + (frame.dx * uy + frame.dy * ux) * dist
         return cx, cy, frame.side * dist, angle
     x, y, w, h = face.box
-    return x + w / 2 + frame.dx * w, y + h / 2 + frame.dy * h, frame.side * (w * h) ** 0.5, 0.0
+    return (x + w / 2 + frame.dx * w, y + h / 2 + frame.dy * h, frame.side * (w * h) ** 0.5,
+            quarter_turn(face.landmarks))
+
+
+def quarter_turn(landmarks) -> float:
+    """The multiple of 90 degrees that brings a face upright, from its eye landmarks (0 without them).
+
+    A photo turned sideways or upside down without an EXIF tag shows its faces turned; the box framing keeps a
+    face's small roll (as FER2013's faces keep theirs) but turns a face lying on its side upright. The
+    sample photo turned by 90, 180 and 270 degrees reads eye-line angles of -80, 167 and 66 degrees."""
+    if landmarks is None:
+        return 0.0
+    (ax, ay), (bx, by) = landmarks[0], landmarks[1]
+    roll = float(np.degrees(np.arctan2(by - ay, bx - ax)))
+    return float(90 * round(roll / 90)) % 360
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
