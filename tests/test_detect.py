@@ -116,3 +116,40 @@ def test_a_face_both_scales_find_is_reported_once(photo, reference):
     assert len(coarse) == len(fine) == len(faces) == 6
     for face in faces:
         assert max(iou(face.box, f.box) for f in coarse) > 0.5 and max(iou(face.box, f.box) for f in fine) > 0.5
+
+
+def test_scales_reach_the_detector_and_a_detector_without_them_still_loads(photo):
+    from ferkit.detect import _DETECTORS, register_detector
+    from ferkit.recognize import Recognizer
+
+    rec = Recognizer()
+    assert (rec.detector.scales, rec.detector.max_side) == ("auto", 320)
+    assert Recognizer(scales="single", max_side=640).detector.scales == "single"
+    made = []
+
+    def old_style(*, threads=1, max_side=640):  # registered before detectors took `scales`
+        made.append(max_side)
+        return create_detector("centerface", threads=threads, max_side=max_side)
+
+    register_detector("old-style-test", old_style)
+    try:
+        assert Recognizer(detector="old-style-test", scales="single").locate(photo)
+        assert made == [320]
+    finally:
+        _DETECTORS.pop("old-style-test")
+
+
+def test_video_detects_at_one_scale_unless_asked(tmp_path, monkeypatch):
+    from ferkit import video
+
+    made = []
+
+    class Spy:
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs.get("scales"))
+            raise RuntimeError("enough")
+
+    monkeypatch.setattr("ferkit.recognize.Recognizer", Spy)
+    with pytest.raises(RuntimeError, match="enough"):
+        next(video.stream(str(tmp_path / "none.mp4")))
+    assert made == ["single"]

@@ -227,8 +227,22 @@ def list_detectors() -> list[str]:
 
 
 def create_detector(name: str = "centerface", **kwargs):
+    """A registered detector, made with ``kwargs`` (``threads``, ``max_side``, ``scales``...). A factory
+    that takes no ``scales`` argument (a detector registered before it existed) is made without it."""
     try:
         factory = _DETECTORS[name]
     except KeyError:
         raise KeyError(f"unknown detector {name!r}; available: {', '.join(list_detectors())}") from None
+    if "scales" in kwargs and not _takes(factory, "scales"):
+        kwargs.pop("scales")
     return factory(**kwargs)
+
+
+def _takes(factory: Callable[..., object], name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
