@@ -153,3 +153,11 @@ def test_video_detects_at_one_scale_unless_asked(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="enough"):
         next(video.stream(str(tmp_path / "none.mp4")))
     assert made == ["single"]
+
+
+def test_a_part_of_a_large_face_boxed_by_a_finer_pass_is_dropped():
+    from ferkit.detect import _drop_parts
+
+    boxes = np.array([[0, 0, 100, 120], [30, 30, 50, 50], [90, 90, 140, 140], [200, 0, 220, 20]], float)
+    assert _drop_parts(boxes, np.array([0, 1, 1, 1]), np.arange(4)).tolist() == [0, 2, 3]  # the eye inside goes
+    assert _drop_parts(boxes, np.array([1, 1, 1, 1]), np.arange(4)).tolist() == [0, 1, 2, 3]  # one pass: kept

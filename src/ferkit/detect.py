@@ -88,7 +88,7 @@ class CenterFace:
     pixels wide (of the original image) up to the whole frame are found: a finer pass (on overlapping tiles)
     where the image is larger than the main pass sees it, and a coarser one (the image at 320 px) where
     ``max_side`` was raised so high that a large face would be missed; the passes' faces are merged by NMS.
-    ``"single"``: the main pass only (cheaper; what ferkit did before 0.x, and ``ferkit video``'s default).
+    ``"single"``: the main pass only (cheaper; ferkit's one mode before, and ``ferkit video``'s default).
     See :func:`plan_scales`."""
 
     name = "centerface"
@@ -195,22 +195,13 @@ class CenterFace:
 def _drop_parts(boxes: np.ndarray, level: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """``keep`` without the boxes of a finer pass that lie mostly (70%) inside a box twice as wide from a
     coarser pass: a part of a large face (an eye, the mouth) boxed by the finer pass, not a face of its own."""
-    out = []
-    for i in keep:
-        x0, y0, x1, y1 = boxes[i]
-        area = max(1e-9, (x1 - x0) * (y1 - y0))
-        part = False
-        for j in keep:
-            if level[j] >= level[i] or (boxes[j, 2] - boxes[j, 0]) < 2 * (x1 - x0):
-                continue
-            ix = max(0.0, min(x1, boxes[j, 2]) - max(x0, boxes[j, 0]))
-            iy = max(0.0, min(y1, boxes[j, 3]) - max(y0, boxes[j, 1]))
-            if ix * iy / area > 0.7:
-                part = True
-                break
-        if not part:
-            out.append(i)
-    return np.asarray(out, np.int64)
+    b, lv = boxes[keep], level[keep]
+    ix = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+    area = np.maximum(1e-9, (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
+    width = b[:, 2] - b[:, 0]
+    inside = (ix * iy / area[:, None] > 0.7) & (lv[None, :] < lv[:, None]) & (width[None, :] >= 2 * width[:, None])
+    return keep[~inside.any(1)]
 
 
 _DETECTORS: dict[str, Callable[..., object]] = {"centerface": CenterFace}
