@@ -155,7 +155,8 @@ def run_main(argv, capsys):
     (["video", "x.mp4", "--window", "0"], "--window"), (["video", "x.mp4", "--detect-every", "0"], "--detect-every"),
     (["serve", "--workers", "0"], "--workers"), (["serve", "--port", "70000"], "--port"),
     (["train", "--data", "x.csv", "--out", "r", "--epochs", "0"], "--epochs"),
-    (["evaluate", "--photos", "p", "--max-side", "8"], "--max-side")])
+    (["evaluate", "--photos", "p", "--max-side", "8"], "--max-side"), (["predict", "--scales", "many"], "--scales"),
+    (["video", "x.mp4", "--scales", "pyramid"], "--scales")])
 def test_out_of_range_numbers_are_refused_in_one_line(argv, option, capsys):
     code, out, err = run_main(argv, capsys)
     assert code == 2 and out == ""

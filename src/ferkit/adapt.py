@@ -62,9 +62,9 @@ def _cache_root() -> Path:
 
 
 def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_side: int = 320, cache: bool = True,
-                  progress: bool = False, framing: str = "box") -> FaceSet:
+                  progress: bool = False, framing: str = "box", scales: str = "auto") -> FaceSet:
     """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does for a model trained on
-    ``framing`` (cached).
+    ``framing`` (cached; ``max_side``, ``scales``: as :class:`ferkit.recognize.Recognizer`).
 
     Photos that cannot be read, hold no face, or whose labelled box no detection overlaps are listed in
     ``skipped`` with the reason; so are image files outside the ``<emotion>/`` folders.
@@ -77,7 +77,7 @@ def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_
     faces = read_photo_set(root)
     stray = [] if (root / "labels.csv").exists() else sorted(
         str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    key_items = [detector, max_side, FRAME_FILE.read_text()] + ([framing] if framing != "box" else [])
+    key_items = [detector, max_side, FRAME_FILE.read_text(), f"scales={scales}"] + ([framing] if framing != "box" else [])
     for f in faces:
         st = f.path.stat() if f.path.exists() else None
         key_items.append([str(f.path.resolve()), f.label, f.box, st.st_size if st else -1, st.st_mtime_ns if st else -1])
@@ -87,7 +87,8 @@ def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_
         z = np.load(cached)
         found, crops, missing = z["found"], z["crops"], json.loads(str(z["missing"]))
     else:
-        result = find_faces(root, detector=detector, max_side=max_side, progress=progress, framing=framing)
+        result = find_faces(root, detector=detector, max_side=max_side, progress=progress, framing=framing,
+                            scales=scales)
         found, crops, missing = result.found, result.crops, {str(k): v for k, v in result.missing.items()}
         if cache:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -287,7 +288,8 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
 def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None, layers: str = "head",
              epochs: int | None = None, lr: float | None = None, patience: int | None = None,
              val_fraction: float = 0.2, seed: int = 0, detector: str = "centerface", max_side: int = 320,
-             faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False) -> dict:
+             faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False,
+             scales: str = "auto") -> dict:
     """Fine-tune ``base`` (a shipped name, None for the default, a .safetensors file or a model folder) on the
     labelled photos in ``data`` and write a model folder ``out``. Returns the report (also ``out/finetune.json``).
 
@@ -309,7 +311,8 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
         from ferkit.weights import read_metadata
 
         framing = read_metadata(base_path).get("framing", "box") if base_path.suffix == ".safetensors" else "box"
-        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress, framing=framing)
+        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress, framing=framing,
+                              scales=scales)
     for path, reason in faces.skipped:
         log(f"skipped {path}: {reason}")
     present = sorted({int(c) for c in faces.labels})

@@ -75,13 +75,13 @@ class _Photos:
     """A Ray actor's work: the models load once, in the constructor; each call classifies a batch of paths."""
 
     def __init__(self, model=None, detector="centerface", max_side=320, min_face=24, min_confidence=0.0,
-                 per_face=False, path_column="path"):
+                 per_face=False, path_column="path", scales="auto"):
         import pyarrow as pa
 
         from ferkit.recognize import Recognizer
 
         self.rec = Recognizer(model, detector=detector, threads=1, max_side=max_side, min_face=min_face,
-                              min_confidence=min_confidence)
+                              min_confidence=min_confidence, scales=scales)
         self.per_face, self.column, self.pa = per_face, path_column, pa
         self.schema = schemas()["face" if per_face else "image"]
 
@@ -94,13 +94,14 @@ class _Photos:
 
 def predict_dataset(ds, *, model: str | None = None, detector: str = "centerface", max_side: int = 320,
                     min_face: int = 24, min_confidence: float = 0.0, per_face: bool = False,
-                    num_workers: int | None = None, batch_size: int = 16, path_column: str = "path"):
+                    num_workers: int | None = None, batch_size: int = 16, path_column: str = "path",
+                    scales: str = "auto"):
     """``ferkit predict`` as a Ray Data transformation: ``ds`` has a column of image paths (``path_column``);
     returns a dataset of ``ferkit predict`` records (or of per-face rows with ``per_face``). ``num_workers``
     actors (default: as many as Ray gives CPUs), each with one CPU and one inference thread."""
     _require_ray()
     kwargs = {"model": model, "detector": detector, "max_side": max_side, "min_face": min_face,
-              "min_confidence": min_confidence, "per_face": per_face, "path_column": path_column}
+              "min_confidence": min_confidence, "per_face": per_face, "path_column": path_column, "scales": scales}
     return ds.map_batches(_bound(_Photos, kwargs), batch_size=batch_size, batch_format="pyarrow",
                           compute=_pool(num_workers), num_cpus=1)
 
@@ -121,12 +122,12 @@ def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int 
 
 
 class _Videos:
-    def __init__(self, model=None, max_side=320, window=15, detect_every=1, min_confidence=0.0):
+    def __init__(self, model=None, max_side=320, window=15, detect_every=1, min_confidence=0.0, scales="single"):
         import pyarrow as pa
 
         from ferkit.recognize import Recognizer
 
-        self.rec = Recognizer(model, threads=1, max_side=max_side, min_confidence=min_confidence)
+        self.rec = Recognizer(model, threads=1, max_side=max_side, min_confidence=min_confidence, scales=scales)
         self.window, self.detect_every, self.pa = window, detect_every, pa
         self.schema = schemas()["video"]
 
@@ -138,12 +139,12 @@ class _Videos:
 
 
 def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: int = 15, detect_every: int = 1,
-                  min_confidence: float = 0.0, num_workers: int | None = None):
+                  min_confidence: float = 0.0, num_workers: int | None = None, scales: str = "single"):
     """``ferkit video`` over a dataset of video paths (column ``path``): one video per task, its rows in frame
-    order (see :func:`analyse_video`)."""
+    order (see :func:`analyse_video`). ``scales``: as ``ferkit video --scales`` (single by default)."""
     _require_ray()
     kwargs = {"model": model, "max_side": max_side, "window": window, "detect_every": detect_every,
-              "min_confidence": min_confidence}
+              "min_confidence": min_confidence, "scales": scales}
     return ds.map_batches(_bound(_Videos, kwargs), batch_size=1, batch_format="pyarrow",
                           compute=_pool(num_workers), num_cpus=1)
 

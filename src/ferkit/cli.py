@@ -27,6 +27,25 @@ MinConfidenceOpt = Annotated[float, typer.Option(
     "the emotion `uncertain` instead of a guess (0: never; see the README's coverage table).")]
 
 
+def _scales_option(default: str, what: str):
+    text = {"auto": f"auto: the detector also runs at the finer (or coarser) scales the {what} needs, so faces "
+                    "from ~20 px wide up to the whole frame are found whatever --max-side (slower on large images); "
+                    f"single: one pass at --max-side only (faster; faces under ~16 px at that scale are missed).",
+            "single": f"single: one detection pass at --max-side (faces under ~16 px at that scale are missed); "
+                      f"auto: also at the finer (or coarser) scales the {what} needs, as `predict` does (faces from "
+                      "~20 px up to the whole frame; costs more on every detected frame)."}[default]
+    def check(value: str) -> str:
+        if value not in ("auto", "single"):
+            raise typer.BadParameter(f"{value!r} is not one of 'auto', 'single'")
+        return value
+
+    return Annotated[str, typer.Option(metavar="[auto|single]", callback=check, help=text)]
+
+
+PhotoScalesOpt = _scales_option("auto", "image")
+VideoScalesOpt = _scales_option("single", "frame")
+
+
 # Help texts and docstrings are rich markup: a literal "[word]" (ferkit[ray], [x, y, w, h]) is written "\\[word]".
 
 
@@ -273,7 +292,9 @@ def evaluate(
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Override the model's flip test-time "
                                                 "augmentation (default: what its metadata says).")] = None,
     detector: Annotated[str, typer.Option(help="--photos: face detector.")] = "centerface",
-    max_side: Annotated[int, typer.Option(min=32, help="--photos: detect on the photo downscaled to this many pixels per side.")] = 320,
+    max_side: Annotated[int, typer.Option(min=32, help="--photos: the detector's main pass sees the photo downscaled "
+                                          "to this many pixels per side (see --scales).")] = 320,
+    scales: PhotoScalesOpt = "auto",
 ) -> None:
     """Accuracy, top-2, per-class precision/recall/F1, confusion matrix, calibration and the 2nd-guess table,
     on a FER2013 split (--data) or on real photos (--photos).
@@ -293,7 +314,7 @@ def evaluate(
             from ferkit.evaluate import model_framing
             from ferkit.photos import evaluate_photos, find_faces
 
-            found = find_faces(photos, detector=detector, max_side=max_side, progress=True,
+            found = find_faces(photos, detector=detector, max_side=max_side, scales=scales, progress=True,
                                framing=model_framing(chosen))
             report = evaluate_photos(found, chosen, tta=tta)
             for path, error in found.errors.items():
@@ -356,8 +377,9 @@ def finetune(
                                                 "early stopping and calibration.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Random seed of the split and the training.")] = 0,
     detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
-    max_side: Annotated[int, typer.Option(min=32, help="Detect on photos downscaled to this many pixels per side, as "
-                                          "`predict` does.")] = 320,
+    max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees each photo downscaled to this "
+                                          "many pixels per side, as `predict` does (see --scales).")] = 320,
+    scales: PhotoScalesOpt = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar while detecting (on stderr).")] = True,
 ) -> None:
     """Fine-tune a model on your own labelled photos, on a CPU.
@@ -376,7 +398,7 @@ def finetune(
 
     try:
         run_finetune(data, out, base=base, layers=layers, epochs=epochs, lr=lr, patience=patience,
-                     val_fraction=val_fraction, seed=seed, detector=detector, max_side=max_side,
+                     val_fraction=val_fraction, seed=seed, detector=detector, max_side=max_side, scales=scales,
                      command=command_line(), log=typer.echo, progress=progress)
     except (DataError, WeightsError, ValueError, KeyError, OSError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
@@ -552,8 +574,10 @@ def predict(
     detect: Annotated[bool, typer.Option("--detect/--no-detect",
                                          help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
-    max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side "
-                                          "(faster; raise it to find small faces in large group photos).")] = 320,
+    max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees the image downscaled to this "
+                                          "many pixels per side (with --scales auto, finer passes find the small "
+                                          "faces of large group photos: no need to raise it).")] = 320,
+    scales: PhotoScalesOpt = "auto",
     min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
@@ -598,7 +622,7 @@ def predict(
         try:
             stats = run_photos(paths or [], out, address=address, num_workers=num_workers, fmt=out_format,
                                per_face=per_face, model=model, detector=detector, max_side=max_side,
-                               min_face=min_face, min_confidence=min_confidence)
+                               scales=scales, min_face=min_face, min_confidence=min_confidence)
         except (ImportError, ValueError, WeightsError, OSError) as exc:
             fail(str(exc))
         typer.echo(f"{stats['images']} image(s) -> {stats['rows']} row(s) in {out}, {stats['errors']} error(s) in "
@@ -624,7 +648,7 @@ def predict(
         fail("no image files found in: " + ", ".join(paths or []))
     try:
         rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side,
-                         min_confidence=min_confidence)
+                         min_confidence=min_confidence, scales=scales)
     except (WeightsError, KeyError) as exc:
         writer.close()
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
@@ -686,6 +710,7 @@ def video(
                                               "the boxes in between (the classifier runs on every frame).")] = 1,
     model: ModelOpt = None,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
+    scales: VideoScalesOpt = "single",
     min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
@@ -702,6 +727,9 @@ def video(
 
     Faces keep an id while they stay in view (a different person at the same place, or a scene cut, starts
     a new track; a face that leaves and comes back gets a new id). Every frame of a file gets a result.
+    The detector runs at one scale by default (--scales single, to keep up with 30 frames/s); --scales auto
+    also finds faces down to ~20 px in large frames, as `predict` does, at a cost on every detected frame
+    (pair it with --detect-every).
     """
     import sys
 
@@ -720,7 +748,8 @@ def video(
         _check_outputs((summary_json, "--summary-json"))
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
-                               num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, window=window,
+                               num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, scales=scales,
+                               window=window,
                                detect_every=detect_every, min_confidence=min_confidence)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
@@ -738,7 +767,7 @@ def video(
         fail("give a video file or --camera N (one of them)")
     _check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
     try:
-        rec = Recognizer(model, threads=threads, max_side=max_side, min_confidence=min_confidence)
+        rec = Recognizer(model, threads=threads, max_side=max_side, min_confidence=min_confidence, scales=scales)
     except WeightsError as exc:
         fail(str(exc))
     from ferkit.outputs import open_output
@@ -894,7 +923,9 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the model once).")] = 1,
     model: ModelOpt = None,
     detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
-    max_side: Annotated[int, typer.Option(min=32, help="Detect on the image downscaled to this many pixels per side.")] = 320,
+    max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees the image downscaled to this "
+                                          "many pixels per side (see --scales).")] = 320,
+    scales: PhotoScalesOpt = "auto",
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
     min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per inference.")] = 1,
@@ -924,7 +955,7 @@ def serve(
     from ferkit.serve import CONFIG_ENV, ServeConfig, create_app
     from ferkit.weights import WeightsError
 
-    config = ServeConfig(model=model, detector=detector, max_side=max_side, min_face=min_face,
+    config = ServeConfig(model=model, detector=detector, max_side=max_side, scales=scales, min_face=min_face,
                          min_confidence=min_confidence, threads=threads,
                          concurrency=concurrency, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                          max_batch=max_batch, timeout_s=timeout, cors_origins=list(cors_origin or []), window=window)

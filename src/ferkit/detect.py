@@ -28,15 +28,77 @@ class Face:
     landmarks: tuple[tuple[float, float], ...] | None = field(default=None, compare=False)
 
 
+SCALES = ("auto", "single")
+SMALLEST_FACE = 20  # px of the original image: with scales="auto", faces this narrow are still found
+# CenterFace's reliable range, in pixels of the image it sees (measured on the bundled faces pasted at 6-700 px):
+# faces narrower than ~16 px are missed or scored under 0.6; wider than ~400 px only an inner part is boxed
+RELIABLE_MIN, RELIABLE_MAX = 16, 400
+KEEP_MIN, KEEP_MAX = 24, 300  # a pass with a finer/coarser neighbour keeps only the faces in this band of its own
+MAX_STEP = 12.0  # at most this ratio between neighbouring scales: their kept bands overlap (24*12 < 300)
+COARSE_SIDE = 320  # the pass for faces as large as the frame sees the image at most this large
+TILE, TILE_OVERLAP = 1024, KEEP_MAX  # fine passes run on tiles this large (in the pass's pixels), this much overlap
+
+
+def plan_scales(height: int, width: int, *, max_side: int, scales: str = "auto",
+                smallest_face: float = SMALLEST_FACE) -> list[float]:
+    """The scales (resize factors, coarsest first) the detector runs at on a ``height`` x ``width`` image.
+
+    ``single``: one pass, the image downscaled to at most ``max_side`` pixels per side. ``auto``: that pass,
+    plus finer ones where it would miss faces ``smallest_face`` pixels wide (they need >= 16 px where the
+    detector sees them), plus a coarser one where a face as large as the frame would be too large for it
+    (over ~400 px); neighbouring scales are at most 12x apart, so every face size in between is covered."""
+    if scales not in SCALES:
+        raise ValueError(f"scales must be one of {', '.join(SCALES)}, not {scales!r}")
+    long_side, short_side = max(height, width), min(height, width)
+    base = min(1.0, max_side / long_side)
+    plan = [base]
+    if scales == "single":
+        return plan
+    if smallest_face > 0:  # finer passes, for the small faces
+        fine = min(1.0, RELIABLE_MIN / smallest_face)
+        if fine > base * 1.25:
+            plan += _between(base, fine)[1:]
+    if short_side * base > RELIABLE_MAX:  # a coarser pass, for faces as large as the frame
+        coarse = min(base, COARSE_SIDE / long_side)
+        if base > coarse * 1.001:
+            plan = _between(coarse, base)[:-1] + plan
+    return plan
+
+
+def _between(low: float, high: float) -> list[float]:
+    """``low`` to ``high`` in equal ratios of at most MAX_STEP, both ends included."""
+    n = int(np.ceil(np.log(high / low) / np.log(MAX_STEP) - 1e-9))
+    return [float(low * (high / low) ** (i / n)) for i in range(n + 1)] if n > 0 else [low, high]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> np.ndarray:
+    """Indices of the boxes (N, 4: x, y, w, h) kept by greedy non-maximum suppression, best score first."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), 0.0, iou_max)
+    return np.asarray(keep, np.int64).reshape(-1)
+
+
 class CenterFace:
-    """CenterFace on onnxruntime. Frames larger than ``max_side`` are downscaled before detection (faster;
-    faces under about 10 px at that scale are lost); boxes come back in the original frame's pixels."""
+    """CenterFace on onnxruntime; boxes and landmarks come back in the original image's pixels.
+
+    ``max_side``: the main pass sees the image downscaled to at most this many pixels per side (faster; on
+    its own it loses faces under ~16 px at that scale and boxes only part of a face over ~400 px).
+    ``scales``: ``"auto"`` (the default) adds the passes the image needs so that faces from ``smallest_face``
+    pixels wide (of the original image) up to the whole frame are found: a finer pass (on overlapping tiles)
+    where the image is larger than the main pass sees it, and a coarser one (the image at 320 px) where
+    ``max_side`` was raised so high that a large face would be missed; the passes' faces are merged by NMS.
+    ``"single"``: the main pass only (cheaper; ferkit's one mode before, and ``ferkit video``'s default).
+    See :func:`plan_scales`."""
 
     name = "centerface"
 
-    def __init__(self, *, threads: int = 1, max_side: int = 640, threshold: float = 0.5, nms: float = 0.3):
+    def __init__(self, *, threads: int = 1, max_side: int = 640, threshold: float = 0.5, nms: float = 0.3,
+                 scales: str = "auto", smallest_face: float = SMALLEST_FACE):
         import onnxruntime as ort
 
+        if scales not in SCALES:
+            raise ValueError(f"scales must be one of {', '.join(SCALES)}, not {scales!r}")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -45,21 +107,17 @@ class CenterFace:
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.max_side, self.threshold, self.nms = max_side, threshold, nms
+        self.scales, self.smallest_face = scales, smallest_face
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an RGB uint8 image (H, W, 3), best score first."""
-        h, w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One network pass on an RGB image as it is: boxes (N, 4: x0, y0, x1, y1), scores (N,), landmarks
+        (N, 5, 2), in that image's pixels, before NMS."""
         sh, sw = image.shape[:2]
         ph, pw = -(-sh // 32) * 32, -(-sw // 32) * 32  # the network needs sides divisible by 32
         canvas = np.zeros((ph, pw, 3), np.float32)
         canvas[:sh, :sw] = image
         heat, size, offset, marks = self.session.run(None, {self.input_name: canvas.transpose(2, 0, 1)[None]})
         ys, xs = np.nonzero(heat[0, 0] > self.threshold)
-        if len(ys) == 0:
-            return []
         bh = np.exp(size[0, 0, ys, xs]) * 4  # box size, in input pixels (the maps are at 1/4 resolution)
         bw = np.exp(size[0, 1, ys, xs]) * 4
         cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
@@ -68,16 +126,82 @@ class CenterFace:
         y0 = np.clip(cy - bh / 2, 0, sh)
         x1 = np.clip(cx + bw / 2, 0, sw)
         y1 = np.clip(cy + bh / 2, 0, sh)
-        scores = heat[0, 0, ys, xs]
         lx = marks[0, 1::2][:, ys, xs] * bw + x0  # (5, n): landmarks relative to the box's corner
         ly = marks[0, 0::2][:, ys, xs] * bh + y0
-        boxes = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
-        keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.threshold, self.nms)
-        faces = []
-        for i in np.asarray(keep).reshape(-1):
-            faces.append(Face(tuple(float(v) / scale for v in boxes[i]), float(scores[i]),
-                              tuple((float(lx[j, i]) / scale, float(ly[j, i]) / scale) for j in range(5))))
+        return (np.stack([x0, y0, x1, y1], 1).astype(np.float64), heat[0, 0, ys, xs].astype(np.float64),
+                np.stack([lx.T, ly.T], 2).astype(np.float64))
+
+    def _pass(self, image: np.ndarray, scale: float, tiled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The faces at one scale, in original-image pixels (x0, y0, x1, y1). ``tiled``: large images are cut
+        into overlapping tiles (bounded memory); a face cut by a tile's inner edge is left to the tile
+        that holds it whole (the overlap is wider than any face the pass keeps)."""
+        h, w = image.shape[:2]
+        if scale < 1.0:
+            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                               interpolation=cv2.INTER_AREA)
+        sh, sw = image.shape[:2]
+        step = TILE - TILE_OVERLAP
+        if not tiled or max(sh, sw) <= TILE + TILE_OVERLAP // 2:
+            origins = [(0, 0, sh, sw)]
+        else:
+            ny, nx = max(1, -(-(sh - TILE) // step) + 1), max(1, -(-(sw - TILE) // step) + 1)
+            ty = np.linspace(0, max(0, sh - TILE), ny).round().astype(int)
+            tx = np.linspace(0, max(0, sw - TILE), nx).round().astype(int)
+            origins = [(y, x, min(sh, y + TILE), min(sw, x + TILE)) for y in ty for x in tx]
+        boxes, scores, marks = [], [], []
+        for y0, x0, y1, x1 in origins:
+            b, s, m = self._run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+            inner = np.zeros(len(b), bool)  # touching an edge this tile shares with a neighbour
+            inner |= (b[:, 0] <= 1) & (x0 > 0)
+            inner |= (b[:, 1] <= 1) & (y0 > 0)
+            inner |= (b[:, 2] >= x1 - x0 - 1) & (x1 < sw)
+            inner |= (b[:, 3] >= y1 - y0 - 1) & (y1 < sh)
+            offset = np.array([x0, y0], np.float64)
+            boxes.append(b[~inner] + np.tile(offset, 2))
+            scores.append(s[~inner])
+            marks.append(m[~inner] + offset)
+        sx, sy = sw / w, sh / h  # the exact resize factors, per axis
+        div = np.array([sx, sy, sx, sy])
+        return np.concatenate(boxes) / div, np.concatenate(scores), np.concatenate(marks) / np.array([sx, sy])
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in an RGB uint8 image (H, W, 3), best score first."""
+        h, w = image.shape[:2]
+        plan = plan_scales(h, w, max_side=self.max_side, scales=self.scales, smallest_face=self.smallest_face)
+        boxes, scores, marks, level = [], [], [], []
+        for k, scale in enumerate(plan):
+            b, s, m = self._pass(image, scale, tiled=len(plan) > 1 and scale > plan[0])
+            keep = nms(np.c_[b[:, :2], b[:, 2:] - b[:, :2]], s, self.nms)  # within the pass, as before
+            b, s, m = b[keep], s[keep], m[keep]
+            width = (b[:, 2] - b[:, 0]) * scale  # in the pass's pixels
+            ok = np.ones(len(b), bool)
+            if k > 0:  # a coarser pass finds the large faces whole
+                ok &= width <= KEEP_MAX
+            if k < len(plan) - 1:  # a finer pass finds the small faces more surely
+                ok &= width >= KEEP_MIN
+            boxes.append(b[ok]), scores.append(s[ok]), marks.append(m[ok]), level.append(np.full(ok.sum(), k))
+        b, s, m, level = (np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks),
+                          np.concatenate(level))
+        if len(plan) > 1:
+            keep = nms(np.c_[b[:, :2], b[:, 2:] - b[:, :2]], s, self.nms)
+            keep = _drop_parts(b, level, keep)
+            b, s, m = b[keep], s[keep], m[keep]
+        faces = [Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), float(sc),
+                      tuple((float(px), float(py)) for px, py in lm))
+                 for (x0, y0, x1, y1), sc, lm in zip(b, s, m)]
         return sorted(faces, key=lambda f: -f.score)
+
+
+def _drop_parts(boxes: np.ndarray, level: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``keep`` without the boxes of a finer pass that lie mostly (70%) inside a box twice as wide from a
+    coarser pass: a part of a large face (an eye, the mouth) boxed by the finer pass, not a face of its own."""
+    b, lv = boxes[keep], level[keep]
+    ix = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+    area = np.maximum(1e-9, (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
+    width = b[:, 2] - b[:, 0]
+    inside = (ix * iy / area[:, None] > 0.7) & (lv[None, :] < lv[:, None]) & (width[None, :] >= 2 * width[:, None])
+    return keep[~inside.any(1)]
 
 
 _DETECTORS: dict[str, Callable[..., object]] = {"centerface": CenterFace}
@@ -94,8 +218,22 @@ def list_detectors() -> list[str]:
 
 
 def create_detector(name: str = "centerface", **kwargs):
+    """A registered detector, made with ``kwargs`` (``threads``, ``max_side``, ``scales``...). A factory
+    that takes no ``scales`` argument (a detector registered before it existed) is made without it."""
     try:
         factory = _DETECTORS[name]
     except KeyError:
         raise KeyError(f"unknown detector {name!r}; available: {', '.join(list_detectors())}") from None
+    if "scales" in kwargs and not _takes(factory, "scales"):
+        kwargs.pop("scales")
     return factory(**kwargs)
+
+
+def _takes(factory: Callable[..., object], name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)

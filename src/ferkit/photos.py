@@ -110,16 +110,17 @@ def iou(a, b) -> float:
 
 
 def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int = 320, iou_min: float = IOU_MIN,
-               threads: int = 1, progress: bool = False, framing: str = "box") -> FoundFaces:
-    """Detect the faces of every photo once, match them to the labels and crop them as ``ferkit predict`` does
-    for a model trained on ``framing`` (``box`` or ``align``, see :mod:`ferkit.crop`)."""
+               threads: int = 1, progress: bool = False, framing: str = "box", scales: str = "auto") -> FoundFaces:
+    """Detect the faces of every photo once (``max_side``, ``scales``: as :class:`ferkit.recognize.Recognizer`),
+    match them to the labels and crop them as ``ferkit predict`` does for a model trained on ``framing``
+    (``box`` or ``align``, see :mod:`ferkit.crop`)."""
     from ferkit.crop import crop_face, fitted_frames
     from ferkit.detect import create_detector
     from ferkit.images import ImageError, read_image
 
     faces = read_photo_set(root)
     frame = fitted_frames()[framing]
-    det = create_detector(detector, threads=threads, max_side=max_side)
+    det = create_detector(detector, threads=threads, max_side=max_side, scales=scales)
     n = len(faces)
     found = np.zeros(n, bool)
     crops = np.zeros((n, 48, 48), np.uint8)

@@ -62,13 +62,17 @@ class Recognizer:
     one face (for images that are already FER2013-style crops). ``min_face``: faces narrower than this
     many pixels are flagged ``small``. ``min_confidence``: a face whose top (calibrated) probability is under
     it gets the emotion ``"uncertain"`` (and ``uncertain=True``) instead of a guess; its probabilities stay
-    (0, the default, never abstains; README: the coverage/accuracy table to choose it). ``max_side``: the detector sees the image downscaled to at most
-    this many pixels per side (320: a 640x480 photo costs ~9 ms; faces under ~20 px of a 640-px photo
-    are then missed -- raise it for group photos with small faces).
+    (0, the default, never abstains; README: the coverage/accuracy table to choose it). ``max_side``: the
+    detector's main pass sees the image downscaled to at most this many pixels per side (320). ``scales``:
+    ``"auto"`` (the default) adds the passes the image needs so that faces from ~20 px wide (of the original
+    image) up to the whole frame are found -- a finer pass where the image is larger than ``max_side``, merged
+    by NMS (see :class:`ferkit.detect.CenterFace`); ``"single"`` runs the main pass only (cheaper, and
+    faces under ~16 px at that scale are missed: ~32 px of a 640-px photo).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, detector: str = "centerface", threads: int = 1,
-                 min_face: int = 24, detect: bool = True, max_side: int = 320, min_confidence: float = 0.0):
+                 min_face: int = 24, detect: bool = True, max_side: int = 320, min_confidence: float = 0.0,
+                 scales: str = "auto"):
         from ferkit.detect import create_detector
         from ferkit.runtime import Classifier
 
@@ -77,7 +81,8 @@ class Recognizer:
         self.classifier = Classifier(model, threads=threads)
         self.labels = self.classifier.labels
         self.frame = framing_of(self.classifier.metadata)  # the framing the model was trained on
-        self.detector = create_detector(detector, threads=threads, max_side=max_side) if detect else None
+        self.detector = (create_detector(detector, threads=threads, max_side=max_side, scales=scales)
+                         if detect else None)
         self.min_face = min_face
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")

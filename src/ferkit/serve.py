@@ -57,7 +57,8 @@ class ServeConfig:
 
     model: str | None = None  # shipped model name or .onnx file (None: the default model)
     detector: str = "centerface"
-    max_side: int = 320  # the detector sees the image downscaled to this many pixels per side
+    max_side: int = 320  # the detector's main pass sees the image downscaled to this many pixels per side
+    scales: str = "auto"  # auto: and the finer/coarser passes the image needs (faces from ~20 px); single: one pass
     min_face: int = 24
     min_confidence: float = 0.0  # abstain below this top probability (photos: raw; webcam: smoothed)
     threads: int = 1  # onnxruntime threads per inference
@@ -171,7 +172,7 @@ class Service:
         self.config = config
         self.recognizer = Recognizer(config.model, detector=config.detector, threads=config.threads,
                                      min_face=config.min_face, max_side=config.max_side,
-                                     min_confidence=config.min_confidence)
+                                     min_confidence=config.min_confidence, scales=config.scales)
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self.sessions_lock = threading.Lock()
 
@@ -243,7 +244,7 @@ class Service:
                           "input_size": meta.get("input_size"), "accuracy": meta.get("accuracy"),
                           "temperature": clf.temperature, "tta": clf.tta, "metadata": meta},
                 "detector": {"name": self.config.detector, "max_side": self.config.max_side,
-                             "min_face": self.config.min_face},
+                             "scales": self.config.scales, "min_face": self.config.min_face},
                 "limits": {"max_upload_mb": self.config.max_upload_mb, "max_pixels": self.config.max_pixels,
                            "max_batch": self.config.max_batch, "timeout_s": self.config.timeout_s},
                 "webcam": {"window": self.config.window, "session_ttl_s": self.config.session_ttl_s}}

@@ -98,7 +98,9 @@ def reframe_crops(images: list[np.ndarray] | np.ndarray, *, framing: str = "box"
     from ferkit.detect import Face, create_detector
 
     frame = fitted_frames()[framing]
-    det = detector or create_detector("centerface", threads=1, max_side=640)
+    # one pass, as these crops were always framed: each holds one face that fills it, and the cache of
+    # re-framed crops is not keyed on detector settings
+    det = detector or create_detector("centerface", threads=1, max_side=640, scales="single")
     n = len(images)
     crops = np.zeros((n, 48, 48), np.uint8)
     found = np.zeros(n, bool)

@@ -294,7 +294,8 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
            keep_images: bool = False, scene_cut: float = 40.0, info: dict | None = None) -> Iterator[FrameResult]:
     """Per-frame results of a video file or a camera index, as they come.
 
-    ``recognizer``: a :class:`ferkit.recognize.Recognizer` (default: the default model and detector).
+    ``recognizer``: a :class:`ferkit.recognize.Recognizer` (default: the default model and detector, with
+    ``scales="single"`` as ``ferkit video``: one detection pass per frame, at ``max_side``).
     ``window``: frames in the smoothing window (1: no smoothing). ``detect_every``: run the detector on
     every k-th frame and carry the tracks' boxes in between (the classifier runs on every frame).
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
@@ -305,7 +306,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     """
     from ferkit.recognize import Recognizer
 
-    rec = recognizer or Recognizer()
+    rec = recognizer or Recognizer(scales="single")
     if window < 1 or detect_every < 1:
         raise ValueError(f"window and detect_every must be at least 1, not {window} and {detect_every}")
     cap, live = open_source(source)
