@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import people
 from ferkit.cli import app
+from ferkit.weights import DEFAULT_MODEL
 
 runner = CliRunner()
 CLASSES = ("happy", "sad", "surprise")
@@ -60,7 +61,7 @@ def test_finetune_beats_the_base_on_held_out_faces_of_one_subject(tuned):
     from ferkit.weights import read_metadata
 
     meta = read_metadata(out / "model.safetensors")
-    assert meta["base"] == "fer-e" and meta["finetune"]["layers"] == "head" and meta["command"]
+    assert meta["base"] == DEFAULT_MODEL and meta["finetune"]["layers"] == "head" and meta["command"]
     assert meta["accuracy"]["held_out_after"] == report["held_out_accuracy_after"]
 
 

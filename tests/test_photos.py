@@ -75,7 +75,7 @@ def test_photo_set_is_matched_by_iou_and_cropped_like_predict(photo_set):
     rec = Recognizer(detect=True)
     result = rec.predict(photo_set / "img" / "group.jpg")
     faces = sorted(result.faces, key=lambda f: f.box[0])
-    report = evaluate_photos(found, "fer-m")
+    report = evaluate_photos(found, "fer-e")
     assert report["n"] == 4 and report["found"] == 3 and report["not_found"]["sad"] == 1
     # the crops are exactly predict's: the same probabilities for the same face
     probs = rec.classifier.predict_proba(found.crops[:2])

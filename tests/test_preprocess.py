@@ -45,7 +45,7 @@ def test_apply_is_opencv_per_face_and_refuses_floats():
 
 
 def test_shipped_equalised_models_declare_it():
-    for name in ("seed", "fer-m", "fer-e"):
+    for name in ("seed", "fer-e", "fer-real"):
         for kind in ("safetensors", "onnx"):
             path = shipped_path(name, kind)
             meta = read_metadata(path) if kind == "safetensors" else Classifier(path).metadata
@@ -57,10 +57,10 @@ def test_an_equalising_model_gives_the_same_answer_for_original_and_equalised_pi
     a model that does not equalise answers the two differently (so the first check is not vacuous)."""
     face = low_contrast(sample_face())
     pair = np.stack([face, cv2.equalizeHist(face)])
-    eq_model = Classifier("fer-m")
+    eq_model = Classifier("fer-e")
     p = eq_model.predict_proba(pair)
     assert np.abs(p[0] - p[1]).max() < 0.02
-    plain = Classifier("fer-m")
+    plain = Classifier("fer-e")
     plain.preprocessing = preprocess.parse("none")
     q = plain.predict_proba(pair)
     assert np.abs(q[0] - q[1]).max() > 0.05
@@ -73,8 +73,8 @@ def test_pytorch_and_onnx_paths_apply_the_same_preprocessing():
     from ferkit.evaluate import load_predictor
 
     face = low_contrast(sample_face())[None]
-    onnx_probs = load_predictor("fer-m")[0](face)
-    torch_probs = load_predictor(str(shipped_path("fer-m")))[0](face)
+    onnx_probs = load_predictor("fer-e")[0](face)
+    torch_probs = load_predictor(str(shipped_path("fer-e")))[0](face)
     assert np.allclose(onnx_probs, torch_probs, atol=1e-3)
 
 

@@ -198,8 +198,8 @@ def test_health_models_and_docs(api):
     assert api.get("/healthz").json() == {"status": "ok", "model": DEFAULT_MODEL}
     info = api.get("/v1/models").json()
     assert info["model"]["name"] == DEFAULT_MODEL and len(info["model"]["labels"]) == 7
-    assert 0.6 < info["model"]["accuracy"]["PublicTest"] < 1 and info["model"]["metadata"]["arch"] == "ensemble"
-    assert [m["name"] for m in info["model"]["metadata"]["members"]] == ["fer-e", "fer-mix"]
+    assert 0.6 < info["model"]["accuracy"]["PublicTest"] < 1 and info["model"]["metadata"]["arch"] == "vgg-m"
+    assert [s["name"] for s in info["model"]["metadata"]["sources"]] == ["fer2013", "rafdb", "affectnet_subset"]
     assert info["limits"]["max_upload_mb"] == 20.0
     docs = api.get("/docs")
     assert docs.status_code == 200 and "cdn." not in docs.text  # Swagger UI served from the package, offline

@@ -1,5 +1,4 @@
-"""`ferkit visualize`: each figure for the paper's `seed` net and the default model's network (the default
-ensemble's first member), plus bad input."""
+"""`ferkit visualize`: each figure for the paper's `seed` net and the default network, plus bad input."""
 
 import cv2
 import numpy as np
@@ -10,13 +9,13 @@ from ferkit.cli import app
 from ferkit.weights import DEFAULT_MODEL, resolve
 
 runner = CliRunner()
-shipped = ["seed", resolve(None, "safetensors").stem]  # fer-e: what `visualize` takes without --model
+shipped = ["seed", resolve(None, "safetensors").stem]  # the default network: what `visualize` takes without --model
 
 
-def test_an_ensemble_is_refused_and_no_model_means_its_first_member(tmp_path):
-    result = runner.invoke(app, ["visualize", "kernels", "--model", DEFAULT_MODEL, "--out", str(tmp_path / "k.png")])
+def test_an_ensemble_is_refused_and_no_model_means_the_default_network(tmp_path):
+    result = runner.invoke(app, ["visualize", "kernels", "--model", "fer-ens3", "--out", str(tmp_path / "k.png")])
     assert result.exit_code == 1 and "needs one network: give one of them" in result.output
-    assert shipped[1] == "fer-e"
+    assert shipped[1] == DEFAULT_MODEL
     result = runner.invoke(app, ["visualize", "kernels", "--out", str(tmp_path / "k.png")])
     assert result.exit_code == 0, result.output
     _check_png(tmp_path / "k.png")
@@ -141,7 +140,7 @@ def test_html_report_is_self_contained(model, tiny_csv, tmp_path):
 
 
 def test_report_numbers_and_titles_are_of_one_model(tiny_csv, tmp_path):
-    """Without --model the figures are of fer-e (the default ensemble's first member): so are the numbers."""
+    """Without --model the figures are of the default network: so are the numbers."""
     import re
 
     from ferkit.data import load_fer2013
@@ -151,10 +150,10 @@ def test_report_numbers_and_titles_are_of_one_model(tiny_csv, tmp_path):
                                  str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "r.html").read_text()
-    assert "<title>ferkit report: fer-e</title>" in page and "<h1>ferkit report: fer-e</h1>" in page
-    assert DEFAULT_MODEL not in page and "fer-e on PyTorch" in page
+    assert f"<title>ferkit report: {DEFAULT_MODEL}</title>" in page and f"<h1>ferkit report: {DEFAULT_MODEL}</h1>" in page
+    assert f"{DEFAULT_MODEL} on PyTorch" in page
     data = load_fer2013(tiny_csv).split("PublicTest")
-    want = compute_metrics(load_predictor("fer-e")[0](data.images), data.labels)  # fer-e as predict runs it
+    want = compute_metrics(load_predictor(DEFAULT_MODEL)[0](data.images), data.labels)  # as predict runs it
     accuracy, nll = re.search(r"accuracy <b>([0-9.]+)%</b>.*NLL ([0-9.]+)", page, re.S).groups()
     assert float(accuracy) == pytest.approx(want["accuracy"] * 100, abs=0.011)
     assert float(nll) == pytest.approx(want["nll"], abs=2e-4)

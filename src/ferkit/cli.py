@@ -110,7 +110,7 @@ def train(
     class_weight: Annotated[Optional[str], typer.Option(help="none, inverse or sqrt-inverse class weights.")] = None,
     distill: Annotated[Optional[str], typer.Option(
         help="Knowledge distillation from this teacher (shipped model name, .safetensors or an ensemble: "
-             "NAME.ensemble.json or a shipped one, e.g. fer-ens).")] = None,
+             "NAME.ensemble.json or a shipped one, e.g. fer-ens3).")] = None,
     distill_alpha: Annotated[Optional[float], typer.Option(help="Weight of the distillation term (0-1).")] = None,
     distill_t: Annotated[Optional[float], typer.Option(help="Distillation softmax temperature.")] = None,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Flip test-time augmentation when evaluating.")] = None,

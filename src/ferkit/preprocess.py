@@ -9,7 +9,8 @@ Specs (``ferkit train --preprocessing``), written into the metadata as a dict:
 
 - ``none``: the grey levels as they are.
 - ``equalize_hist``: OpenCV's global histogram equalisation of each 48x48 face (``cv2.equalizeHist``).
-  The first ``seed`` and ``fer-m`` weights were trained on an equalised copy of FER2013 and declare it.
+  The first ``seed`` and ``fer-m`` weights (``fer-m`` is no longer shipped) were trained on an equalised copy of
+  FER2013 and declare it.
 - ``clahe`` or ``clahe:CLIP:TILES``: contrast-limited adaptive histogram equalisation
   (``cv2.createCLAHE(clipLimit=CLIP, tileGridSize=(TILES, TILES))``), default clip 2.0 on a 4x4 grid
   (12x12-pixel tiles on a 48x48 face).

@@ -21,7 +21,7 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 MANIFEST = WEIGHTS_DIR / "manifest.json"
-DEFAULT_MODEL = "fer-ens3"
+DEFAULT_MODEL = "fer-real"
 ENSEMBLE_SUFFIX = ".ensemble.json"
 
 
