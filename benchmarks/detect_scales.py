@@ -29,17 +29,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from compare_models import cpu_flags
 
 MODES = ("single", "auto")
 LARGE_FACES = (24, 40, 60, 90, 140, 220, 350, 550, 900)  # px wide, in the 12 MP photo
-
-
-def cpu_flags() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0]
-    except (OSError, IndexError):
-        return platform.processor() or "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split())
 
 
 def face_tiles() -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
