@@ -715,8 +715,9 @@ def video(
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
                                        "and an OpenCV build with GUI support).")] = False,
-    engine: Annotated[Optional[str], typer.Option(help="ray: many videos on Ray Data, one video per task; rows go to "
-                                                  "--rows, summaries to --summary-json.")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="ray: many videos on Ray Data (pip install "
+                                                  "'ferkit\\[ray]'), one video per task; rows go to --rows, "
+                                                  "summaries to --summary-json.")] = None,
     address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port).")] = None,
     num_workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: actors (default: one per CPU).")] = None,
     rows: Annotated[Optional[Path], typer.Option(help="--engine ray: the per-face-per-frame rows (--jsonl's, plus "
