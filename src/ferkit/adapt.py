@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError
+from ferkit.data import DataError, split_held_out  # noqa: F401 - re-exported: its home is ferkit.data
 from ferkit.labels import EMOTIONS
 
 LAYERS = ("head", "all")
@@ -100,29 +100,6 @@ def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_
     keep = np.flatnonzero(found)
     return FaceSet(crops[keep], np.array([faces[i].label for i in keep], np.int64),
                    [str(faces[i].path) for i in keep], skipped, str(root))
-
-
-def split_held_out(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Stratified split into (train, held-out) indices: from each emotion with at least 2 faces, ``fraction``
-    of them (at least 1, and at least 1 left to train on) is held out. Returns warnings for emotions with
-    fewer than 2 faces (trained on only, or absent)."""
-    rng = np.random.default_rng(seed)
-    train, held, warnings = [], [], []
-    for c, name in enumerate(EMOTIONS):
-        idx = np.flatnonzero(labels == c)
-        if len(idx) == 0:
-            warnings.append(f"no photos of {name}: the model keeps the base's behaviour for it")
-            continue
-        if len(idx) == 1 or fraction <= 0:
-            if len(idx) == 1:
-                warnings.append(f"only 1 photo of {name}: trained on, none held out to check it")
-            train += idx.tolist()
-            continue
-        idx = rng.permutation(idx)
-        n_held = min(len(idx) - 1, max(1, int(round(len(idx) * fraction))))
-        held += idx[:n_held].tolist()
-        train += idx[n_held:].tolist()
-    return np.sort(np.array(train, np.int64)), np.sort(np.array(held, np.int64)), warnings
 
 
 def _last_linear(net):

@@ -13,6 +13,7 @@ differently from the rest of FER2013 and would silently cost accuracy.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -364,3 +365,89 @@ def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * val_fraction))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+# Labelled face folders (photo sets, crop folders): read here, below ferkit.photos, ferkit.sources and ferkit.adapt,
+# which all use them.
+
+
+@dataclass(frozen=True)
+class LabelledFace:
+    path: Path
+    label: int
+    box: tuple[float, float, float, float] | None  # x, y, w, h; None: the largest face in the photo
+
+
+def read_photo_set(root: str | Path) -> list[LabelledFace]:
+    """The labelled faces of a photo set folder (``labels.csv``, or ``<emotion>/`` folders)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; a photo set is a folder with labels.csv or <emotion>/ folders")
+    table = root / "labels.csv"
+    if table.exists():
+        return _read_labels_csv(table)
+    from ferkit.images import IMAGE_SUFFIXES
+
+    faces = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            label = label_from_name(folder.name)
+        except KeyError as exc:
+            raise DataError(f"{folder}: {exc.args[0]}") from None
+        faces += [LabelledFace(p, label, None) for p in sorted(folder.rglob("*"))
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not faces:
+        raise DataError(f"{root}: no labels.csv and no images in <emotion>/ folders")
+    return faces
+
+
+def _read_labels_csv(table: Path) -> list[LabelledFace]:
+    with open(table, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        if "path" not in columns or "emotion" not in columns:
+            raise DataError(f"{table}: needs columns path,emotion (and x,y,w,h for boxes); found {', '.join(columns)}")
+        has_box = all(c in columns for c in ("x", "y", "w", "h"))
+        faces = []
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                label = label_from_name(row["emotion"])
+            except KeyError as exc:
+                raise DataError(f"{table}: row {line}: {exc.args[0]}") from None
+            box = None
+            if has_box:
+                try:
+                    box = tuple(float(row[k]) for k in ("x", "y", "w", "h"))
+                except ValueError:
+                    raise DataError(f"{table}: row {line}: box x,y,w,h must be numbers, got "
+                                    f"{','.join(row[k] for k in ('x', 'y', 'w', 'h'))}") from None
+                if box[2] <= 0 or box[3] <= 0:
+                    raise DataError(f"{table}: row {line}: box width and height must be > 0")
+            faces.append(LabelledFace(table.parent / row["path"], label, box))
+    if not faces:
+        raise DataError(f"{table}: no rows")
+    return faces
+
+
+def split_held_out(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Stratified split into (train, held-out) indices: from each emotion with at least 2 faces, ``fraction``
+    of them (at least 1, and at least 1 left to train on) is held out. Returns warnings for emotions with
+    fewer than 2 faces (trained on only, or absent)."""
+    rng = np.random.default_rng(seed)
+    train, held, warnings = [], [], []
+    for c, name in enumerate(EMOTIONS):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) == 0:
+            warnings.append(f"no photos of {name}: the model keeps the base's behaviour for it")
+            continue
+        if len(idx) == 1 or fraction <= 0:
+            if len(idx) == 1:
+                warnings.append(f"only 1 photo of {name}: trained on, none held out to check it")
+            train += idx.tolist()
+            continue
+        idx = rng.permutation(idx)
+        n_held = min(len(idx) - 1, max(1, int(round(len(idx) * fraction))))
+        held += idx[:n_held].tolist()
+        train += idx[n_held:].tolist()
+    return np.sort(np.array(train, np.int64)), np.sort(np.array(held, np.int64)), warnings

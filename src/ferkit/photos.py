@@ -14,23 +14,15 @@ crops (:func:`evaluate_photos`), so models are compared on exactly the same face
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError
-from ferkit.labels import EMOTIONS, label_from_name
+from ferkit.data import LabelledFace, read_photo_set  # noqa: F401 - their home is ferkit.data (no import circle)
+from ferkit.labels import EMOTIONS
 
 IOU_MIN = 0.3
-
-
-@dataclass(frozen=True)
-class LabelledFace:
-    path: Path
-    label: int
-    box: tuple[float, float, float, float] | None  # x, y, w, h; None: the largest face in the photo
 
 
 @dataclass(frozen=True)
@@ -46,58 +38,6 @@ class FoundFaces:
     source: str
     missing: dict[int, str] = field(default_factory=dict)  # index of each face not found -> why, one line
     framing: str = "box"  # how the crops are framed (see ferkit.crop)
-
-
-def read_photo_set(root: str | Path) -> list[LabelledFace]:
-    """The labelled faces of a photo set folder (``labels.csv``, or ``<emotion>/`` folders)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder; a photo set is a folder with labels.csv or <emotion>/ folders")
-    table = root / "labels.csv"
-    if table.exists():
-        return _read_labels_csv(table)
-    from ferkit.images import IMAGE_SUFFIXES
-
-    faces = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            label = label_from_name(folder.name)
-        except KeyError as exc:
-            raise DataError(f"{folder}: {exc.args[0]}") from None
-        faces += [LabelledFace(p, label, None) for p in sorted(folder.rglob("*"))
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    if not faces:
-        raise DataError(f"{root}: no labels.csv and no images in <emotion>/ folders")
-    return faces
-
-
-def _read_labels_csv(table: Path) -> list[LabelledFace]:
-    with open(table, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if "path" not in columns or "emotion" not in columns:
-            raise DataError(f"{table}: needs columns path,emotion (and x,y,w,h for boxes); found {', '.join(columns)}")
-        has_box = all(c in columns for c in ("x", "y", "w", "h"))
-        faces = []
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            try:
-                label = label_from_name(row["emotion"])
-            except KeyError as exc:
-                raise DataError(f"{table}: row {line}: {exc.args[0]}") from None
-            box = None
-            if has_box:
-                try:
-                    box = tuple(float(row[k]) for k in ("x", "y", "w", "h"))
-                except ValueError:
-                    raise DataError(f"{table}: row {line}: box x,y,w,h must be numbers, got "
-                                    f"{','.join(row[k] for k in ('x', 'y', 'w', 'h'))}") from None
-                if box[2] <= 0 or box[3] <= 0:
-                    raise DataError(f"{table}: row {line}: box width and height must be > 0")
-            faces.append(LabelledFace(table.parent / row["path"], label, box))
-    if not faces:
-        raise DataError(f"{table}: no rows")
-    return faces
 
 
 def iou(a, b) -> float:

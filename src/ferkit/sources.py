@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError, FerData
+from ferkit.data import DataError, FerData, read_photo_set, split_held_out
 from ferkit.labels import EMOTIONS
 
 HOLDOUT_SEED = 0  # the validation part of a folder does not move with the training seed
@@ -139,9 +139,7 @@ def load_crop_folder(path: str | os.PathLike, *, holdout: float = 0.1, framing: 
     """Read a labelled crop folder and re-frame every face as ``predict`` does (see the module docstring).
 
     Raises :class:`ferkit.data.DataError` naming the file when the folder or an image cannot be read."""
-    from ferkit.adapt import split_held_out
     from ferkit.images import ImageError, read_image
-    from ferkit.photos import read_photo_set
 
     root = Path(path)
     labelled = read_photo_set(root)

@@ -1,0 +1,66 @@
+"""The package's import graph (every `from ferkit... import` in src/ferkit, lazy ones included): no new import
+circle. Two remain known (issue 26 removes them): cli <-> train (the torchrun entry point) and export <-> runtime."""
+
+import ast
+from pathlib import Path
+
+import ferkit
+
+KNOWN_CIRCLES = [{"ferkit.cli", "ferkit.train"}, {"ferkit.export", "ferkit.runtime"}]
+
+
+def import_graph() -> dict[str, set[str]]:
+    root = Path(ferkit.__file__).parent
+    name = lambda p: ("ferkit." + ".".join(p.relative_to(root).with_suffix("").parts)).replace(".__init__", "")  # noqa: E731
+    modules = {name(p) for p in root.rglob("*.py")}
+    graph = {}
+    for path in root.rglob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ferkit"):
+                deps |= {node.module} & modules
+                deps |= {f"{node.module}.{a.name}" for a in node.names} & modules
+        graph[name(path)] = deps - {"ferkit", name(path)}  # `from ferkit import x` runs an __init__ already run
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_no_new_import_circle():
+    found = circles(import_graph())
+    new = [c for c in found if c not in KNOWN_CIRCLES]
+    assert not new, f"import circle(s): {new}"
