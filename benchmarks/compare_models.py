@@ -51,29 +51,22 @@ class CropSet:
     """The validation part of a face-crop folder, ready to score three ways (see the module docstring)."""
 
     def __init__(self, root: Path, max_side: int):
-        import tempfile
-
         from ferkit.crop import whole_face
         from ferkit.images import read_image
-        from ferkit.photos import find_faces, read_photo_set
+        from ferkit.photos import read_photo_set
         from ferkit.sources import load_crop_folder
 
         self.root, self.max_side = root, max_side
-        folder = load_crop_folder(root)
-        val = folder.faces.usage == "Validation"
-        faces = [f for f, v in zip(read_photo_set(root), val) if v]
-        self.labels = folder.faces.labels[val]
-        self.crop = np.stack([whole_face(read_image(f.path)) for f in faces])
-        self.framed = {"box": folder.faces.images[val]}
-        with tempfile.TemporaryDirectory() as tmp:  # the validation files as a photo set, for `predict`'s path
-            table = Path(tmp) / "labels.csv"
-            table.write_text("path,emotion\n" + "".join(f"{f.path.resolve()},{EMOTIONS[f.label]}\n" for f in faces))
-            self.e2e = {"box": find_faces(tmp, max_side=max_side)}
-            self._tmp_faces = faces
-        print(f"{root.name} validation: {len(self.labels)} faces, {int(self.e2e['box'].found.sum())} found by "
+        val = load_crop_folder(root).faces.usage == "Validation"
+        self.faces = [f for f, v in zip(read_photo_set(root), val) if v]
+        self.labels = np.array([f.label for f in self.faces])
+        self.crop = np.stack([whole_face(read_image(f.path)) for f in self.faces])
+        self.framed, self.e2e = {}, {}
+        print(f"{root.name} validation: {len(self.labels)} faces, {int(self._for('box')[1].found.sum())} found by "
               f"predict's detector on the crop", flush=True)
 
     def _for(self, framing: str):
+        """(the validation crops re-framed with ``framing``, predict's faces found on the crop files), once each."""
         if framing not in self.framed:
             import tempfile
 
@@ -82,10 +75,9 @@ class CropSet:
 
             folder = load_crop_folder(self.root, framing=framing)
             self.framed[framing] = folder.faces.images[folder.faces.usage == "Validation"]
-            with tempfile.TemporaryDirectory() as tmp:
-                table = Path(tmp) / "labels.csv"
-                table.write_text("path,emotion\n" + "".join(f"{f.path.resolve()},{EMOTIONS[f.label]}\n"
-                                                            for f in self._tmp_faces))
+            with tempfile.TemporaryDirectory() as tmp:  # the validation files as a photo set, for `predict`'s path
+                (Path(tmp) / "labels.csv").write_text("path,emotion\n" + "".join(
+                    f"{f.path.resolve()},{EMOTIONS[f.label]}\n" for f in self.faces))
                 self.e2e[framing] = find_faces(tmp, max_side=self.max_side, framing=framing)
         return self.framed[framing], self.e2e[framing]
 

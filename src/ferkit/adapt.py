@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError, split_held_out  # noqa: F401 - re-exported: its home is ferkit.data
+from ferkit.data import DataError, cache_dir, cached_arrays, files_key, split_held_out  # noqa: F401 - split_held_out: re-exported
 from ferkit.labels import EMOTIONS
 
 LAYERS = ("head", "all")
@@ -57,10 +57,6 @@ class FaceSet:
         return {EMOTIONS[c]: int((self.labels == c).sum()) for c in range(len(EMOTIONS))}
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / "faces"
-
-
 def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_side: int = 320, cache: bool = True,
                   progress: bool = False, framing: str = "box", scales: str = "auto") -> FaceSet:
     """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does for a model trained on
@@ -78,23 +74,16 @@ def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_
     stray = [] if (root / "labels.csv").exists() else sorted(
         str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     key_items = [detector, max_side, FRAME_FILE.read_text(), f"scales={scales}"] + ([framing] if framing != "box" else [])
-    for f in faces:
-        st = f.path.stat() if f.path.exists() else None
-        key_items.append([str(f.path.resolve()), f.label, f.box, st.st_size if st else -1, st.st_mtime_ns if st else -1])
-    digest = hashlib.sha256(json.dumps(key_items).encode()).hexdigest()[:24]
-    cached = _cache_root() / f"{digest}.npz"
-    if cache and cached.exists():
-        z = np.load(cached)
-        found, crops, missing = z["found"], z["crops"], json.loads(str(z["missing"]))
-    else:
+    digest = hashlib.sha256(json.dumps(key_items + files_key(faces)).encode()).hexdigest()[:24]
+
+    def detect_and_crop() -> dict[str, np.ndarray]:
         result = find_faces(root, detector=detector, max_side=max_side, progress=progress, framing=framing,
                             scales=scales)
-        found, crops, missing = result.found, result.crops, {str(k): v for k, v in result.missing.items()}
-        if cache:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(cached.stem + f".{os.getpid()}.tmp.npz")
-            np.savez_compressed(tmp, found=found, crops=crops, missing=np.array(json.dumps(missing)))
-            os.replace(tmp, cached)
+        missing = {str(k): v for k, v in result.missing.items()}
+        return {"found": result.found, "crops": result.crops, "missing": np.array(json.dumps(missing))}
+
+    z = cached_arrays(cache_dir("faces") / f"{digest}.npz", detect_and_crop, cache=cache)
+    found, crops, missing = z["found"], z["crops"], json.loads(str(z["missing"]))
     skipped = [(str(faces[int(i)].path), reason) for i, reason in sorted(missing.items(), key=lambda kv: int(kv[0]))]
     skipped += [(p, "not in an <emotion>/ folder: its label is unknown") for p in stray]
     keep = np.flatnonzero(found)
@@ -285,9 +274,10 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     started = time.perf_counter()
     base_path = resolve(base, "safetensors")
     if faces is None:
+        from ferkit.crop import framing_of
         from ferkit.weights import read_metadata
 
-        framing = read_metadata(base_path).get("framing", "box") if base_path.suffix == ".safetensors" else "box"
+        framing = framing_of(read_metadata(base_path)).method if base_path.suffix == ".safetensors" else "box"
         faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress, framing=framing,
                               scales=scales)
     for path, reason in faces.skipped:

@@ -74,6 +74,7 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     exactly that inference path. Returns the calibration record.
     """
     from ferkit import preprocess
+    from ferkit.crop import framing_of
     from ferkit.data import relabel, train_val_split
     from ferkit.models import load_model, model_tensors
     from ferkit.inference import predict_logits, views_to_proba
@@ -85,7 +86,8 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     if not cfg.get("val_fraction"):
         raise ValueError(f"{path}: the run held no slice of Training out (val_fraction 0): nothing to fit on")
     data = relabel(data, cfg.get("labels", "fer2013"), cfg.get("ferplus") or None)  # the labels it trained on
-    if cfg.get("framing", "box") == "align":  # the faces as the run saw them
+    framing = framing_of(meta).method
+    if framing == "align":  # the faces as the run saw them
         from ferkit.data import FerData
         from ferkit.sources import align_fer2013
 
@@ -102,7 +104,7 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     for source in cfg.get("sources", []):
         from ferkit.sources import load_crop_folder
 
-        folder = load_crop_folder(source, holdout=cfg.get("holdout", 0.1), framing=cfg.get("framing", "box"))
+        folder = load_crop_folder(source, holdout=cfg.get("holdout", 0.1), framing=framing)
         val = folder.faces.usage == "Validation"
         if val.any():
             parts[folder.name] = (logits(folder.faces.images[val]), folder.faces.labels[val])

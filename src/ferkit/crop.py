@@ -170,7 +170,7 @@ def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> n
     return square if work == SIZE else cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 
 
-def largest_face_crop(image, detector=None, frame: FerFrame | None = None) -> np.ndarray:
+def largest_face_crop(image, detector=None) -> np.ndarray:
     """The 48x48 crop of the largest face in a photo (a path or an RGB array), framed as ``ferkit predict`` frames
     it; an image that is already 48x48 is taken as the face. Raises ValueError when no face is found."""
     from ferkit.detect import create_detector
@@ -182,4 +182,4 @@ def largest_face_crop(image, detector=None, frame: FerFrame | None = None) -> np
     faces = (detector or create_detector()).detect(rgb)
     if not faces:
         raise ValueError(f"{image if not isinstance(image, np.ndarray) else 'image'}: no face found")
-    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]), frame)
+    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]))

@@ -145,8 +145,7 @@ def _load_npz(path: Path) -> FerData:
 def _cache_path(path: Path) -> Path:
     stat = path.stat()
     key = f"{_CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    root = Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
-    return root / f"fer2013-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    return cache_dir() / f"fer2013-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
 def _load_csv(path: Path) -> FerData:
@@ -451,3 +450,34 @@ def split_held_out(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[
         held += idx[:n_held].tolist()
         train += idx[n_held:].tolist()
     return np.sort(np.array(train, np.int64)), np.sort(np.array(held, np.int64)), warnings
+
+
+def cache_dir(sub: str = "") -> Path:
+    """ferkit's cache folder (``FERKIT_CACHE``, default ``~/.cache/ferkit``), or a sub-folder of it."""
+    root = Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
+    return root / sub if sub else root
+
+
+def files_key(faces: list[LabelledFace], *, boxes: bool = True) -> list:
+    """Part of a cache key: each labelled file's resolved path, label, (box,) size and mtime (-1 if missing)."""
+    items = []
+    for f in faces:
+        st = f.path.stat() if f.path.exists() else None
+        items.append([str(f.path.resolve()), f.label, *([f.box] if boxes else []), st.st_size if st else -1,
+                      st.st_mtime_ns if st else -1])
+    return items
+
+
+def cached_arrays(path: Path, make, *, cache: bool = True) -> dict[str, np.ndarray]:
+    """The arrays saved in ``path`` (.npz) when ``cache`` and it exists; else ``make()`` (a dict of arrays),
+    saved there atomically (a temporary file per process, then a rename) when ``cache``."""
+    if cache and path.exists():
+        with np.load(path) as z:
+            return dict(z)
+    arrays = make()
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    return arrays

@@ -182,7 +182,9 @@ def model_framing(model: str | None) -> str:
         from ferkit.runtime import Classifier
 
         meta = Classifier(model).metadata
-    return meta.get("framing", "box") or "box"
+    from ferkit.crop import framing_of
+
+    return framing_of(meta).method
 
 
 def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False, tta: bool | None = None,

@@ -108,10 +108,11 @@ def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int 
 def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | None = None) -> dict:
     """The photo report for one model on already found faces: the keys of ``ferkit evaluate``'s FER2013
     report, end to end (a labelled face that was not found counts as wrong), plus ``found``."""
+    from ferkit.crop import framing_of
     from ferkit.evaluate import compute_metrics, load_predictor
 
     predict, meta = load_predictor(model, tta=tta)
-    if (meta.get("framing", "box") or "box") != found.framing:
+    if framing_of(meta).method != found.framing:
         raise ValueError(f"{meta.get('name', model)} was trained on faces framed by {meta.get('framing', 'box')!r}; "
                          f"these faces were cropped by {found.framing!r}: call find_faces(..., framing=...)")
     probs = np.zeros((len(found.labels), len(EMOTIONS)), np.float64)

@@ -113,6 +113,8 @@ class Classifier:
         self.name: str = self.metadata.get("name") or self.path.stem
 
     def _load_ensemble(self, threads: int, tta: bool | None) -> None:
+        from ferkit.crop import framing_of
+
         spec = read_ensemble(self.path)
         self.members = [Classifier(m["model"], threads=threads, tta=tta) for m in spec["members"]]
         self.weights = np.array([m["weight"] for m in spec["members"]], dtype=np.float64)
@@ -121,7 +123,7 @@ class Classifier:
         for m in self.members[1:]:
             if m.labels != first.labels or m.metadata["input_size"] != first.metadata["input_size"]:
                 raise WeightsError(f"{self.path}: members {first.name} and {m.name} differ in labels or input size")
-            if m.metadata.get("framing", "box") != first.metadata.get("framing", "box"):
+            if framing_of(m.metadata) != framing_of(first.metadata):
                 raise WeightsError(f"{self.path}: members {first.name} and {m.name} expect differently framed faces")
         self.name = spec["name"]
         self.labels = first.labels
@@ -130,7 +132,7 @@ class Classifier:
         self.preprocessing = None  # each member applies its own
         self.metadata = {**spec.get("metadata", {}), "name": self.name, "arch": "ensemble", "combine": self.combine,
                          "labels": self.labels, "input_size": first.metadata["input_size"],
-                         "framing": first.metadata.get("framing", "box"),
+                         "framing": framing_of(first.metadata).method,
                          "members": [{"name": m.name, "arch": m.metadata.get("arch"), "weight": float(w),
                                       "preprocessing": m.metadata.get("preprocessing"), "tta": m.tta,
                                       "temperature": m.temperature} for m, w in zip(self.members, self.weights)]}

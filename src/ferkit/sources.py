@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError, FerData, read_photo_set, split_held_out
+from ferkit.data import DataError, FerData, cache_dir, cached_arrays, files_key, read_photo_set, split_held_out
 from ferkit.labels import EMOTIONS
 
 HOLDOUT_SEED = 0  # the validation part of a folder does not move with the training seed
@@ -73,15 +73,12 @@ def is_crop_folder(path: str | os.PathLike) -> bool:
     return False
 
 
-def _cache_file(root: Path, faces, framing: str) -> Path:
+def _cache_file(faces, framing: str) -> Path:
     from ferkit.crop import FRAME_FILE
 
     items = [_CACHE_VERSION, PAD, FRAME_FILE.read_text()] + ([framing] if framing != "box" else [])
-    for f in faces:
-        st = f.path.stat() if f.path.exists() else None
-        items.append([str(f.path.resolve()), f.label, st.st_size if st else -1, st.st_mtime_ns if st else -1])
-    digest = hashlib.sha256(json.dumps(items).encode()).hexdigest()[:24]
-    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / "sources" / f"{digest}.npz"
+    digest = hashlib.sha256(json.dumps(items + files_key(faces, boxes=False)).encode()).hexdigest()[:24]
+    return cache_dir("sources") / f"{digest}.npz"
 
 
 def reframe_crops(images: list[np.ndarray] | np.ndarray, *, framing: str = "box", detector=None,
@@ -143,28 +140,19 @@ def load_crop_folder(path: str | os.PathLike, *, holdout: float = 0.1, framing: 
 
     root = Path(path)
     labelled = read_photo_set(root)
-    cached = _cache_file(root, labelled, framing)
-    if cache and cached.exists():
-        z = np.load(cached)
-        crops, found = z["crops"], z["found"]
-    else:
-        images = []
-        it = labelled
-        if progress:
-            from tqdm import tqdm
 
-            it = tqdm(labelled, desc=f"framing {root.name}", unit="face", leave=False)
-        for f in it:
+    def read_and_reframe() -> dict[str, np.ndarray]:
+        images = []
+        for f in _progress(labelled, f"framing {root.name}", progress):
             try:
                 images.append(read_image(f.path))
             except ImageError as exc:
                 raise DataError(str(exc)) from None
         crops, found = reframe_crops(images, framing=framing)
-        if cache:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(cached.stem + f".{os.getpid()}.tmp.npz")
-            np.savez_compressed(tmp, crops=crops, found=found)
-            os.replace(tmp, cached)
+        return {"crops": crops, "found": found}
+
+    z = cached_arrays(_cache_file(labelled, framing), read_and_reframe, cache=cache)
+    crops, found = z["crops"], z["found"]
     labels = np.array([f.label for f in labelled], np.int64)
     usage = np.full(len(labels), "Training", dtype="U11")
     if holdout > 0:
@@ -178,23 +166,22 @@ def align_fer2013(images: np.ndarray, *, cache: bool = True, progress: bool = Fa
     """FER2013 faces (N, 48, 48) uint8 re-framed with the ``align`` framing (detected on the face upscaled and
     padded); faces without a detection keep their own framing. Returns ``(faces, found)``; cached by content."""
     digest = hashlib.sha256(images.tobytes()).hexdigest()[:24]
-    cached = Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / "sources" / \
-        f"fer2013-align-{_CACHE_VERSION}-{digest}.npz"
-    if cache and cached.exists():
-        z = np.load(cached)
-        return z["crops"], z["found"]
-    it = images
-    if progress:
-        from tqdm import tqdm
 
-        it = tqdm(images, desc="aligning FER2013", unit="face", leave=False)
-    crops, found = reframe_crops(list(it), framing="align", keep_unfound=True)
-    if cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.stem + f".{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, crops=crops, found=found)
-        os.replace(tmp, cached)
-    return crops, found
+    def align() -> dict[str, np.ndarray]:
+        crops, found = reframe_crops(list(_progress(images, "aligning FER2013", progress)), framing="align",
+                                     keep_unfound=True)
+        return {"crops": crops, "found": found}
+
+    z = cached_arrays(cache_dir("sources") / f"fer2013-align-{_CACHE_VERSION}-{digest}.npz", align, cache=cache)
+    return z["crops"], z["found"]
+
+
+def _progress(items, desc: str, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="face", leave=False)
 
 
 __all__ = ["FaceFolder", "HOLDOUT_SEED", "align_fer2013", "is_crop_folder", "load_crop_folder", "reframe_crops"]

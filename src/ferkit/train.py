@@ -267,7 +267,7 @@ def _epoch_order(cfg: TrainConfig, epoch: int, n: int, groups: list | None = Non
     for idx, w in zip(groups, weights):
         idx = torch.from_numpy(idx)
         picks += [idx] * int(w)
-        k = int(round((w - int(w)) * len(idx)))
+        k = _draws(len(idx), w) - int(w) * len(idx)  # the fractional part: a random share of the group
         if k:
             picks.append(idx[torch.randperm(len(idx), generator=g)[:k]])
     order = torch.cat(picks)
@@ -278,7 +278,13 @@ def epoch_length(groups: list | None, weights: tuple, n: int) -> int:
     """Faces drawn per epoch (see :func:`_epoch_order`)."""
     if groups is None or all(w == 1.0 for w in weights):
         return n
-    return sum(len(idx) * int(w) + int(round((w - int(w)) * len(idx))) for idx, w in zip(groups, weights))
+    return sum(_draws(len(idx), w) for idx, w in zip(groups, weights))
+
+
+def _draws(n: int, weight: float) -> int:
+    """Faces an epoch draws from a group of ``n`` with sampling ``weight``: each face int(weight) times, plus a
+    random share frac(weight) of them."""
+    return n * int(weight) + int(round((weight - int(weight)) * n))
 
 
 def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf16: bool = False,
@@ -431,9 +437,9 @@ class _Run:
             from ferkit.weights import load_tensors, read_metadata, resolve
 
             init_path = resolve(cfg.init)
-            if read_metadata(init_path).get("arch") != cfg.model:
-                raise ValueError(f"--init {cfg.init}: its architecture is {read_metadata(init_path).get('arch')!r}, "
-                                 f"not {cfg.model!r}")
+            init_arch = read_metadata(init_path).get("arch")
+            if init_arch != cfg.model:
+                raise ValueError(f"--init {cfg.init}: its architecture is {init_arch!r}, not {cfg.model!r}")
             load_tensors_into(self.model, load_tensors(init_path))
         self.model = self.model.to(self.device, memory_format=fmt)
         self.net = self.model  # what the steps run: the model, or its DistributedDataParallel wrapper
