@@ -730,7 +730,12 @@ def video(
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
     window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
-                                              "the boxes in between (the classifier runs on every frame).")] = 1,
+                                              "the boxes in between.")] = 1,
+    classify_every: Annotated[int, typer.Option(min=1, help="Classify a tracked face at least every k-th frame; in "
+                                                "between, while its crop looks as it did, its last probabilities are "
+                                                "reused (1: every face on every frame).")] = 1,
+    profile: Annotated[bool, typer.Option("--profile", help="Print the time per frame of each stage (decode, detect, "
+                                          "classify, draw, encode, write) at the end, on stderr.")] = False,
     model: ModelOpt = None,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
     scales: VideoScalesOpt = "single",
@@ -760,7 +765,9 @@ def video(
     import cv2
 
     from ferkit.recognize import Recognizer
-    from ferkit.video import AnnotatedVideo, Summary, VideoError, draw_frame, stream
+    from contextlib import nullcontext
+
+    from ferkit.video import AnnotatedVideo, StageTimes, Summary, VideoError, draw_frame, stream
     from ferkit.weights import WeightsError
 
     if engine is not None:
@@ -773,8 +780,8 @@ def video(
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
                                num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, scales=scales,
-                               window=window,
-                               detect_every=detect_every, min_confidence=min_confidence)
+                               window=window, detect_every=detect_every, classify_every=classify_every,
+                               min_confidence=min_confidence)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
         for reason in stats["failed"].values():
@@ -803,22 +810,28 @@ def video(
     frames, skipped, error = 0, 0, None
     start = time.perf_counter()
     source_info: dict = {}
+    times = StageTimes() if profile else None
+    timed = times if times is not None else (lambda stage: nullcontext())
     try:
         for fr in stream(camera if camera is not None else source, recognizer=rec, window=window,
-                         detect_every=detect_every, keep_images=out is not None or show, info=source_info):
+                         detect_every=detect_every, classify_every=classify_every,
+                         keep_images=out is not None or show, info=source_info, times=times):
             frames += 1
             skipped += fr.skipped
-            stats.add(fr)
-            if sink is not None:
-                for row in fr.rows():
-                    sink.write(json.dumps(row) + "\n")
-                sink.flush()
+            with timed("write"):
+                stats.add(fr)
+                if sink is not None:
+                    for row in fr.rows():
+                        sink.write(json.dumps(row) + "\n")
+                    sink.flush()
             if fr.image is not None:
-                bgr = draw_frame(fr, rec.labels)
+                with timed("draw"):
+                    bgr = draw_frame(fr, rec.labels)
                 if out is not None:
                     if writer is None:
                         writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
-                    writer.write(bgr, fr.time_s)
+                    with timed("encode"):
+                        writer.write(bgr, fr.time_s)
                 if show:
                     cv2.imshow("ferkit", bgr)
                     if cv2.waitKey(1) & 0xFF in (27, ord("q")):
@@ -842,6 +855,8 @@ def video(
     if not read_nothing:
         typer.echo(f"{frames} frame(s), {len(stats.tracks)} track(s) in {seconds:.1f} s "
                    f"({frames / max(seconds, 1e-9):.1f} frames/s){note}", err=True)
+        if times is not None:
+            typer.echo(times.report(frames, seconds), err=True)
     if error:
         fail(error)
 
