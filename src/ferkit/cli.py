@@ -602,7 +602,10 @@ def predict(
                                           "faces of large group photos: no need to raise it).")] = 320,
     scales: PhotoScalesOpt = "auto",
     min_confidence: MinConfidenceOpt = 0.0,
-    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
+    threads: Annotated[int, typer.Option(min=0, help="Threads (0: every core this process may use): photos are "
+                                         "decoded and searched for faces on this many at once, one onnxruntime "
+                                         "thread each, their faces classified together; records keep the "
+                                         "input order.")] = 0,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
     csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
@@ -670,7 +673,7 @@ def predict(
         writer.close()
         fail("no image files found in: " + ", ".join(paths or []))
     try:
-        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side,
+        rec = Recognizer(model, detector=detector, threads=1, min_face=min_face, detect=detect, max_side=max_side,
                          min_confidence=min_confidence, scales=scales)
     except (WeightsError, KeyError) as exc:
         writer.close()
@@ -678,7 +681,9 @@ def predict(
     errors, n_faces = 0, 0
     start = time.perf_counter()
     with writer:
-        results = rec.predict_paths(files, keep_images=annotate is not None)
+        from ferkit.onnx_io import cpu_count
+
+        results = rec.predict_paths(files, keep_images=annotate is not None, workers=threads or cpu_count())
         if progress:
             from tqdm import tqdm
 
