@@ -1,0 +1,145 @@
+"""Faces followed from frame to frame: each detected face is matched to the live tracks by box overlap (IoU),
+gated on appearance (cosine similarity of an 8x8 normalised grey thumbnail of the FER crop), so a different
+person at the same place starts a new track; a frame that changes as a whole (a scene cut) ends every track. A
+track not seen for ``max_missing`` frames ends. Smoothing is a sliding mean of the last ``window`` probability
+distributions of the same track. Used by :mod:`ferkit.video` and by ``ferkit serve``'s webcam sessions."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ferkit.detect import Face
+from ferkit.recognize import UNCERTAIN
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    track_id: int
+    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    score: float  # detector confidence of the last detection of this track
+    emotion: str  # argmax of `smoothed`, or "uncertain" where its top value is under the recogniser's min_confidence
+    probabilities: dict[str, float]  # this frame's own (raw) probabilities
+    smoothed: dict[str, float]  # mean over the track's last `window` frames
+
+    def to_dict(self) -> dict:
+        return {"track_id": self.track_id, "box": list(self.box), "score": round(self.score, 4),
+                "emotion": self.emotion, "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+                "smoothed": {k: round(v, 4) for k, v in self.smoothed.items()}}
+
+
+def thumbnail(crop: np.ndarray) -> np.ndarray:
+    """Appearance descriptor of a 48x48 face crop: 8x8, zero mean, unit norm. Coarse on purpose: a
+    few pixels of box jitter between frames keep it above 0.8, while a different face drops it to ~0.5."""
+    v = cv2.resize(crop, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    v -= v.mean()
+    return v / (np.linalg.norm(v) + 1e-6)
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _Track:
+    id: int
+    face: Face
+    look: np.ndarray
+    history: deque
+    missing: int = 0
+
+
+class Tracker:
+    """Greedy IoU matching gated on appearance; tracks end after ``max_missing`` unmatched frames."""
+
+    def __init__(self, *, min_iou: float = 0.3, min_similarity: float = 0.65, max_missing: int = 10,
+                 window: int = 15):
+        self.min_iou, self.min_similarity, self.max_missing, self.window = min_iou, min_similarity, max_missing, window
+        self.tracks: list[_Track] = []
+        self.next_id = 0
+
+    def reset(self) -> None:
+        """End every track (a scene cut)."""
+        self.tracks = []
+
+    def update(self, faces: list[Face], looks: list[np.ndarray]) -> list[_Track]:
+        """Assign each face to a track (new or continued); returns the tracks in the order of ``faces``."""
+        pairs = []
+        for ti, track in enumerate(self.tracks):
+            for fi, face in enumerate(faces):
+                overlap = iou(track.face.box, face.box)
+                if overlap >= self.min_iou and float(track.look @ looks[fi]) >= self.min_similarity:
+                    pairs.append((overlap, ti, fi))
+        assigned: dict[int, _Track] = {}
+        used = set()
+        for _, ti, fi in sorted(pairs, reverse=True):
+            if ti in used or fi in assigned:
+                continue
+            used.add(ti)
+            track = self.tracks[ti]
+            track.face, track.missing = faces[fi], 0
+            look = 0.7 * track.look + 0.3 * looks[fi]  # follows slow changes (expression, light)
+            track.look = look / (np.linalg.norm(look) + 1e-6)
+            assigned[fi] = track
+        for ti, track in enumerate(self.tracks):
+            if ti not in used:
+                track.missing += 1
+        self.tracks = [t for t in self.tracks if t.missing <= self.max_missing]
+        for fi, face in enumerate(faces):
+            if fi not in assigned:
+                track = _Track(self.next_id, face, looks[fi], deque(maxlen=self.window))
+                self.next_id += 1
+                self.tracks.append(track)
+                assigned[fi] = track
+        return [assigned[fi] for fi in range(len(faces))]
+
+
+class FrameTracker:
+    """One video's state: tracks, their smoothing windows and scene-cut detection. :meth:`step` takes the
+    next RGB frame and gives its tracked, smoothed faces. Used by :func:`ferkit.video.stream` and by ``ferkit serve``'s
+    webcam sessions (one FrameTracker per browser session)."""
+
+    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0):
+        if window < 1:
+            raise ValueError(f"window must be at least 1 frame, not {window}")
+        self.rec, self.scene_cut = recognizer, scene_cut
+        self.tracker = Tracker(window=window)
+        self.previous: np.ndarray | None = None
+
+    def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
+        """``detect=False`` carries the live tracks' boxes instead of running the detector (the classifier
+        always runs); with no live track the detector runs anyway."""
+        rec, labels = self.rec, self.rec.labels
+        small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
+        small = small.astype(np.int16)
+        if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
+            self.tracker.reset()
+        self.previous = small
+        if detect or not self.tracker.tracks:
+            faces = rec.locate(rgb)
+        else:  # carry the live tracks' boxes to this frame
+            faces = [t.face for t in self.tracker.tracks if t.missing == 0]
+        crops = rec.crops(rgb, faces)
+        probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(labels)))
+        tracks = self.tracker.update(faces, [thumbnail(c) for c in crops])
+        out = []
+        for face, track, p in zip(faces, tracks, probs):
+            track.history.append(p)
+            mean = np.mean(track.history, axis=0)
+            x, y, w, h = face.box
+            top = int(mean.argmax())
+            emotion = UNCERTAIN if mean[top] < getattr(rec, "min_confidence", 0.0) else labels[top]
+            out.append(TrackedFace(track.id, (int(round(x)), int(round(y)), int(round(w)), int(round(h))),
+                                   float(face.score), emotion,
+                                   {k: float(v) for k, v in zip(labels, p)},
+                                   {k: float(v) for k, v in zip(labels, mean)}))
+        return out
