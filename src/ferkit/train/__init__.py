@@ -38,7 +38,7 @@ from ferkit.inference import predict_logits, predict_proba, to_input, views_to_p
 from ferkit.labels import EMOTIONS
 from ferkit.train.checkpoint import (RESUME_MAY_CHANGE, check_resumable, load_checkpoint, restore_checkpoint,
                                      save_best, save_checkpoint)
-from ferkit.train.config import PRESETS, TrainConfig, make_config
+from ferkit.train.config import PRESETS, TrainConfig, config_from_sources, make_config
 from ferkit.train.dataset import TrainingData, load_training_data, source_weights
 from ferkit.train.distributed import Dist, all_reduce, distributed
 from ferkit.train.parts import Run
@@ -72,6 +72,18 @@ def launch(cfg: TrainConfig, nproc: int, *, resume: bool = False, progress: bool
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5)
     results = elastic_launch(config, _ddp_entry)(asdict(cfg), resume, progress, threads)
     return results[0]
+
+
+def run_training(cfg: TrainConfig, *, nproc: int = 1, resume: bool = False, progress: bool = True,
+                 threads: int | None = None) -> dict:
+    """What ``ferkit train`` runs: :func:`train` in this process, or with ``nproc`` > 1 (and not already one of
+    torchrun's processes) :func:`launch`. ``threads``: PyTorch's CPU threads (None: all cores). Returns the
+    results (``status`` "interrupted" after a signal)."""
+    if threads:
+        torch.set_num_threads(threads)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(cfg, nproc, resume=resume, progress=progress)
+    return train(cfg, resume=resume, progress=progress)
 
 
 class _StopFlag:
@@ -316,6 +328,7 @@ def _progress(steps, epoch: int, epochs: int, enabled: bool):
 
 
 __all__ = ["Dist", "PRESETS", "RESUME_MAY_CHANGE", "Run", "TrainConfig", "TrainingData", "check_resumable",
-           "class_weights", "cpu_supports_bf16", "distributed", "end_epoch", "epoch_length", "evaluate", "launch",
-           "load_training_data", "lr_at", "make_config", "predict_logits", "predict_proba", "source_weights",
-           "teacher_targets", "train", "train_one_epoch", "train_step", "use_bf16", "views_to_proba"]
+           "class_weights", "config_from_sources", "cpu_supports_bf16", "distributed", "end_epoch", "epoch_length",
+           "evaluate", "launch", "load_training_data", "lr_at", "make_config", "predict_logits", "predict_proba",
+           "run_training", "source_weights", "teacher_targets", "train", "train_one_epoch", "train_step", "use_bf16",
+           "views_to_proba"]

@@ -100,3 +100,26 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
     if values.get("labels", "fer2013") not in LABEL_SOURCES:
         raise ValueError(f"unknown labels {values['labels']!r}; expected one of {', '.join(LABEL_SOURCES)}")
     return TrainConfig(**values)
+
+
+def config_from_sources(preset: str, data: list, *, source_weight: list[float] | None = None,
+                        **overrides) -> TrainConfig:
+    """The config of ``ferkit train --data A --data B ... [--source-weight W ...]``: of ``data``, exactly one
+    FER2013 source (CSV, .npz or per-image export) becomes ``data`` and the labelled face-crop folders become
+    ``sources``; ``source_weight`` (one per ``data``, in the same order) is reordered FER2013 first. Other keywords
+    as :func:`make_config`. Raises ValueError naming the option (and what :func:`make_config` raises)."""
+    from ferkit.sources import is_crop_folder
+
+    fer = [p for p in data if not is_crop_folder(p)]
+    if len(fer) != 1:
+        raise ValueError(f"--data: give exactly one FER2013 source (CSV, .npz or per-image export) beside any crop "
+                         f"folders; got {len(fer)}: {', '.join(map(str, fer)) or 'none'}")
+    weights = None
+    if source_weight:
+        if len(source_weight) != len(data):
+            raise ValueError(f"--source-weight: {len(source_weight)} given for {len(data)} --data; give one per "
+                             f"--data, in order")
+        by_path = dict(zip(map(str, data), source_weight))  # FER2013's weight first, then the folders'
+        weights = tuple([by_path[str(fer[0])]] + [by_path[str(p)] for p in data if p != fer[0]])
+    return make_config(preset, data=str(fer[0]), sources=tuple(str(p) for p in data if p != fer[0]),
+                       source_weights=weights or (), **overrides)
