@@ -22,7 +22,8 @@ def describe_models() -> list[str]:
     for name in sorted(read_manifest()):
         default = " (default)" if name == DEFAULT_MODEL else ""
         try:
-            path = shipped_path(name)
+            kinds = read_manifest()[name]
+            path = shipped_path(name, "safetensors" if "safetensors" in kinds else "onnx")
             if is_ensemble(path):
                 spec = read_ensemble(path)
                 members = " + ".join(f"{m['model']} x{m['weight']:.2f}" for m in spec["members"])
@@ -36,7 +37,9 @@ def describe_models() -> list[str]:
             continue
         what = {"train": "train (the rows it trained on)", "val": "val (its held-out slice)"}
         acc = ", ".join(f"{what.get(k, k)} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
-        lines.append(f"  {name}{default}: {meta['arch']}, preprocessing "
+        precision = f", {meta['precision']} (quantized from {meta['quantized_from']['name']})" \
+            if meta.get("precision", "fp32") != "fp32" else ""
+        lines.append(f"  {name}{default}: {meta['arch']}{precision}, preprocessing "
                      f"{describe(meta.get('preprocessing'))}, labels {meta.get('label_source', 'fer2013')}; "
                      f"accuracy recorded by its run: {acc}")
     return lines

@@ -7,12 +7,14 @@ distributions of the same track. Used by :mod:`ferkit.video` and by ``ferkit ser
 from __future__ import annotations
 
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ferkit.detect import Face
+from ferkit.profiling import StageTimes
 from ferkit.recognize import UNCERTAIN
 
 
@@ -49,6 +51,9 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+STABLE_LOOK = 0.95  # a tracked face whose crop's thumbnail is this similar to the last classified one is "stable"
+
+
 @dataclass
 class _Track:
     id: int
@@ -56,6 +61,9 @@ class _Track:
     look: np.ndarray
     history: deque
     missing: int = 0
+    probs: np.ndarray | None = None  # the probabilities of its last classified crop
+    probs_look: np.ndarray | None = None  # that crop's thumbnail
+    reused: int = 0  # frames since then that reused them
 
 
 class Tracker:
@@ -106,31 +114,56 @@ class Tracker:
 class FrameTracker:
     """One video's state: tracks, their smoothing windows and scene-cut detection. :meth:`step` takes the
     next RGB frame and gives its tracked, smoothed faces. Used by :func:`ferkit.video.stream` and by ``ferkit serve``'s
-    webcam sessions (one FrameTracker per browser session)."""
+    webcam sessions (one FrameTracker per browser session).
 
-    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0):
+    ``classify_every``: a tracked face is classified at least every this many frames; in between, while its
+    crop stays as it looked when it was last classified (thumbnail cosine >= :data:`STABLE_LOOK`), its last
+    probabilities are reused (1, the default: every face on every frame). ``times``: a :class:`StageTimes`
+    that receives the ``scene``, ``detect`` and ``classify`` time of every step."""
+
+    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0, classify_every: int = 1,
+                 times: StageTimes | None = None):
         if window < 1:
             raise ValueError(f"window must be at least 1 frame, not {window}")
-        self.rec, self.scene_cut = recognizer, scene_cut
+        if classify_every < 1:
+            raise ValueError(f"classify_every must be at least 1 frame, not {classify_every}")
+        self.rec, self.scene_cut, self.classify_every = recognizer, scene_cut, classify_every
         self.tracker = Tracker(window=window)
         self.previous: np.ndarray | None = None
+        self.times = times
+        self.classified = 0  # faces sent to the classifier so far (the rest reused a stable track's probabilities)
+
+    def _time(self, stage: str):
+        return self.times(stage) if self.times is not None else nullcontext()
 
     def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
-        """``detect=False`` carries the live tracks' boxes instead of running the detector (the classifier
-        always runs); with no live track the detector runs anyway."""
+        """``detect=False`` carries the live tracks' boxes instead of running the detector; with no live track
+        the detector runs anyway. Every face is classified unless ``classify_every`` lets a stable track keep
+        its last probabilities."""
         rec, labels = self.rec, self.rec.labels
-        small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
-        small = small.astype(np.int16)
-        if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
-            self.tracker.reset()
-        self.previous = small
-        if detect or not self.tracker.tracks:
-            faces = rec.locate(rgb)
-        else:  # carry the live tracks' boxes to this frame
-            faces = [t.face for t in self.tracker.tracks if t.missing == 0]
-        crops = rec.crops(rgb, faces)
-        probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(labels)))
-        tracks = self.tracker.update(faces, [thumbnail(c) for c in crops])
+        with self._time("scene"):
+            small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
+            small = small.astype(np.int16)
+            if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
+                self.tracker.reset()
+            self.previous = small
+        with self._time("detect"):
+            if detect or not self.tracker.tracks:
+                faces = rec.locate(rgb)
+            else:  # carry the live tracks' boxes to this frame
+                faces = [t.face for t in self.tracker.tracks if t.missing == 0]
+        with self._time("classify"):
+            crops = rec.crops(rgb, faces)
+            looks = [thumbnail(c) for c in crops]
+            tracks = self.tracker.update(faces, looks)
+            fresh = [i for i, (track, look) in enumerate(zip(tracks, looks)) if not self._stable(track, look)]
+            probs = [track.probs for track in tracks]
+            if fresh:
+                new = rec.classifier.predict_proba(crops[fresh])
+                self.classified += len(fresh)
+                for i, p in zip(fresh, new):
+                    probs[i] = p
+                    tracks[i].probs, tracks[i].probs_look, tracks[i].reused = p, looks[i], 0
         out = []
         for face, track, p in zip(faces, tracks, probs):
             track.history.append(p)
@@ -143,3 +176,12 @@ class FrameTracker:
                                    {k: float(v) for k, v in zip(labels, p)},
                                    {k: float(v) for k, v in zip(labels, mean)}))
         return out
+
+    def _stable(self, track: _Track, look: np.ndarray) -> bool:
+        """Whether ``track`` may keep its last probabilities this frame (and count one more reuse)."""
+        if self.classify_every == 1 or track.probs is None or track.reused + 1 >= self.classify_every:
+            return False
+        if float(track.probs_look @ look) < STABLE_LOOK:
+            return False
+        track.reused += 1
+        return True

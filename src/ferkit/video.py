@@ -12,6 +12,11 @@ person at the same place -- a cut in the video -- starts a new track; a frame th
 and comes back later gets a new id. Smoothing is a sliding mean of the last ``window`` probability
 distributions of the same track (still a distribution); ``emotion`` is its argmax.
 
+Cost controls (``ferkit video --detect-every K --classify-every M``): the detector may run on every K-th frame
+only, the tracks' boxes carried in between; a tracked face whose crop still looks as it did when it was last
+classified (thumbnail cosine similarity >= :data:`~ferkit.tracking.STABLE_LOOK`) may keep those probabilities for up to M
+frames. :class:`~ferkit.profiling.StageTimes` measures the time of each stage (``--profile``).
+
 A file is read as a stream: every frame gets a result, and memory does not grow with the video's length.
 Times are the frames' presentation times as the decoder gives them (right for variable frame rates), and
 phone videos' rotation tags are applied.
@@ -26,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +40,7 @@ import cv2
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: FFmpeg's chatter is not ferkit's error
 import numpy as np
 
+from ferkit.profiling import StageTimes
 from ferkit.tracking import FrameTracker, TrackedFace
 
 
@@ -160,13 +167,17 @@ def ended_early(last_s: float | None, expected: int, fps: float) -> bool:
 
 
 def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detect_every: int = 1,
-           keep_images: bool = False, scene_cut: float = 40.0, info: dict | None = None) -> Iterator[FrameResult]:
+           keep_images: bool = False, scene_cut: float = 40.0, info: dict | None = None, classify_every: int = 1,
+           times: StageTimes | None = None) -> Iterator[FrameResult]:
     """Per-frame results of a video file or a camera index, as they come.
 
     ``recognizer``: a :class:`ferkit.recognize.Recognizer` (default: the default model and detector, with
     ``scales="single"`` as ``ferkit video``: one detection pass per frame, at ``max_side``).
     ``window``: frames in the smoothing window (1: no smoothing). ``detect_every``: run the detector on
-    every k-th frame and carry the tracks' boxes in between (the classifier runs on every frame).
+    every k-th frame and carry the tracks' boxes in between. ``classify_every``: classify a stable tracked face
+    at least every this many frames, reusing its last probabilities in between (see :class:`FrameTracker`; 1:
+    every face on every frame). ``times``: a :class:`StageTimes` that receives each stage's time (``decode``
+    included).
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
     Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its
     container's duration (after yielding every frame it could read; see :func:`ended_early`). A file's
@@ -178,21 +189,26 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     rec = recognizer or Recognizer(scales="single")
     if window < 1 or detect_every < 1:
         raise ValueError(f"window and detect_every must be at least 1, not {window} and {detect_every}")
+    if classify_every < 1:
+        raise ValueError(f"classify_every must be at least 1, not {classify_every}")
     cap, live = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 1.0 <= fps <= 1000.0 else 30.0
     expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not live else 0
     if info is not None:
         info.update(fps=fps, frames=expected, live=live)
-    tracker = FrameTracker(rec, window=window, scene_cut=scene_cut)
+    tracker = FrameTracker(rec, window=window, scene_cut=scene_cut, classify_every=classify_every, times=times)
+    timed = times if times is not None else (lambda stage: nullcontext())
     reader = _LatestFrame(cap) if live else None
     start, index, t = time.perf_counter(), -1, None
     try:
         while True:
-            if reader is not None:
-                bgr, dropped = reader.get()
-            else:
-                bgr, dropped = _read(cap), 0
+            with timed("decode"):
+                if reader is not None:
+                    bgr, dropped = reader.get()
+                else:
+                    bgr, dropped = _read(cap), 0
+                rgb = None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if bgr is None:
                 break
             index += 1 + dropped
@@ -200,7 +216,6 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
                 t = time.perf_counter() - start
             else:
                 t = presentation_time(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, t)
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             out = tracker.step(rgb, detect=index % detect_every == 0)
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
     finally:
@@ -320,13 +335,16 @@ class VideoReport:
 
 
 def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_every: int = 1,
-              out: str | Path | None = None, jsonl: str | os.PathLike | None = None, show: bool = False,
-              summary_json: str | Path | None = None) -> VideoReport:
+              classify_every: int = 1, out: str | Path | None = None, jsonl: str | os.PathLike | None = None,
+              show: bool = False, summary_json: str | Path | None = None,
+              times: StageTimes | None = None) -> VideoReport:
     """Track every face of a video file or a camera index (what ``ferkit video`` does on this machine).
 
     ``out``: an annotated MP4 (boxes, track ids, smoothed emotion and bars; see :class:`AnnotatedVideo`).
     ``jsonl``: one JSON line per face per frame (``"-"``: stdout), flushed frame by frame. ``show``: the annotated
     frames in a window (Esc or q stops). ``summary_json``: the per-track summary as JSON, unless nothing was read.
+    ``window``, ``detect_every``, ``classify_every``: as :func:`stream`. ``times``: a :class:`StageTimes` that
+    receives the time of every stage, ``draw`` and ``write`` (the annotated video and the JSON lines) included.
     A :class:`VideoError` or Ctrl-C does not raise: it ends the run, and its reason is the report's ``error``
     (``"interrupted"`` for Ctrl-C); what was read until then is written.
     """
@@ -340,22 +358,27 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     frames, skipped, error = 0, 0, None
     start = time.perf_counter()
     source_info: dict = {}
+    timed = times if times is not None else (lambda stage: nullcontext())
     try:
         for fr in stream(source, recognizer=recognizer, window=window, detect_every=detect_every,
-                         keep_images=out is not None or show, info=source_info):
+                         classify_every=classify_every, keep_images=out is not None or show, info=source_info,
+                         times=times):
             frames += 1
             skipped += fr.skipped
             summary.add(fr)
             if sink is not None:
-                for row in fr.rows():
-                    sink.write(json.dumps(row) + "\n")
-                sink.flush()
+                with timed("write"):
+                    for row in fr.rows():
+                        sink.write(json.dumps(row) + "\n")
+                    sink.flush()
             if fr.image is not None:
-                bgr = draw_frame(fr, recognizer.labels)
+                with timed("draw"):
+                    bgr = draw_frame(fr, recognizer.labels)
                 if out is not None:
                     if writer is None:
                         writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
-                    writer.write(bgr, fr.time_s)
+                    with timed("write"):
+                        writer.write(bgr, fr.time_s)
                 if show:
                     cv2.imshow("ferkit", bgr)
                     if cv2.waitKey(1) & 0xFF in (27, ord("q")):
