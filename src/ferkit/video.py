@@ -344,7 +344,8 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     ``jsonl``: one JSON line per face per frame (``"-"``: stdout), flushed frame by frame. ``show``: the annotated
     frames in a window (Esc or q stops). ``summary_json``: the per-track summary as JSON, unless nothing was read.
     ``window``, ``detect_every``, ``classify_every``: as :func:`stream`. ``times``: a :class:`StageTimes` that
-    receives the time of every stage, ``draw`` and ``write`` (the annotated video and the JSON lines) included.
+    receives the time of every stage, ``draw``, ``encode`` (the annotated video) and ``write`` (the summary and the
+    JSON lines) included.
     A :class:`VideoError` or Ctrl-C does not raise: it ends the run, and its reason is the report's ``error``
     (``"interrupted"`` for Ctrl-C); what was read until then is written.
     """
@@ -365,9 +366,9 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
                          times=times):
             frames += 1
             skipped += fr.skipped
-            summary.add(fr)
-            if sink is not None:
-                with timed("write"):
+            with timed("write"):
+                summary.add(fr)
+                if sink is not None:
                     for row in fr.rows():
                         sink.write(json.dumps(row) + "\n")
                     sink.flush()
@@ -377,7 +378,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
                 if out is not None:
                     if writer is None:
                         writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
-                    with timed("write"):
+                    with timed("encode"):
                         writer.write(bgr, fr.time_s)
                 if show:
                     cv2.imshow("ferkit", bgr)

@@ -162,7 +162,12 @@ def video(
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
     window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
-                                              "the boxes in between (the classifier runs on every frame).")] = 1,
+                                              "the boxes in between.")] = 1,
+    classify_every: Annotated[int, typer.Option(min=1, help="Classify a tracked face at least every k-th frame; in "
+                                                "between, while its crop looks as it did, its last probabilities are "
+                                                "reused (1: every face on every frame).")] = 1,
+    profile: Annotated[bool, typer.Option("--profile", help="Print the time per frame of each stage (decode, detect, "
+                                          "classify, draw, encode, write) at the end, on stderr.")] = False,
     model: ModelOpt = None,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
     scales: VideoScalesOpt = "single",
@@ -188,7 +193,7 @@ def video(
     (pair it with --detect-every).
     """
     from ferkit.recognize import Recognizer
-    from ferkit.video import run_video
+    from ferkit.video import StageTimes, run_video
     from ferkit.weights import WeightsError
 
     if engine is not None:
@@ -201,7 +206,8 @@ def video(
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
                                num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, scales=scales,
-                               window=window, detect_every=detect_every, min_confidence=min_confidence)
+                               window=window, detect_every=detect_every, classify_every=classify_every,
+                               min_confidence=min_confidence)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
         for reason in stats["failed"].values():
@@ -221,14 +227,18 @@ def video(
         rec = Recognizer(model, threads=threads, max_side=max_side, min_confidence=min_confidence, scales=scales)
     except WeightsError as exc:
         fail(str(exc))
+    times = StageTimes() if profile else None
     report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
-                       out=out, jsonl=jsonl, show=show, summary_json=summary_json)
+                       classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,
+                       times=times)
     if summary and not report.read_nothing:
         print(report.summary.format(), file=sys.stderr if jsonl == "-" else sys.stdout)
     note = f", {report.skipped} skipped to keep up" if camera is not None else ""
     if not report.read_nothing:
         typer.echo(f"{report.frames} frame(s), {len(report.summary.tracks)} track(s) in {report.seconds:.1f} s "
                    f"({report.frames / max(report.seconds, 1e-9):.1f} frames/s){note}", err=True)
+        if times is not None:
+            typer.echo(times.report(report.frames, report.seconds), err=True)
     if report.error:
         fail(report.error)
 
