@@ -8,8 +8,9 @@ scales the image needs (``--scales auto``, the default now), side by side in one
 - ExpW dev found rate: the labelled faces matched by a detection with IoU >= 0.3 (the rule of ``ferkit evaluate
   --photos``, :func:`ferkit.photos.find_faces`), the detections per photo, and the mean ms per photo.
 
-Both detectors are CenterFace with ``max_side=320`` (the default), one onnxruntime thread; the runs are
-interleaved so that load on the machine touches both alike. The real run, on a quiet machine (~15 min):
+Each mode runs with each ``--detectors`` (default: CenterFace fp32 and its int8 copy, ferkit's default since
+issue 25), ``max_side=320`` (the default), one onnxruntime thread; the runs are interleaved so that load on the
+machine touches all alike. The real run, on a quiet machine (~15 min):
 
     OMP_NUM_THREADS=1 python benchmarks/detect_scales.py --expw ../shared/data/expw_dev \\
         --json benchmarks/results/detect_scales.json | tee benchmarks/results/detect_scales.txt
@@ -130,13 +131,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats-large", type=int, default=5, help="timed runs per 12 MP photo and mode")
     ap.add_argument("--max-side", type=int, default=320)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--detectors", nargs="+", default=["centerface", "centerface-int8"])
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args(argv)
 
     from ferkit.detect import create_detector
     from ferkit.photos import IOU_MIN, iou
 
-    dets = {m: create_detector("centerface", threads=args.threads, max_side=args.max_side, scales=m) for m in MODES}
+    dets = {f"{d} {m}": create_detector(d, threads=args.threads, max_side=args.max_side, scales=m)
+            for d in args.detectors for m in MODES}
     tiles = face_tiles()
     frame = frame_640(tiles)
     photo, boxes = photo_12mp(tiles)
@@ -156,23 +159,24 @@ def main(argv=None) -> dict:
     else:
         print(f"no ExpW photo set at {args.expw}: skipped", file=sys.stderr)
 
-    print(f"CenterFace, max_side {args.max_side}, {args.threads} thread(s); CPU flags: {result['cpu_flags']}")
-    print(f"{'':34s} {'single (before)':>16s} {'auto (default)':>16s}")
-    print(f"{'ms per 640x480 frame, 1 face':34s} {result['frame_640x480_ms']['single']:16.1f} "
-          f"{result['frame_640x480_ms']['auto']:16.1f}")
-    print(f"{'ms per 12 MP photo':34s} {result['photo_12mp_ms']['single']:16.1f} {result['photo_12mp_ms']['auto']:16.1f}")
+    print(f"max_side {args.max_side}, {args.threads} thread(s); CPU flags: {result['cpu_flags']}; "
+          "single: one pass (video's default), auto: the scales the image needs (predict's default)")
+    cols = list(dets)
+    print(f"{'':34s}" + "".join(f"{c:>24s}" for c in cols))
+    print(f"{'ms per 640x480 frame, 1 face':34s}" + "".join(f"{result['frame_640x480_ms'][c]:24.1f}" for c in cols))
+    print(f"{'ms per 12 MP photo':34s}" + "".join(f"{result['photo_12mp_ms'][c]:24.1f}" for c in cols))
     pf = result["photo_12mp_faces"]
-    print(f"{f'12 MP photo: faces found of {len(boxes)}':34s} {pf['single']['found']:16d} {pf['auto']['found']:16d}")
+    print(f"{f'12 MP photo: faces found of {len(boxes)}':34s}" + "".join(f"{pf[c]['found']:24d}" for c in cols))
     if "expw" in result:
         e = result["expw"]
         label = f"ExpW dev found ({e['faces']} faces)"
-        print(f"{label:34s} {e['single']['found_rate']:16.2%} {e['auto']['found_rate']:16.2%}")
-        print(f"{'ExpW dev detections per photo':34s} {e['single']['detections_per_photo']:16.2f} "
-              f"{e['auto']['detections_per_photo']:16.2f}")
-        print(f"{'ExpW dev ms per photo (mean)':34s} {e['single']['mean_ms']:16.1f} {e['auto']['mean_ms']:16.1f}")
+        print(f"{label:34s}" + "".join(f"{e[c]['found_rate']:24.2%}" for c in cols))
+        print(f"{'ExpW dev detections per photo':34s}" + "".join(f"{e[c]['detections_per_photo']:24.2f}" for c in cols))
+        print(f"{'ExpW dev ms per photo (mean)':34s}" + "".join(f"{e[c]['mean_ms']:24.1f}" for c in cols))
         if e["limit"]:
             print(f"(first {e['photos']} photos only: --limit {e['limit']})")
-    print(f"12 MP photo, face widths found: single {pf['single']['found_widths']}, auto {pf['auto']['found_widths']}")
+    for c in cols:
+        print(f"12 MP photo, face widths found, {c}: {pf[c]['found_widths']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result

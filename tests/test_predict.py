@@ -139,7 +139,11 @@ def test_predict_mixed_folder(tmp_path):
         assert rec["schema_version"] == SCHEMA_VERSION and (rec["width"], rec["height"]) == (512, 512)
     good = records["good.jpg"]["faces"][0]
     upright = records["exif_rotated.jpg"]["faces"][0]
-    assert np.allclose(good["box"], upright["box"], atol=3)  # the orientation was applied
+    from ferkit.photos import iou
+
+    # the orientation was applied: the same face at the same place (a sideways photo read as stored would give a
+    # box elsewhere, IoU ~0); the int8 detector's boxes move by a few px with the JPEG re-encoding (IoU 0.89 here)
+    assert iou(good["box"], upright["box"]) > 0.8
     assert records["no_face.png"]["faces"] == [] and records["no_face.png"]["error"] is None
     assert "truncated" in records["truncated.jpg"]["error"]
     assert "empty file" in records["empty.png"]["error"]

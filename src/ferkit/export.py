@@ -74,8 +74,9 @@ def export_int8(name: str, faces: np.ndarray, dest: str | Path = WEIGHTS_DIR, *,
     through the model's own preprocessing first. The int8 model keeps the fp32 model's metadata (labels,
     normalisation, temperature, framing) plus ``precision``, ``quantized_from`` and the calibration it used; its
     manifest entry records ``precision`` and ``quantized_from``. Whether it ships is decided by measurement:
-    ``benchmarks/quantize.py`` compares it with the fp32 model on PublicTest and ExpW dev in one run and records
-    the accuracy change (:func:`update_metadata`). Returns the manifest entry."""
+    ``benchmarks/compare_models.py`` scores it beside the fp32 model on PublicTest and ExpW dev in one run and
+    ``tools/record_quantized.py`` records the accuracy change (:func:`update_metadata`), refusing a model that
+    loses more than 0.5 points. Returns the manifest entry."""
     from ferkit.provenance import command_line
     from ferkit.runtime import Classifier
 

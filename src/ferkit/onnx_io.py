@@ -105,6 +105,26 @@ def _store_weights_fp16(proto) -> None:
     graph.node.extend(nodes)
 
 
+def _fp32_initialisers(proto) -> None:
+    """Undo :func:`_store_weights_fp16`: each fp16 initialiser cast to float32 at the top of the graph becomes a
+    float32 initialiser again, so a quantizer sees weights (not activations) and quantizes them."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    casts = [n for n in graph.node if n.op_type == "Cast" and n.input[0] in inits
+             and inits[n.input[0]].data_type == onnx.TensorProto.FLOAT16]
+    if not casts:
+        return
+    for node in casts:
+        half = inits.pop(node.input[0])
+        inits[node.output[0]] = numpy_helper.from_array(numpy_helper.to_array(half).astype(np.float32), node.output[0])
+        graph.node.remove(node)
+    del graph.initializer[:]
+    graph.initializer.extend(inits.values())
+
+
 def write_onnx(tensors: dict, meta: dict, path: Path) -> Path:
     """The ONNX file of a ferkit network from its tensors (``arch`` named in ``meta``). Networks without
     BatchNorm keep fp16 initialisers; with BatchNorm the exporter folds each BN into its conv, and rounding the
@@ -172,7 +192,8 @@ def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opse
     Weights use 7 bits (``reduce_range``): onnxruntime's u8s8 kernels on AVX2/AVX-512 machines without VNNI
     multiply with VPMADDUBSW, whose 16-bit sums can saturate with full 8-bit weights (onnxruntime's quantization
     guide, "when to try U8U8 / reduce_range"); 7-bit weights cannot, so the model gives the same answers on every
-    x86 CPU. Returns ``path``. Needs ``onnx`` (the ``train`` extra)."""
+    x86 CPU. Weights of operators onnxruntime does not quantize (Einsum: the seed net's locally-connected layers)
+    stay as they were stored, fp16 with a Cast. Returns ``path``. Needs ``onnx`` (the ``train`` extra)."""
     import tempfile
 
     import onnx
@@ -196,6 +217,7 @@ def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opse
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared, quantized = Path(tmp) / "source.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         proto = onnx.load_model(str(fp32_onnx))
+        _fp32_initialisers(proto)
         if max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) < opset:
             proto = version_converter.convert_version(proto, opset)
         onnx.save_model(proto, str(source))
@@ -204,6 +226,7 @@ def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opse
                         reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         proto = onnx.load_model(str(quantized))
+    _store_weights_fp16(proto)  # what onnxruntime cannot quantize (e.g. Einsum: locally-connected layers) stays fp16
     onnx.checker.check_model(proto)
     _save_atomic(proto, path)
     return path

@@ -183,7 +183,7 @@ def export(
     int8: Annotated[bool, typer.Option("--int8", help="Also write NAME-int8.onnx: static int8 quantization "
                                        "(per-channel weights), ~4x smaller and ~3x faster on a CPU; needs "
                                        "--calibration. Measure it beside NAME before shipping "
-                                       "(benchmarks/quantize.py).")] = False,
+                                       "(benchmarks/compare_models.py, then tools/record_quantized.py).")] = False,
     calibration: Annotated[Optional[list[Path]], typer.Option("--calibration", help="Training faces to read int8 "
                            "activation ranges from: a FER2013 file (its Training rows) or a labelled crop folder "
                            "(its training part); repeatable, faces drawn evenly.")] = None,
