@@ -96,7 +96,7 @@ def cost(model: str, tta) -> tuple[float, float]:
     """(ms per face on one core, single-face calls, median of 3 rounds of 64 faces; MB of the model's files)."""
     import onnxruntime  # noqa: F401 - the shipped runtime
 
-    from ferkit.export import onnx_for
+    from ferkit.onnx_io import onnx_for
     from ferkit.runtime import Classifier
     from ferkit.weights import read_ensemble, is_ensemble, resolve
 

@@ -44,7 +44,7 @@ def main() -> None:
         import tempfile
 
         from ferkit.models import create_model
-        from ferkit.runtime import export_onnx
+        from ferkit.onnx_io import export_onnx
 
         tmp = tempfile.mkdtemp()
         meta = {**Classifier(names[0]).metadata, "tta": False, "temperature": 1.0}

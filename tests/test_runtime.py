@@ -100,34 +100,61 @@ def test_classifier_applies_the_temperature(exported, tmp_path):
     np.testing.assert_array_equal(hot.predict_proba(faces).argmax(1), plain.predict_proba(faces).argmax(1))
 
 
-def test_shipped_default_is_one_calibrated_network_that_learned_from_real_faces():
-    """The default `fer-real` (issue 23): ONE vgg-m network, trained on FER2013 beside RAF-DB and the AffectNet
-    subset, its framing declared, calibrated, one pass per face (no TTA); its ONNX file and its PyTorch weights
-    give the same probabilities through its own preprocessing."""
+def test_fer_real_is_one_calibrated_network_that_learned_from_real_faces():
+    """`fer-real` (issue 23): ONE vgg-m network, trained on FER2013 beside RAF-DB and the AffectNet subset, its
+    framing declared, calibrated, one pass per face (no TTA); its ONNX file and its PyTorch weights give the same
+    probabilities through its own preprocessing. The default is its int8 copy; PyTorch-side commands take it."""
     from ferkit.crop import FRAMINGS
-    from ferkit.weights import DEFAULT_MODEL
 
-    assert DEFAULT_MODEL == "fer-real"
-    clf = Classifier()
+    clf = Classifier("fer-real")
     meta = clf.metadata
-    assert clf.members == [] and meta["arch"] == "vgg-m" and clf.tta is False
+    assert clf.members == [] and meta["arch"] == "vgg-m" and clf.tta is False and clf.precision == "fp32"
     assert [s["name"] for s in meta["sources"]] == ["fer2013", "rafdb", "affectnet_subset"]
     assert all(s["train_faces"] > 10_000 for s in meta["sources"])
     assert meta["framing"] in FRAMINGS and meta["config"]["logit_adjust"] == 1.0
     assert meta["accuracy"]["rafdb_validation"] >= 0.75 and meta["accuracy"]["PublicTest"] >= 0.64
     assert 0.5 < clf.temperature < 2 and "rafdb's validation part" in meta["calibration"]["fitted_on"]
     assert "--data" in meta["command"] and "rafdb" in meta["command"] and "--init fer-e" in meta["command"]
-    assert shipped_path(DEFAULT_MODEL, "onnx").stat().st_size <= 25 * 2**20  # the issue's budget
+    assert shipped_path("fer-real", "onnx").stat().st_size <= 25 * 2**20  # issue 23's budget
 
     net = load_model()
-    assert resolve(None, "safetensors") == shipped_path(DEFAULT_MODEL)
+    assert resolve(None, "safetensors") == shipped_path("fer-real")  # the default's fp32 network
     faces, _ = make_faces(8)
     norm = net.ferkit_meta["normalization"]
     for tta in (False, True):
-        ours = Classifier(tta=tta).predict_proba(faces)
+        ours = Classifier("fer-real", tta=tta).predict_proba(faces)
         ref = predict_proba(net, preprocess.apply(faces, preprocess.of(net.ferkit_meta)), norm["mean"], norm["std"],
                             tta=tta, temperature=net.ferkit_meta["temperature"])
         np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+# The int8 model against its fp32 source: the largest difference of any probability. Measured 0.063 on these
+# generated faces; on FER2013 PublicTest 0.095 at most, 0.0037 on average, the same argmax on 98.5% of the faces.
+INT8_TOLERANCE = 0.1
+
+
+def test_default_is_fer_real_quantized_to_int8_within_tolerance():
+    """Issue 25: the default is `fer-real` quantized to int8 (static, per-channel), shipped because it lost <= 0.5
+    points on PublicTest and ExpW dev beside fp32 in one run (its metadata and manifest say by how much). On
+    generated faces its probabilities stay within INT8_TOLERANCE of fp32's, with the same preprocessing,
+    normalisation, temperature and labels."""
+    from ferkit.weights import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == "fer-real-int8"
+    q, f = Classifier(), Classifier("fer-real")
+    assert q.precision == "int8" and q.metadata["quantized_from"]["name"] == "fer-real"
+    assert q.metadata["quantized_from"]["sha256"] == sha256_of(shipped_path("fer-real", "onnx"))
+    assert (q.labels, q.temperature, q.preprocessing, q.tta) == (f.labels, f.temperature, f.preprocessing, f.tta)
+    change = read_manifest()[DEFAULT_MODEL]["onnx"]["accuracy_change_points"]
+    assert change["PublicTest"] >= -0.5 and change["expw_dev_e2e"] >= -0.5
+    assert q.metadata["accuracy_change_points"] == change and q.metadata["accuracy"]["PublicTest"] >= 0.64
+    assert shipped_path(DEFAULT_MODEL, "onnx").stat().st_size < 0.3 * shipped_path("fer-real", "onnx").stat().st_size
+    from ferkit.classify import SAMPLE_FACE, read_face
+
+    faces = np.concatenate([make_faces(64, seed=5)[0], read_face(SAMPLE_FACE)[0][None]])
+    pq, pf = q.predict_proba(faces), f.predict_proba(faces)
+    assert np.abs(pq - pf).max() < INT8_TOLERANCE
+    assert np.allclose(pq.sum(1), 1, atol=1e-5)
 
 
 def test_fer_ens3_is_the_log_mean_of_its_members():

@@ -194,7 +194,8 @@ def models_cmd() -> None:
     for name in sorted(read_manifest()):
         default = " (default)" if name == DEFAULT_MODEL else ""
         try:
-            path = shipped_path(name)
+            kinds = read_manifest()[name]
+            path = shipped_path(name, "safetensors" if "safetensors" in kinds else "onnx")
             if is_ensemble(path):
                 spec = read_ensemble(path)
                 members = " + ".join(f"{m['model']} x{m['weight']:.2f}" for m in spec["members"])
@@ -208,7 +209,9 @@ def models_cmd() -> None:
             continue
         what = {"train": "train (the rows it trained on)", "val": "val (its held-out slice)"}
         acc = ", ".join(f"{what.get(k, k)} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
-        typer.echo(f"  {name}{default}: {meta['arch']}, preprocessing "
+        precision = f", {meta['precision']} (quantized from {meta['quantized_from']['name']})" \
+            if meta.get("precision", "fp32") != "fp32" else ""
+        typer.echo(f"  {name}{default}: {meta['arch']}{precision}, preprocessing "
                    f"{describe(meta.get('preprocessing'))}, labels {meta.get('label_source', 'fer2013')}; "
                    f"accuracy recorded by its run: {acc}")
 
@@ -412,23 +415,43 @@ def export(
                                                 "and manifest.json into; any --model option takes NAME.onnx.")] = None,
     into_package: Annotated[bool, typer.Option("--into-package", help="Write into the installed package's weights/ "
                                                "instead, shipping it as `--model NAME` (for ferkit's own releases).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write NAME-int8.onnx: static int8 quantization "
+                                       "(per-channel weights), ~4x smaller and ~3x faster on a CPU; needs "
+                                       "--calibration. Measure it beside NAME before shipping "
+                                       "(benchmarks/quantize.py).")] = False,
+    calibration: Annotated[Optional[list[Path]], typer.Option("--calibration", help="Training faces to read int8 "
+                           "activation ranges from: a FER2013 file (its Training rows) or a labelled crop folder "
+                           "(its training part); repeatable, faces drawn evenly.")] = None,
+    calibration_faces: Annotated[int, typer.Option(help="How many faces to calibrate int8 on.", min=16)] = 512,
 ) -> None:
-    """Export trained weights: fp16 safetensors + ONNX (for onnxruntime, no PyTorch) + a manifest with sha256.
+    """Export trained weights: fp16 safetensors + ONNX (for onnxruntime, no PyTorch) + a manifest with sha256,
+    and with --int8 a quantized ONNX beside them.
 
     A .safetensors file also works directly with every --model option (it is exported to ONNX once, into the
     cache); export when the model goes to a machine without PyTorch.
     """
     need_torch("export")
-    from ferkit.export import export_weights
-    from ferkit.weights import WEIGHTS_DIR, WeightsError
+    from ferkit.data import DataError
+    from ferkit.export import calibration_faces as draw_faces
+    from ferkit.export import export_int8, export_weights
+    from ferkit.weights import WEIGHTS_DIR, WeightsError, read_metadata
 
     if (out is None) == (not into_package):
         fail("give --out DIR, or --into-package to ship the model inside ferkit", 2)
+    if int8 and not calibration:
+        fail("--int8 needs --calibration DATA: training faces (a FER2013 file or a labelled crop folder) to read "
+             "activation ranges from", 2)
+    dest = WEIGHTS_DIR if into_package else out
     try:
-        entry = export_weights(weights, name, WEIGHTS_DIR if into_package else out)
-    except (WeightsError, OSError) as exc:
+        entries = {name: export_weights(weights, name, dest)}
+        if int8:
+            from ferkit.crop import framing_of
+
+            faces = draw_faces(calibration, calibration_faces, framing=framing_of(read_metadata(weights)).method)
+            entries[f"{name}-int8"] = export_int8(name, faces, dest, sources=[str(c) for c in calibration])
+    except (WeightsError, DataError, OSError) as exc:
         fail(str(exc))
-    typer.echo(json.dumps(entry, indent=2))
+    typer.echo(json.dumps(entries if int8 else entries[name], indent=2))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Turn a run's ``model.safetensors`` into shipped weights: fp16 safetensors + ONNX + manifest entry."""
+"""Turn a run's ``model.safetensors`` into shipped weights: fp16 safetensors + ONNX (+ an int8 ONNX) + manifest entry."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.onnx_io import onnx_for, quantize_int8, write_onnx
 from ferkit.weights import WEIGHTS_DIR, WeightsError, load_tensors, read_metadata, save_weights, sha256_of
+
+__all__ = ["export_weights", "export_int8", "calibration_faces", "onnx_for", "update_metadata", "write_ensemble"]
+INT8_SUFFIX = "-int8"
 
 
 def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR, *, extra_metadata: dict | None = None,
                    onnx: bool = True) -> dict:
     """Write ``dest/NAME.safetensors`` (fp16) and ``dest/NAME.onnx`` and record both in ``manifest.json``.
 
-    The ONNX graph is exported from the fp16-rounded weights. Its initialisers stay fp16 (cast to fp32 in
-    the graph) for networks without BatchNorm; with BatchNorm the exporter folds each BN into its conv,
-    and rounding the *folded* weights to fp16 again would move the logits by ~1e-3 from the PyTorch model,
-    so those graphs keep fp32 initialisers and agree with PyTorch to ~1e-6. Returns the manifest entry.
+    The ONNX graph is exported from the fp16-rounded weights (:func:`ferkit.onnx_io.write_onnx` says which
+    initialisers stay fp16). Returns the manifest entry. Needs PyTorch.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -27,7 +29,7 @@ def export_weights(source: str | Path, name: str, dest: str | Path = WEIGHTS_DIR
     save_weights(st_path, half, {**meta, "dtype": "float16"})
     entry = {"safetensors": {"file": st_path.name, "sha256": sha256_of(st_path)}}
     if onnx:
-        onnx_path = _write_onnx(half, meta, dest / f"{name}.onnx")
+        onnx_path = write_onnx(half, meta, dest / f"{name}.onnx")
         entry["onnx"] = {"file": onnx_path.name, "sha256": sha256_of(onnx_path)}
     _record(dest, name, entry)
     return entry
@@ -41,64 +43,83 @@ def _record(dest: Path, name: str, entry: dict) -> None:
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def _write_onnx(tensors: dict, meta: dict, path: Path) -> Path:
-    import torch
+def calibration_faces(sources: list[str | Path], count: int = 512, *, framing: str = "box", seed: int = 0) -> np.ndarray:
+    """``count`` training faces (K, 48, 48) uint8 drawn evenly from ``sources`` (seed ``seed``) to read int8
+    activation ranges from: a FER2013 file's Training rows, or a labelled crop folder's training part re-framed as
+    ``ferkit train --data FOLDER`` frames it (:func:`ferkit.sources.load_crop_folder`; never its validation part,
+    so the held-out figures stay clean). Raises :class:`ferkit.data.DataError` naming an unreadable source."""
+    from ferkit.data import load_fer2013
+    from ferkit.sources import align_fer2013, is_crop_folder, load_crop_folder
 
-    from ferkit.models import create_model, load_tensors_into
-    from ferkit.runtime import export_onnx
-
-    model = load_tensors_into(create_model(meta["arch"]), tensors)
-    fp16 = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    dtype = "float16 weights, float32 compute" if fp16 else "float32 (BatchNorm folded into the convs)"
-    return export_onnx(model, path, {**meta, "dtype": dtype}, fp16_weights=fp16)
-
-
-def onnx_for(source: str | Path) -> Path:
-    """The ONNX file for a ``.safetensors`` weight file (e.g. a run's model.safetensors), exported once into the
-    cache (``FERKIT_CACHE``, default ``~/.cache/ferkit``) under the file's sha256 and reused after that.
-    Needs PyTorch for the first export only."""
-    import os
-
-    source = Path(source)
-    digest = sha256_of(source)
-    root = Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / "onnx"
-    path = root / f"{source.stem}-{digest[:16]}.onnx"
-    if path.exists():
-        return path
-    meta = read_metadata(source)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise WeightsError(f"{source}: running a .safetensors file needs a one-time export to ONNX, which needs PyTorch "
-                           "(pip install 'ferkit[train]'); or export it where PyTorch is installed with "
-                           "`ferkit export FILE --name NAME --out DIR` and pass the .onnx file") from None
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.onnx")
-    _write_onnx(load_tensors(source), {**meta, "exported_from": str(source.resolve()), "source_sha256": digest}, tmp)
-    os.replace(tmp, path)
-    return path
+    if not sources:
+        raise WeightsError("int8 calibration needs at least one source of training faces")
+    rng = np.random.default_rng(seed)
+    share = [count // len(sources) + (i < count % len(sources)) for i in range(len(sources))]
+    faces = []
+    for source, k in zip(sources, share):
+        if is_crop_folder(source):
+            data = load_crop_folder(source, framing=framing).faces.split("Training")
+            images = data.images
+        else:
+            images = load_fer2013(source).split("Training").images
+            if framing == "align":
+                images = align_fer2013(images)[0]
+        faces.append(images[rng.choice(len(images), min(k, len(images)), replace=False)])
+    return np.concatenate(faces)
 
 
-def update_metadata(name: str, updates: dict, dest: str | Path = WEIGHTS_DIR) -> dict:
-    """Merge ``updates`` into the metadata of shipped model ``name`` (its safetensors and its ONNX file alike),
-    leaving every weight as it is, and record the new sha256 in ``manifest.json``. Returns the manifest entry."""
+def export_int8(name: str, faces: np.ndarray, dest: str | Path = WEIGHTS_DIR, *, sources: list[str] | None = None) -> dict:
+    """Quantize exported model ``dest/NAME.onnx`` to ``dest/NAME-int8.onnx`` (static int8, per-channel weights:
+    :func:`ferkit.onnx_io.quantize_int8`), calibrated on ``faces`` (K, 48, 48) uint8 training faces, which go
+    through the model's own preprocessing first. The int8 model keeps the fp32 model's metadata (labels,
+    normalisation, temperature, framing) plus ``precision``, ``quantized_from`` and the calibration it used; its
+    manifest entry records ``precision`` and ``quantized_from``. Whether it ships is decided by measurement:
+    ``benchmarks/quantize.py`` compares it with the fp32 model on PublicTest and ExpW dev in one run and records
+    the accuracy change (:func:`update_metadata`). Returns the manifest entry."""
+    from ferkit.provenance import command_line
+    from ferkit.runtime import Classifier
+
+    dest = Path(dest)
+    fp32 = dest / f"{name}.onnx"
+    if not fp32.exists():
+        raise WeightsError(f"{fp32}: no such file (export the model first)")
+    clf = Classifier(fp32, tta=False)
+    fp32_only = ("accuracy", "accuracy_note", "measured")  # the fp32 model's figures; the int8 model's are measured
+    meta = {**{k: v for k, v in clf.metadata.items() if k not in fp32_only}, "name": name + INT8_SUFFIX, "quantized_from": {"name": name, "sha256": sha256_of(fp32)},
+            "quantization": {"method": "onnxruntime static QDQ, per-channel int8 weights (7-bit range), uint8 "
+                                       "activations, min-max calibration", "faces": int(len(faces)),
+                             "sources": [str(s) for s in sources or []], "command": command_line()}}
+    path = quantize_int8(fp32, dest / f"{name}{INT8_SUFFIX}.onnx", clf.preprocess(faces), meta)
+    entry = {"onnx": {"file": path.name, "sha256": sha256_of(path), "precision": "int8", "quantized_from": name}}
+    _record(dest, name + INT8_SUFFIX, entry)
+    return entry
+
+
+def update_metadata(name: str, updates: dict, dest: str | Path = WEIGHTS_DIR, *, drop: tuple[str, ...] = ()) -> dict:
+    """Merge ``updates`` into the metadata of shipped model ``name`` (its safetensors and its ONNX file alike,
+    whichever it has), removing the keys in ``drop``, leaving every weight as it is, and record the new sha256
+    in ``manifest.json``. Returns the manifest entry."""
     import onnx
+
+    from ferkit.onnx_io import set_metadata
 
     dest = Path(dest)
     manifest_path = dest / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     entry = manifest[name]
-    st_path = dest / entry["safetensors"]["file"]
-    save_weights(st_path, load_tensors(st_path), {**read_metadata(st_path), **updates})
-    entry["safetensors"]["sha256"] = sha256_of(st_path)
+
+    def merged(meta: dict) -> dict:
+        return {k: v for k, v in {**meta, **updates}.items() if k not in drop}
+
+    if "safetensors" in entry:
+        st_path = dest / entry["safetensors"]["file"]
+        save_weights(st_path, load_tensors(st_path), merged(read_metadata(st_path)))
+        entry["safetensors"]["sha256"] = sha256_of(st_path)
     if "onnx" in entry:
         onnx_path = dest / entry["onnx"]["file"]
         proto = onnx.load_model(str(onnx_path))
         props = {p.key: p.value for p in proto.metadata_props}
-        meta = {**json.loads(props["ferkit"]), **updates}
-        for p in proto.metadata_props:
-            if p.key == "ferkit":
-                p.value = json.dumps(meta, sort_keys=True)
+        set_metadata(proto, merged(json.loads(props["ferkit"])))
         onnx.save_model(proto, str(onnx_path))
         entry["onnx"]["sha256"] = sha256_of(onnx_path)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -1,8 +1,6 @@
-"""Inference without PyTorch: ONNX export (needs the ``train`` extra) and an onnxruntime classifier.
+"""Inference without PyTorch: an onnxruntime classifier of 48x48 grey faces (one network or an ensemble).
 
-The shipped ``.onnx`` files keep their weights in float16 (the same values as the fp16 safetensors they
-were exported from) and cast them to float32 inside the graph, so arithmetic stays fp32 while the file
-stays half the size. The ferkit metadata travels in the ONNX ``metadata_props`` under ``ferkit``.
+The ONNX files themselves (export, int8 quantization, metadata) are :mod:`ferkit.onnx_io`'s business.
 """
 
 from __future__ import annotations
@@ -15,56 +13,8 @@ import numpy as np
 
 from ferkit import preprocess
 from ferkit.inference import combine_probabilities, softmax
+from ferkit.onnx_io import INPUT_NAME, OUTPUT_NAME, onnx_for
 from ferkit.weights import WeightsError, is_ensemble, read_ensemble, resolve
-
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
-
-
-def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool = True) -> Path:
-    """Export a PyTorch model (eval mode, input (B, 1, 48, 48) float, output logits) to ONNX."""
-    import onnx
-    import torch
-
-    path = Path(path)
-    model = model.eval()
-    example = torch.zeros(2, 1, *metadata.get("input_size", (48, 48)))
-    program = torch.onnx.export(model, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True,
-                                external_data=False, verbose=False)
-    proto = program.model_proto
-    if fp16_weights:
-        _store_weights_fp16(proto)
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "ferkit", json.dumps(metadata, sort_keys=True)
-    onnx.checker.check_model(proto)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save_model(proto, str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
-def _store_weights_fp16(proto) -> None:
-    """Keep large float32 initialisers as float16 plus a Cast back to float32 at the top of the graph."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    graph = proto.graph
-    casts, keep = [], []
-    for init in graph.initializer:
-        if init.data_type == onnx.TensorProto.FLOAT and np.prod(init.dims) >= 1024:
-            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
-            keep.append(half)
-            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
-                                          name=init.name + "__cast"))
-        else:
-            keep.append(init)
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-
 
 class Classifier:
     """Classify 48x48 grey faces with onnxruntime (no PyTorch): one network, or an ensemble of them.
@@ -90,8 +40,6 @@ class Classifier:
         import onnxruntime as ort
 
         if self.path.suffix == ".safetensors":
-            from ferkit.export import onnx_for
-
             self.path = onnx_for(self.path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -111,6 +59,7 @@ class Classifier:
         self.temperature = float(self.metadata.get("temperature", 1.0))  # fitted by `ferkit calibrate`
         self.preprocessing = preprocess.of(self.metadata)  # what the model was trained on, e.g. equalize_hist
         self.name: str = self.metadata.get("name") or self.path.stem
+        self.precision: str = self.metadata.get("precision", "fp32")  # "int8": quantized (ferkit export --int8)
 
     def _load_ensemble(self, threads: int, tta: bool | None) -> None:
         from ferkit.crop import framing_of

@@ -12,6 +12,11 @@ person at the same place -- a cut in the video -- starts a new track; a frame th
 and comes back later gets a new id. Smoothing is a sliding mean of the last ``window`` probability
 distributions of the same track (still a distribution); ``emotion`` is its argmax.
 
+Cost controls (``ferkit video --detect-every K --classify-every M``): the detector may run on every K-th frame
+only, the tracks' boxes carried in between; a tracked face whose crop still looks as it did when it was last
+classified (thumbnail cosine similarity >= :data:`STABLE_LOOK`) may keep those probabilities for up to M
+frames. :class:`StageTimes` measures the time of each stage (``--profile``).
+
 A file is read as a stream: every frame gets a result, and memory does not grow with the video's length.
 Times are the frames' presentation times as the decoder gives them (right for variable frame rates), and
 phone videos' rotation tags are applied.
@@ -27,6 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +95,45 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+STABLE_LOOK = 0.95  # a tracked face whose crop's thumbnail is this similar to the last classified one is "stable"
+
+
+class StageTimes:
+    """Wall time per stage of a video pipeline (``decode``, ``detect``, ``classify``, ``draw``, ``encode``,
+    ``write``...), in seconds, accumulated over frames: ``with times("detect"): ...``. :meth:`report` gives the
+    table ``ferkit video --profile`` prints (ms per frame and share of the wall time, per stage)."""
+
+    ORDER = ("decode", "scene", "detect", "classify", "draw", "encode", "write")
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def per_frame_ms(self, frames: int) -> dict[str, float]:
+        """Mean ms per frame of each stage seen, in pipeline order."""
+        order = [k for k in self.ORDER if k in self.seconds] + sorted(set(self.seconds) - set(self.ORDER))
+        return {k: self.seconds[k] * 1000 / max(frames, 1) for k in order}
+
+    def report(self, frames: int, wall_s: float) -> str:
+        """A table: per stage ms/frame and share of ``wall_s`` (the loop's wall time), then the rest (tracking,
+        bookkeeping, and waiting for a live camera) and the total."""
+        lines = [f"{'stage':<10}{'ms/frame':>10}{'share':>8}"]
+        for stage, ms in self.per_frame_ms(frames).items():
+            lines.append(f"{stage:<10}{ms:>10.2f}{ms * frames / 1000 / max(wall_s, 1e-9):>8.0%}")
+        rest = wall_s - sum(self.seconds.values())
+        lines.append(f"{'other':<10}{rest * 1000 / max(frames, 1):>10.2f}{rest / max(wall_s, 1e-9):>8.0%}")
+        lines.append(f"{'total':<10}{wall_s * 1000 / max(frames, 1):>10.2f}{1:>8.0%}  "
+                     f"({frames} frames, {frames / max(wall_s, 1e-9):.1f} frames/s)")
+        return "\n".join(lines)
+
+
 @dataclass
 class _Track:
     id: int
@@ -96,6 +141,9 @@ class _Track:
     look: np.ndarray
     history: deque
     missing: int = 0
+    probs: np.ndarray | None = None  # the probabilities of its last classified crop
+    probs_look: np.ndarray | None = None  # that crop's thumbnail
+    reused: int = 0  # frames since then that reused them
 
 
 class Tracker:
@@ -146,31 +194,56 @@ class Tracker:
 class FrameTracker:
     """One video's state: tracks, their smoothing windows and scene-cut detection. :meth:`step` takes the
     next RGB frame and gives its tracked, smoothed faces. Used by :func:`stream` and by ``ferkit serve``'s
-    webcam sessions (one FrameTracker per browser session)."""
+    webcam sessions (one FrameTracker per browser session).
 
-    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0):
+    ``classify_every``: a tracked face is classified at least every this many frames; in between, while its
+    crop stays as it looked when it was last classified (thumbnail cosine >= :data:`STABLE_LOOK`), its last
+    probabilities are reused (1, the default: every face on every frame). ``times``: a :class:`StageTimes`
+    that receives the ``scene``, ``detect`` and ``classify`` time of every step."""
+
+    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0, classify_every: int = 1,
+                 times: StageTimes | None = None):
         if window < 1:
             raise ValueError(f"window must be at least 1 frame, not {window}")
-        self.rec, self.scene_cut = recognizer, scene_cut
+        if classify_every < 1:
+            raise ValueError(f"classify_every must be at least 1 frame, not {classify_every}")
+        self.rec, self.scene_cut, self.classify_every = recognizer, scene_cut, classify_every
         self.tracker = Tracker(window=window)
         self.previous: np.ndarray | None = None
+        self.times = times
+        self.classified = 0  # faces sent to the classifier so far (the rest reused a stable track's probabilities)
+
+    def _time(self, stage: str):
+        return self.times(stage) if self.times is not None else nullcontext()
 
     def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
-        """``detect=False`` carries the live tracks' boxes instead of running the detector (the classifier
-        always runs); with no live track the detector runs anyway."""
+        """``detect=False`` carries the live tracks' boxes instead of running the detector; with no live track
+        the detector runs anyway. Every face is classified unless ``classify_every`` lets a stable track keep
+        its last probabilities."""
         rec, labels = self.rec, self.rec.labels
-        small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
-        small = small.astype(np.int16)
-        if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
-            self.tracker.reset()
-        self.previous = small
-        if detect or not self.tracker.tracks:
-            faces = rec.locate(rgb)
-        else:  # carry the live tracks' boxes to this frame
-            faces = [t.face for t in self.tracker.tracks if t.missing == 0]
-        crops = rec.crops(rgb, faces)
-        probs = rec.classifier.predict_proba(crops) if len(crops) else np.zeros((0, len(labels)))
-        tracks = self.tracker.update(faces, [thumbnail(c) for c in crops])
+        with self._time("scene"):
+            small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
+            small = small.astype(np.int16)
+            if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
+                self.tracker.reset()
+            self.previous = small
+        with self._time("detect"):
+            if detect or not self.tracker.tracks:
+                faces = rec.locate(rgb)
+            else:  # carry the live tracks' boxes to this frame
+                faces = [t.face for t in self.tracker.tracks if t.missing == 0]
+        with self._time("classify"):
+            crops = rec.crops(rgb, faces)
+            looks = [thumbnail(c) for c in crops]
+            tracks = self.tracker.update(faces, looks)
+            fresh = [i for i, (track, look) in enumerate(zip(tracks, looks)) if not self._stable(track, look)]
+            probs = [track.probs for track in tracks]
+            if fresh:
+                new = rec.classifier.predict_proba(crops[fresh])
+                self.classified += len(fresh)
+                for i, p in zip(fresh, new):
+                    probs[i] = p
+                    tracks[i].probs, tracks[i].probs_look, tracks[i].reused = p, looks[i], 0
         out = []
         for face, track, p in zip(faces, tracks, probs):
             track.history.append(p)
@@ -183,6 +256,15 @@ class FrameTracker:
                                    {k: float(v) for k, v in zip(labels, p)},
                                    {k: float(v) for k, v in zip(labels, mean)}))
         return out
+
+    def _stable(self, track: _Track, look: np.ndarray) -> bool:
+        """Whether ``track`` may keep its last probabilities this frame (and count one more reuse)."""
+        if self.classify_every == 1 or track.probs is None or track.reused + 1 >= self.classify_every:
+            return False
+        if float(track.probs_look @ look) < STABLE_LOOK:
+            return False
+        track.reused += 1
+        return True
 
 
 class _LatestFrame:
@@ -291,13 +373,17 @@ def ended_early(last_s: float | None, expected: int, fps: float) -> bool:
 
 
 def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detect_every: int = 1,
-           keep_images: bool = False, scene_cut: float = 40.0, info: dict | None = None) -> Iterator[FrameResult]:
+           keep_images: bool = False, scene_cut: float = 40.0, info: dict | None = None, classify_every: int = 1,
+           times: StageTimes | None = None) -> Iterator[FrameResult]:
     """Per-frame results of a video file or a camera index, as they come.
 
     ``recognizer``: a :class:`ferkit.recognize.Recognizer` (default: the default model and detector, with
     ``scales="single"`` as ``ferkit video``: one detection pass per frame, at ``max_side``).
     ``window``: frames in the smoothing window (1: no smoothing). ``detect_every``: run the detector on
-    every k-th frame and carry the tracks' boxes in between (the classifier runs on every frame).
+    every k-th frame and carry the tracks' boxes in between. ``classify_every``: classify a stable tracked face
+    at least every this many frames, reusing its last probabilities in between (see :class:`FrameTracker`; 1:
+    every face on every frame). ``times``: a :class:`StageTimes` that receives each stage's time (``decode``
+    included).
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
     Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its
     container's duration (after yielding every frame it could read; see :func:`ended_early`). A file's
@@ -309,21 +395,26 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     rec = recognizer or Recognizer(scales="single")
     if window < 1 or detect_every < 1:
         raise ValueError(f"window and detect_every must be at least 1, not {window} and {detect_every}")
+    if classify_every < 1:
+        raise ValueError(f"classify_every must be at least 1, not {classify_every}")
     cap, live = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 1.0 <= fps <= 1000.0 else 30.0
     expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not live else 0
     if info is not None:
         info.update(fps=fps, frames=expected, live=live)
-    tracker = FrameTracker(rec, window=window, scene_cut=scene_cut)
+    tracker = FrameTracker(rec, window=window, scene_cut=scene_cut, classify_every=classify_every, times=times)
+    timed = times if times is not None else (lambda stage: nullcontext())
     reader = _LatestFrame(cap) if live else None
     start, index, t = time.perf_counter(), -1, None
     try:
         while True:
-            if reader is not None:
-                bgr, dropped = reader.get()
-            else:
-                bgr, dropped = _read(cap), 0
+            with timed("decode"):
+                if reader is not None:
+                    bgr, dropped = reader.get()
+                else:
+                    bgr, dropped = _read(cap), 0
+                rgb = None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if bgr is None:
                 break
             index += 1 + dropped
@@ -331,7 +422,6 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
                 t = time.perf_counter() - start
             else:
                 t = presentation_time(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, t)
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             out = tracker.step(rgb, detect=index % detect_every == 0)
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
     finally:
