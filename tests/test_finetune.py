@@ -58,10 +58,11 @@ def test_finetune_beats_the_base_on_held_out_faces_of_one_subject(tuned):
     assert report["held_out_accuracy_after"] > report["held_out_accuracy_before"]
     assert report["per_emotion"]["neutral"] == 0 and "no photos of neutral" in result.output
 
-    from ferkit.weights import read_metadata
+    from ferkit.weights import read_manifest, read_metadata
 
     meta = read_metadata(out / "model.safetensors")
-    assert meta["base"] == DEFAULT_MODEL and meta["finetune"]["layers"] == "head" and meta["command"]
+    base = read_manifest()[DEFAULT_MODEL]["onnx"].get("quantized_from", DEFAULT_MODEL)  # the fp32 network trains
+    assert meta["base"] == base and meta["finetune"]["layers"] == "head" and meta["command"]
     assert meta["accuracy"]["held_out_after"] == report["held_out_accuracy_after"]
 
 

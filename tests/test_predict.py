@@ -287,3 +287,34 @@ def test_bar_labels_are_readable_on_a_white_photo():
     rows = np.flatnonzero(dark.any(axis=1))
     box = labels_area[rows.min():rows.max() + 1]
     assert ((box > 200).all(axis=2) & ~(box == 255).all(axis=2)).any() or (box > 200).all(axis=2).any()
+
+
+def test_batched_and_threaded_records_equal_single_calls(tmp_path):
+    """Issue 25: faces of several photos classified in one call, photos searched on several threads: the records
+    are those of one photo at a time (same faces, boxes, probabilities), in input order, errors included."""
+    import cv2
+
+    from conftest import group_photo, people
+    from ferkit.recognize import Recognizer
+
+    a, b = people()
+    paths = []
+    for i, img in enumerate([group_photo(3), a, group_photo(2), b, group_photo(1), np.full((60, 80, 3), 128, np.uint8)]):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), img)
+    paths.insert(3, tmp_path / "broken.jpg")
+    paths[3].write_bytes(b"not an image")
+    rec = Recognizer(threads=1)
+    single = [rec.predict(p).to_dict() if p.name != "broken.jpg" else None for p in paths]
+    for workers, batch in ((1, 1), (1, 64), (3, 64), (2, 2)):
+        got = [r.to_dict() for r in rec.predict_paths(paths, batch, workers=workers)]
+        assert [g["path"] for g in got] == [str(p) for p in paths]
+        assert got[3]["error"] and "broken.jpg" in got[3]["error"]
+        for g, s in zip(got, single):
+            if s is not None:
+                assert g["faces"] == s["faces"] and g["error"] is None, (workers, batch)
+    assert sum(len(s["faces"]) for s in single if s) == 3 + 1 + 2 + 1 + 1 + 0
+    one = runner.invoke(app, ["predict", *map(str, paths), "--jsonl", "-", "--threads", "1", "--no-progress"])
+    two = runner.invoke(app, ["predict", *map(str, paths), "--jsonl", "-", "--threads", "2", "--no-progress"])
+    assert one.exit_code == two.exit_code == 1  # the broken file
+    assert [json.loads(x) for x in one.stdout.splitlines()] == [json.loads(x) for x in two.stdout.splitlines()]

@@ -367,3 +367,49 @@ def test_video_errors_are_one_clean_line(argv, tmp_path):
                           timeout=60)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+
+
+def test_classify_every_reuses_a_stable_track_and_reclassifies_a_changed_one(tmp_path):
+    """--classify-every M: a tracked face whose crop looks the same keeps its last probabilities for up to M
+    frames (the classifier sees it every M-th frame); a face that changes is classified again at once."""
+    from ferkit.recognize import Recognizer
+    from ferkit.video import FrameTracker
+
+    a, b = people()
+    frame = np.full((240, 480, 3), 200, np.uint8)
+    frame[20:220, 40:190] = a
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    rec = Recognizer(scales="single")
+    calls = []
+    real = rec.classifier.predict_proba
+    rec.classifier.predict_proba = lambda crops: calls.append(len(crops)) or real(crops)
+    tracker = FrameTracker(rec, classify_every=4)
+    first = [tracker.step(rgb) for _ in range(7)]
+    assert calls == [1, 1] and tracker.classified == 2  # frames 0 and 4; 5 and 6 reuse frame 4's
+    assert first[1][0].probabilities == first[0][0].probabilities
+    assert len({f[0].track_id for f in first}) == 1
+    changed, mouth = frame.copy(), (slice(82, 110), slice(85, 130))  # the mouth, in frame pixels
+    changed[mouth] = cv2.flip(frame[mouth], 0)  # turned upside down
+    again = tracker.step(cv2.cvtColor(changed, cv2.COLOR_BGR2RGB))
+    assert again[0].track_id == first[0][0].track_id  # the same track ...
+    assert calls == [1, 1, 1]  # ... classified again, before its 4 frames were up
+    every = FrameTracker(rec)  # the default: every face on every frame
+    calls.clear()
+    for _ in range(3):
+        every.step(rgb)
+    assert calls == [1, 1, 1]
+    with pytest.raises(ValueError, match="classify_every must be at least 1"):
+        FrameTracker(rec, classify_every=0)
+
+
+def test_profile_prints_the_time_of_every_stage(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", frames=12)
+    result = runner.invoke(app, ["video", str(clip), "--out", str(tmp_path / "a.mp4"), "--jsonl",
+                                 str(tmp_path / "t.jsonl"), "--profile"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines() if line.strip()}
+    for stage in ("decode", "detect", "classify", "draw", "encode", "write", "other", "total"):
+        assert stage in rows and float(rows[stage][0]) >= 0, (stage, result.output)
+    assert "(12 frames," in result.output
+    plain = runner.invoke(app, ["video", str(clip), "--jsonl", str(tmp_path / "t.jsonl")])
+    assert "ms/frame" not in plain.output

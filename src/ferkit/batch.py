@@ -106,14 +106,16 @@ def predict_dataset(ds, *, model: str | None = None, detector: str = "centerface
                           compute=_pool(num_workers), num_cpus=1)
 
 
-def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int = 1) -> list[dict]:
+def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int = 1, classify_every: int = 1
+                  ) -> list[dict]:
     """The rows of one video, as ``ferkit video --jsonl`` writes them plus ``video`` (and ``error``: None, or,
     on a row of its own after the frames read, why the video could not be read to its end)."""
     from ferkit.video import VideoError, stream
 
     rows = []
     try:
-        for fr in stream(path, recognizer=recognizer, window=window, detect_every=detect_every):
+        for fr in stream(path, recognizer=recognizer, window=window, detect_every=detect_every,
+                         classify_every=classify_every):
             rows += [{"video": path, **row, "error": None} for row in fr.rows()]
     except (VideoError, ValueError) as exc:
         rows.append({"video": path, "frame": None, "time_s": None, "track_id": None, "box": None, "score": None,
@@ -122,29 +124,32 @@ def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int 
 
 
 class _Videos:
-    def __init__(self, model=None, max_side=320, window=15, detect_every=1, min_confidence=0.0, scales="single"):
+    def __init__(self, model=None, max_side=320, window=15, detect_every=1, min_confidence=0.0, scales="single",
+                 classify_every=1):
         import pyarrow as pa
 
         from ferkit.recognize import Recognizer
 
         self.rec = Recognizer(model, threads=1, max_side=max_side, min_confidence=min_confidence, scales=scales)
-        self.window, self.detect_every, self.pa = window, detect_every, pa
+        self.window, self.detect_every, self.classify_every, self.pa = window, detect_every, classify_every, pa
         self.schema = schemas()["video"]
 
     def __call__(self, batch):
         rows = []
         for path in batch["path"].to_pylist():
-            rows += analyse_video(str(path), self.rec, window=self.window, detect_every=self.detect_every)
+            rows += analyse_video(str(path), self.rec, window=self.window, detect_every=self.detect_every,
+                                  classify_every=self.classify_every)
         return self.pa.Table.from_pylist(rows, schema=self.schema)
 
 
 def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: int = 15, detect_every: int = 1,
-                  min_confidence: float = 0.0, num_workers: int | None = None, scales: str = "single"):
+                  min_confidence: float = 0.0, num_workers: int | None = None, scales: str = "single",
+                  classify_every: int = 1):
     """``ferkit video`` over a dataset of video paths (column ``path``): one video per task, its rows in frame
     order (see :func:`analyse_video`). ``scales``: as ``ferkit video --scales`` (single by default)."""
     _require_ray()
     kwargs = {"model": model, "max_side": max_side, "window": window, "detect_every": detect_every,
-              "min_confidence": min_confidence, "scales": scales}
+              "min_confidence": min_confidence, "scales": scales, "classify_every": classify_every}
     return ds.map_batches(_bound(_Videos, kwargs), batch_size=1, batch_format="pyarrow",
                           compute=_pool(num_workers), num_cpus=1)
 

@@ -602,7 +602,10 @@ def predict(
                                           "faces of large group photos: no need to raise it).")] = 320,
     scales: PhotoScalesOpt = "auto",
     min_confidence: MinConfidenceOpt = 0.0,
-    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
+    threads: Annotated[int, typer.Option(min=0, help="Threads (0: every core this process may use): photos are "
+                                         "decoded and searched for faces on this many at once, one onnxruntime "
+                                         "thread each, their faces classified together; records keep the "
+                                         "input order.")] = 0,
     json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
     jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
     csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
@@ -670,7 +673,7 @@ def predict(
         writer.close()
         fail("no image files found in: " + ", ".join(paths or []))
     try:
-        rec = Recognizer(model, detector=detector, threads=threads, min_face=min_face, detect=detect, max_side=max_side,
+        rec = Recognizer(model, detector=detector, threads=1, min_face=min_face, detect=detect, max_side=max_side,
                          min_confidence=min_confidence, scales=scales)
     except (WeightsError, KeyError) as exc:
         writer.close()
@@ -678,7 +681,9 @@ def predict(
     errors, n_faces = 0, 0
     start = time.perf_counter()
     with writer:
-        results = rec.predict_paths(files, keep_images=annotate is not None)
+        from ferkit.onnx_io import cpu_count
+
+        results = rec.predict_paths(files, keep_images=annotate is not None, workers=threads or cpu_count())
         if progress:
             from tqdm import tqdm
 
@@ -730,7 +735,12 @@ def video(
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
     window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
-                                              "the boxes in between (the classifier runs on every frame).")] = 1,
+                                              "the boxes in between.")] = 1,
+    classify_every: Annotated[int, typer.Option(min=1, help="Classify a tracked face at least every k-th frame; in "
+                                                "between, while its crop looks as it did, its last probabilities are "
+                                                "reused (1: every face on every frame).")] = 1,
+    profile: Annotated[bool, typer.Option("--profile", help="Print the time per frame of each stage (decode, detect, "
+                                          "classify, draw, encode, write) at the end, on stderr.")] = False,
     model: ModelOpt = None,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
     scales: VideoScalesOpt = "single",
@@ -760,7 +770,9 @@ def video(
     import cv2
 
     from ferkit.recognize import Recognizer
-    from ferkit.video import AnnotatedVideo, Summary, VideoError, draw_frame, stream
+    from contextlib import nullcontext
+
+    from ferkit.video import AnnotatedVideo, StageTimes, Summary, VideoError, draw_frame, stream
     from ferkit.weights import WeightsError
 
     if engine is not None:
@@ -773,8 +785,8 @@ def video(
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
                                num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, scales=scales,
-                               window=window,
-                               detect_every=detect_every, min_confidence=min_confidence)
+                               window=window, detect_every=detect_every, classify_every=classify_every,
+                               min_confidence=min_confidence)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
         for reason in stats["failed"].values():
@@ -803,22 +815,28 @@ def video(
     frames, skipped, error = 0, 0, None
     start = time.perf_counter()
     source_info: dict = {}
+    times = StageTimes() if profile else None
+    timed = times if times is not None else (lambda stage: nullcontext())
     try:
         for fr in stream(camera if camera is not None else source, recognizer=rec, window=window,
-                         detect_every=detect_every, keep_images=out is not None or show, info=source_info):
+                         detect_every=detect_every, classify_every=classify_every,
+                         keep_images=out is not None or show, info=source_info, times=times):
             frames += 1
             skipped += fr.skipped
-            stats.add(fr)
-            if sink is not None:
-                for row in fr.rows():
-                    sink.write(json.dumps(row) + "\n")
-                sink.flush()
+            with timed("write"):
+                stats.add(fr)
+                if sink is not None:
+                    for row in fr.rows():
+                        sink.write(json.dumps(row) + "\n")
+                    sink.flush()
             if fr.image is not None:
-                bgr = draw_frame(fr, rec.labels)
+                with timed("draw"):
+                    bgr = draw_frame(fr, rec.labels)
                 if out is not None:
                     if writer is None:
                         writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
-                    writer.write(bgr, fr.time_s)
+                    with timed("encode"):
+                        writer.write(bgr, fr.time_s)
                 if show:
                     cv2.imshow("ferkit", bgr)
                     if cv2.waitKey(1) & 0xFF in (27, ord("q")):
@@ -842,6 +860,8 @@ def video(
     if not read_nothing:
         typer.echo(f"{frames} frame(s), {len(stats.tracks)} track(s) in {seconds:.1f} s "
                    f"({frames / max(seconds, 1e-9):.1f} frames/s){note}", err=True)
+        if times is not None:
+            typer.echo(times.report(frames, seconds), err=True)
     if error:
         fail(error)
 

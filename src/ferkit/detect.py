@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ferkit.onnx_io import session_options
+
 DETECTORS_DIR = Path(__file__).parent / "weights" / "detectors"
 
 
@@ -99,10 +101,7 @@ class CenterFace:
 
         if scales not in SCALES:
             raise ValueError(f"scales must be one of {', '.join(SCALES)}, not {scales!r}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts = session_options(threads)
         self.session = ort.InferenceSession(str(DETECTORS_DIR / "centerface.onnx"), sess_options=opts,
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name

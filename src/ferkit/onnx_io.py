@@ -22,6 +22,30 @@ from ferkit.weights import WeightsError, load_tensors, read_metadata, sha256_of
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
+def cpu_count() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. a container's share), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def session_options(threads: int = 1):
+    """onnxruntime SessionOptions for ferkit's CPU sessions: ``threads`` intra-op threads (0: every core this
+    process may use, :func:`cpu_count`), one inter-op thread, and no spin-waiting between calls. onnxruntime's
+    pool threads spin by default after each run (like OpenMP's ``OMP_WAIT_POLICY=active``), which burns the cores
+    the detector, the decoder or another worker need; measured on 2 cores with other work running:
+    batched int8 faces/s 583 spinning vs 679 not, single-face ms 2.67 vs 0.74."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cpu_count() if threads == 0 else threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool = True) -> Path:
     """Export a PyTorch model (eval mode, input (B, 1, 48, 48) float, output logits (B, 7)) to ONNX with a dynamic
     batch axis, ``metadata`` stored as JSON under ``ferkit``. ``fp16_weights``: keep initialisers of 1,024 values

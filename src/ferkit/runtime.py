@@ -13,7 +13,7 @@ import numpy as np
 
 from ferkit import preprocess
 from ferkit.inference import combine_probabilities, softmax
-from ferkit.onnx_io import INPUT_NAME, OUTPUT_NAME, onnx_for
+from ferkit.onnx_io import INPUT_NAME, OUTPUT_NAME, onnx_for, session_options
 from ferkit.weights import WeightsError, is_ensemble, read_ensemble, resolve
 
 class Classifier:
@@ -41,9 +41,7 @@ class Classifier:
 
         if self.path.suffix == ".safetensors":
             self.path = onnx_for(self.path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
+        opts = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
