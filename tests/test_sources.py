@@ -119,7 +119,8 @@ def test_framing_comes_from_the_model_and_reaches_the_recognizer():
 
 
 def test_training_on_fer2013_and_a_crop_folder(tiny_csv, tmp_path, tiny_model_name):
-    from ferkit.train import _epoch_order, load_training_data, make_config, train
+    from ferkit.train import load_training_data, make_config, train
+    from ferkit.train.recipe import epoch_order as _epoch_order
     from ferkit.weights import read_metadata
 
     root = write_crop_folder(tmp_path / "crops", n_per_class=4)

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from conftest import people
 from ferkit.cli import app
-from ferkit.video import Tracker, VideoError, stream, thumbnail
+from ferkit.tracking import Tracker, thumbnail
+from ferkit.video import VideoError, stream
 
 runner = CliRunner()
 
@@ -344,7 +345,8 @@ def test_live_reader_drops_frames_instead_of_queueing():
 
 
 def test_window_and_detect_every_below_one_are_refused():
-    from ferkit.video import FrameTracker, stream
+    from ferkit.tracking import FrameTracker
+    from ferkit.video import stream
 
     with pytest.raises(ValueError, match="window must be at least 1"):
         FrameTracker(None, window=0)
@@ -373,7 +375,7 @@ def test_classify_every_reuses_a_stable_track_and_reclassifies_a_changed_one(tmp
     """--classify-every M: a tracked face whose crop looks the same keeps its last probabilities for up to M
     frames (the classifier sees it every M-th frame); a face that changes is classified again at once."""
     from ferkit.recognize import Recognizer
-    from ferkit.video import FrameTracker
+    from ferkit.tracking import FrameTracker
 
     a, b = people()
     frame = np.full((240, 480, 3), 200, np.uint8)

@@ -156,7 +156,8 @@ def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: 
 
 def summarize_video_rows(rows) -> dict[str, list[dict]]:
     """The per-track summary of each video (``ferkit video --summary-json``'s), from its rows in frame order."""
-    from ferkit.video import FrameResult, Summary, TrackedFace
+    from ferkit.tracking import TrackedFace
+    from ferkit.video import FrameResult, Summary
 
     by_video: dict[str, Summary] = {}
     frames: dict[str, dict[int, FrameResult]] = {}

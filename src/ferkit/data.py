@@ -9,6 +9,9 @@ file of your choice (``ferkit data pack``), which :func:`load_fer2013` reads bac
 Bad input raises :class:`DataError` whose message names the file and row (or image) and what is wrong.
 Images in a folder export that are not 48x48 are refused, not resized: a resized face is framed
 differently from the rest of FER2013 and would silently cost accuracy.
+
+Over 400 lines on purpose: every reader of labelled faces (FER2013, FER+ labels, labelled photo sets) and the
+cache they share live here, below everything that reads data, so that no import circle forms (issue 26).
 """
 
 from __future__ import annotations

@@ -95,6 +95,22 @@ def export_int8(name: str, faces: np.ndarray, dest: str | Path = WEIGHTS_DIR, *,
     return entry
 
 
+def export_model(weights: str | Path, name: str, dest: str | Path = WEIGHTS_DIR, *, int8: bool = False,
+                 calibration: list[str | Path] | None = None, calibration_count: int = 512) -> dict[str, dict]:
+    """What ``ferkit export`` does: :func:`export_weights` of ``weights`` as ``NAME``, and with ``int8`` also
+    ``NAME-int8`` (:func:`export_int8`), calibrated on ``calibration_count`` training faces drawn from
+    ``calibration`` (:func:`calibration_faces`) framed as the model was trained. Returns the manifest entry of each
+    name written. Raises WeightsError, :class:`ferkit.data.DataError` (an unreadable calibration source) or
+    OSError."""
+    entries = {name: export_weights(weights, name, dest)}
+    if int8:
+        from ferkit.crop import framing_of
+
+        faces = calibration_faces(calibration or [], calibration_count, framing=framing_of(read_metadata(weights)).method)
+        entries[f"{name}-int8"] = export_int8(name, faces, dest, sources=[str(c) for c in calibration or []])
+    return entries
+
+
 def update_metadata(name: str, updates: dict, dest: str | Path = WEIGHTS_DIR, *, drop: tuple[str, ...] = ()) -> dict:
     """Merge ``updates`` into the metadata of shipped model ``name`` (its safetensors and its ONNX file alike,
     whichever it has), removing the keys in ``drop``, leaving every weight as it is, and record the new sha256

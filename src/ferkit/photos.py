@@ -124,4 +124,17 @@ def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | 
             "unreadable": found.errors, **report}
 
 
-__all__ = ["FoundFaces", "IOU_MIN", "LabelledFace", "evaluate_photos", "find_faces", "iou", "read_photo_set"]
+def evaluate_photo_folder(root: str | Path, model: str | None = None, *, tta: bool | None = None,
+                          detector: str = "centerface", max_side: int = 320, scales: str = "auto",
+                          progress: bool = False) -> dict:
+    """``ferkit evaluate --photos``: the faces of a photo set found and framed as ``model`` was trained
+    (:func:`find_faces`), then its report (:func:`evaluate_photos`); unreadable photos are in ``unreadable``."""
+    from ferkit.evaluate import model_framing
+
+    found = find_faces(root, detector=detector, max_side=max_side, scales=scales, progress=progress,
+                       framing=model_framing(model))
+    return evaluate_photos(found, model, tta=tta)
+
+
+__all__ = ["FoundFaces", "IOU_MIN", "LabelledFace", "evaluate_photo_folder", "evaluate_photos", "find_faces", "iou",
+           "read_photo_set"]

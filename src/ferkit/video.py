@@ -5,7 +5,7 @@
 ...     for face in frame.faces:
 ...         print(frame.frame, face.track_id, face.emotion, face.smoothed[face.emotion])
 
-Tracking matches each detected face to the live tracks by box overlap (IoU) and gates the match on
+Tracking (:mod:`ferkit.tracking`) matches each detected face to the live tracks by box overlap (IoU) and gates the match on
 appearance (cosine similarity of an 8x8 normalised grey thumbnail of the FER crop), so a different
 person at the same place -- a cut in the video -- starts a new track; a frame that changes as a whole
 (a scene cut) also ends every track. A track not seen for ``max_missing`` frames ends; a face that leaves
@@ -14,8 +14,9 @@ distributions of the same track (still a distribution); ``emotion`` is its argma
 
 Cost controls (``ferkit video --detect-every K --classify-every M``): the detector may run on every K-th frame
 only, the tracks' boxes carried in between; a tracked face whose crop is still what it was when it was last
-classified (mean absolute difference of the two 48x48 crops <= :data:`STABLE_MAD` grey levels) may keep those
-probabilities for up to M frames. :class:`StageTimes` measures the time of each stage (``--profile``).
+classified (mean absolute difference of the two 48x48 crops <= :data:`~ferkit.tracking.STABLE_MAD` grey levels)
+may keep those probabilities for up to M frames. :class:`~ferkit.profiling.StageTimes` measures the time of each
+stage (``--profile``).
 
 A file is read as a stream: every frame gets a result, and memory does not grow with the video's length.
 Times are the frames' presentation times as the decoder gives them (right for variable frame rates), and
@@ -30,9 +31,8 @@ import os
 
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,27 +41,12 @@ import cv2
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: FFmpeg's chatter is not ferkit's error
 import numpy as np
 
-from ferkit.detect import Face
-from ferkit.recognize import UNCERTAIN
+from ferkit.profiling import StageTimes
+from ferkit.tracking import FrameTracker, TrackedFace
 
 
 class VideoError(ValueError):
     """A video source that cannot be read; the message names the source and the reason."""
-
-
-@dataclass(frozen=True)
-class TrackedFace:
-    track_id: int
-    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    score: float  # detector confidence of the last detection of this track
-    emotion: str  # argmax of `smoothed`, or "uncertain" where its top value is under the recogniser's min_confidence
-    probabilities: dict[str, float]  # this frame's own (raw) probabilities
-    smoothed: dict[str, float]  # mean over the track's last `window` frames
-
-    def to_dict(self) -> dict:
-        return {"track_id": self.track_id, "box": list(self.box), "score": round(self.score, 4),
-                "emotion": self.emotion, "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-                "smoothed": {k: round(v, 4) for k, v in self.smoothed.items()}}
 
 
 @dataclass(frozen=True)
@@ -75,199 +60,6 @@ class FrameResult:
     def rows(self) -> list[dict]:
         """The JSONL rows of this frame: one per face."""
         return [{"frame": self.frame, "time_s": round(self.time_s, 4), **f.to_dict()} for f in self.faces]
-
-
-def thumbnail(crop: np.ndarray) -> np.ndarray:
-    """Appearance descriptor of a 48x48 face crop: 8x8, zero mean, unit norm. Coarse on purpose: a
-    few pixels of box jitter between frames keep it above 0.8, while a different face drops it to ~0.5."""
-    v = cv2.resize(crop, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    v -= v.mean()
-    return v / (np.linalg.norm(v) + 1e-6)
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
-# A tracked face is "stable" while its 48x48 crop differs from the last classified one by at most this mean absolute
-# difference (grey levels). Measured on the bundled face: a 2-px shift of the box 8.3, the mouth turned upside down
-# 6.7 (probabilities moved by 0.81), the eyes turned 5.3; a blurred mouth only 1.7 (0.36): classify_every bounds that.
-STABLE_MAD = 3.0
-
-
-class StageTimes:
-    """Wall time per stage of a video pipeline (``decode``, ``detect``, ``classify``, ``draw``, ``encode``,
-    ``write``...), in seconds, accumulated over frames: ``with times("detect"): ...``. :meth:`report` gives the
-    table ``ferkit video --profile`` prints (ms per frame and share of the wall time, per stage)."""
-
-    ORDER = ("decode", "scene", "detect", "classify", "draw", "encode", "write")
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-    def per_frame_ms(self, frames: int) -> dict[str, float]:
-        """Mean ms per frame of each stage seen, in pipeline order."""
-        order = [k for k in self.ORDER if k in self.seconds] + sorted(set(self.seconds) - set(self.ORDER))
-        return {k: self.seconds[k] * 1000 / max(frames, 1) for k in order}
-
-    def report(self, frames: int, wall_s: float) -> str:
-        """A table: per stage ms/frame and share of ``wall_s`` (the loop's wall time), then the rest (tracking,
-        bookkeeping, and waiting for a live camera) and the total."""
-        lines = [f"{'stage':<10}{'ms/frame':>10}{'share':>8}"]
-        for stage, ms in self.per_frame_ms(frames).items():
-            lines.append(f"{stage:<10}{ms:>10.2f}{ms * frames / 1000 / max(wall_s, 1e-9):>8.0%}")
-        rest = wall_s - sum(self.seconds.values())
-        lines.append(f"{'other':<10}{rest * 1000 / max(frames, 1):>10.2f}{rest / max(wall_s, 1e-9):>8.0%}")
-        lines.append(f"{'total':<10}{wall_s * 1000 / max(frames, 1):>10.2f}{1:>8.0%}  "
-                     f"({frames} frames, {frames / max(wall_s, 1e-9):.1f} frames/s)")
-        return "\n".join(lines)
-
-
-@dataclass
-class _Track:
-    id: int
-    face: Face
-    look: np.ndarray
-    history: deque
-    missing: int = 0
-    probs: np.ndarray | None = None  # the probabilities of its last classified crop
-    probs_crop: np.ndarray | None = None  # that crop (48x48 uint8)
-    reused: int = 0  # frames since then that reused them
-
-
-class Tracker:
-    """Greedy IoU matching gated on appearance; tracks end after ``max_missing`` unmatched frames."""
-
-    def __init__(self, *, min_iou: float = 0.3, min_similarity: float = 0.65, max_missing: int = 10,
-                 window: int = 15):
-        self.min_iou, self.min_similarity, self.max_missing, self.window = min_iou, min_similarity, max_missing, window
-        self.tracks: list[_Track] = []
-        self.next_id = 0
-
-    def reset(self) -> None:
-        """End every track (a scene cut)."""
-        self.tracks = []
-
-    def update(self, faces: list[Face], looks: list[np.ndarray]) -> list[_Track]:
-        """Assign each face to a track (new or continued); returns the tracks in the order of ``faces``."""
-        pairs = []
-        for ti, track in enumerate(self.tracks):
-            for fi, face in enumerate(faces):
-                overlap = iou(track.face.box, face.box)
-                if overlap >= self.min_iou and float(track.look @ looks[fi]) >= self.min_similarity:
-                    pairs.append((overlap, ti, fi))
-        assigned: dict[int, _Track] = {}
-        used = set()
-        for _, ti, fi in sorted(pairs, reverse=True):
-            if ti in used or fi in assigned:
-                continue
-            used.add(ti)
-            track = self.tracks[ti]
-            track.face, track.missing = faces[fi], 0
-            look = 0.7 * track.look + 0.3 * looks[fi]  # follows slow changes (expression, light)
-            track.look = look / (np.linalg.norm(look) + 1e-6)
-            assigned[fi] = track
-        for ti, track in enumerate(self.tracks):
-            if ti not in used:
-                track.missing += 1
-        self.tracks = [t for t in self.tracks if t.missing <= self.max_missing]
-        for fi, face in enumerate(faces):
-            if fi not in assigned:
-                track = _Track(self.next_id, face, looks[fi], deque(maxlen=self.window))
-                self.next_id += 1
-                self.tracks.append(track)
-                assigned[fi] = track
-        return [assigned[fi] for fi in range(len(faces))]
-
-
-class FrameTracker:
-    """One video's state: tracks, their smoothing windows and scene-cut detection. :meth:`step` takes the
-    next RGB frame and gives its tracked, smoothed faces. Used by :func:`stream` and by ``ferkit serve``'s
-    webcam sessions (one FrameTracker per browser session).
-
-    ``classify_every``: a tracked face is classified at least every this many frames; in between, while its
-    crop stays as it was when it was last classified (mean absolute difference <= :data:`STABLE_MAD` grey
-    levels), its last probabilities are reused (1, the default: every face on every frame). ``times``: a :class:`StageTimes`
-    that receives the ``scene``, ``detect`` and ``classify`` time of every step."""
-
-    def __init__(self, recognizer, *, window: int = 15, scene_cut: float = 40.0, classify_every: int = 1,
-                 times: StageTimes | None = None):
-        if window < 1:
-            raise ValueError(f"window must be at least 1 frame, not {window}")
-        if classify_every < 1:
-            raise ValueError(f"classify_every must be at least 1 frame, not {classify_every}")
-        self.rec, self.scene_cut, self.classify_every = recognizer, scene_cut, classify_every
-        self.tracker = Tracker(window=window)
-        self.previous: np.ndarray | None = None
-        self.times = times
-        self.classified = 0  # faces sent to the classifier so far (the rest reused a stable track's probabilities)
-
-    def _time(self, stage: str):
-        return self.times(stage) if self.times is not None else nullcontext()
-
-    def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
-        """``detect=False`` carries the live tracks' boxes instead of running the detector; with no live track
-        the detector runs anyway. Every face is classified unless ``classify_every`` lets a stable track keep
-        its last probabilities."""
-        rec, labels = self.rec, self.rec.labels
-        with self._time("scene"):
-            small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
-            small = small.astype(np.int16)
-            if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
-                self.tracker.reset()
-            self.previous = small
-        with self._time("detect"):
-            if detect or not self.tracker.tracks:
-                faces = rec.locate(rgb)
-            else:  # carry the live tracks' boxes to this frame
-                faces = [t.face for t in self.tracker.tracks if t.missing == 0]
-        with self._time("classify"):
-            crops = rec.crops(rgb, faces)
-            looks = [thumbnail(c) for c in crops]
-            tracks = self.tracker.update(faces, looks)
-            fresh = [i for i, (track, crop) in enumerate(zip(tracks, crops)) if not self._stable(track, crop)]
-            probs = [track.probs for track in tracks]
-            if fresh:
-                new = rec.classifier.predict_proba(crops[fresh])
-                self.classified += len(fresh)
-                for i, p in zip(fresh, new):
-                    probs[i] = p
-                    tracks[i].probs, tracks[i].probs_crop, tracks[i].reused = p, crops[i], 0
-        out = []
-        for face, track, p in zip(faces, tracks, probs):
-            track.history.append(p)
-            mean = np.mean(track.history, axis=0)
-            x, y, w, h = face.box
-            top = int(mean.argmax())
-            emotion = UNCERTAIN if mean[top] < getattr(rec, "min_confidence", 0.0) else labels[top]
-            out.append(TrackedFace(track.id, (int(round(x)), int(round(y)), int(round(w)), int(round(h))),
-                                   float(face.score), emotion,
-                                   {k: float(v) for k, v in zip(labels, p)},
-                                   {k: float(v) for k, v in zip(labels, mean)}))
-        return out
-
-    def _stable(self, track: _Track, crop: np.ndarray) -> bool:
-        """Whether ``track`` may keep its last probabilities this frame (and count one more reuse)."""
-        if self.classify_every == 1 or track.probs is None or track.reused + 1 >= self.classify_every:
-            return False
-        if float(np.abs(track.probs_crop.astype(np.int16) - crop).mean()) > STABLE_MAD:
-            return False
-        track.reused += 1
-        return True
 
 
 class _LatestFrame:
@@ -524,3 +316,85 @@ class AnnotatedVideo:
                 self.pending = None
             self.writer.release()
             self.writer = None
+
+
+@dataclass
+class VideoReport:
+    """What :func:`run_video` did: frames read, frames a camera skipped to keep up, the per-track
+    :class:`Summary`, seconds taken, and the error that ended it (None when the source ended cleanly)."""
+
+    frames: int
+    skipped: int
+    summary: Summary
+    seconds: float
+    error: str | None = None
+
+    @property
+    def read_nothing(self) -> bool:
+        """The source failed before giving a frame: its error is all there is to say."""
+        return bool(self.error) and not self.frames
+
+
+def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_every: int = 1,
+              classify_every: int = 1, out: str | Path | None = None, jsonl: str | os.PathLike | None = None,
+              show: bool = False, summary_json: str | Path | None = None,
+              times: StageTimes | None = None) -> VideoReport:
+    """Track every face of a video file or a camera index (what ``ferkit video`` does on this machine).
+
+    ``out``: an annotated MP4 (boxes, track ids, smoothed emotion and bars; see :class:`AnnotatedVideo`).
+    ``jsonl``: one JSON line per face per frame (``"-"``: stdout), flushed frame by frame. ``show``: the annotated
+    frames in a window (Esc or q stops). ``summary_json``: the per-track summary as JSON, unless nothing was read.
+    ``window``, ``detect_every``, ``classify_every``: as :func:`stream`. ``times``: a :class:`StageTimes` that
+    receives the time of every stage, ``draw``, ``encode`` (the annotated video) and ``write`` (the summary and the
+    JSON lines) included.
+    A :class:`VideoError` or Ctrl-C does not raise: it ends the run, and its reason is the report's ``error``
+    (``"interrupted"`` for Ctrl-C); what was read until then is written.
+    """
+    import json
+
+    from ferkit.outputs import open_output
+
+    sink, close = open_output(jsonl) if jsonl is not None else (None, False)
+    writer = None
+    summary = Summary(recognizer.labels)
+    frames, skipped, error = 0, 0, None
+    start = time.perf_counter()
+    source_info: dict = {}
+    timed = times if times is not None else (lambda stage: nullcontext())
+    try:
+        for fr in stream(source, recognizer=recognizer, window=window, detect_every=detect_every,
+                         classify_every=classify_every, keep_images=out is not None or show, info=source_info,
+                         times=times):
+            frames += 1
+            skipped += fr.skipped
+            with timed("write"):
+                summary.add(fr)
+                if sink is not None:
+                    for row in fr.rows():
+                        sink.write(json.dumps(row) + "\n")
+                    sink.flush()
+            if fr.image is not None:
+                with timed("draw"):
+                    bgr = draw_frame(fr, recognizer.labels)
+                if out is not None:
+                    if writer is None:
+                        writer = AnnotatedVideo(out, source_info.get("fps", 30.0))
+                    with timed("encode"):
+                        writer.write(bgr, fr.time_s)
+                if show:
+                    cv2.imshow("ferkit", bgr)
+                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                        break
+    except VideoError as exc:
+        error = str(exc)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        if writer is not None:
+            writer.close()
+        if sink is not None and close:
+            sink.close()
+    report = VideoReport(frames, skipped, summary, time.perf_counter() - start, error)
+    if summary_json is not None and not report.read_nothing:
+        Path(summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    return report

@@ -1,0 +1,295 @@
+"""``ferkit classify``, ``predict``, ``video`` and ``serve``: running a model on faces, photos, videos and the web."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ferkit.commands.options import (MinConfidenceOpt, ModelOpt, PhotoScalesOpt, VideoScalesOpt, check_outputs,
+                                     check_ray, fail, open_records)
+
+
+
+def classify(
+    images: Annotated[Optional[list[str]], typer.Argument(
+        help="Face crops: files, folders (searched recursively) or globs; each whole image is one face (48x48 grey "
+             "as in FER2013; another size is resized). Default: the bundled sample face.")] = None,
+    model: ModelOpt = None,
+    json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
+    jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
+    csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
+) -> None:
+    """Classify face crops (each whole image is one face) and print the 7 probabilities.
+
+    The same as `ferkit predict --no-detect`, with the same records and outputs (schema in the README), and a
+    table of all 7 probabilities per face. Runs on onnxruntime: no PyTorch needed.
+    """
+    from ferkit.classify import SAMPLE_FACE
+    from ferkit.predict import NoImagesError, PhotoJob
+    from ferkit.weights import WeightsError
+
+    failed = 0
+    with open_records(json_file, jsonl_file, csv_file) as writer:
+        try:
+            job = PhotoJob(images, writer, default=SAMPLE_FACE, model=model, detect=False)
+        except (NoImagesError, WeightsError) as exc:
+            fail(str(exc))
+        for result in job:
+            if result.error:
+                typer.echo(f"error: {result.error}", err=True)
+                failed += 1
+                continue
+            if (result.width, result.height) != (48, 48):
+                typer.echo(f"warning: {result.path}: {result.width}x{result.height} image resized to 48x48 and taken "
+                           "as one face", err=True)
+            if writer.uses_stdout:
+                continue
+            face = result.faces[0]
+            typer.echo(f"{result.path}: {face.emotion}")
+            for label, p in sorted(face.probabilities.items(), key=lambda t: -t[1]):
+                typer.echo(f"  {label:9s} {p * 100:6.2f}%  {'#' * int(round(p * 40))}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def predict(
+    paths: Annotated[Optional[list[str]], typer.Argument(
+        help="Image files, folders (searched recursively) or glob patterns. Default: the bundled sample photo.")] = None,
+    model: ModelOpt = None,
+    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    detect: Annotated[bool, typer.Option("--detect/--no-detect",
+                                         help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
+    min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees the image downscaled to this "
+                                          "many pixels per side (with --scales auto, finer passes find the small "
+                                          "faces of large group photos: no need to raise it).")] = 320,
+    scales: PhotoScalesOpt = "auto",
+    min_confidence: MinConfidenceOpt = 0.0,
+    threads: Annotated[int, typer.Option(min=0, help="Threads (0: every core this process may use): photos are "
+                                         "decoded and searched for faces on this many at once, one onnxruntime "
+                                         "thread each, their faces classified together; records keep the "
+                                         "input order.")] = 0,
+    json_file: Annotated[Optional[str], typer.Option("--json", help="Write all records as one JSON array ('-': stdout).")] = None,
+    jsonl_file: Annotated[Optional[str], typer.Option("--jsonl", help="Write one JSON record per line ('-': stdout).")] = None,
+    csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
+    annotate: Annotated[Optional[Path], typer.Option(
+        help="Write each image with boxes, labels and probability bars into this folder (PNG).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
+    engine: Annotated[Optional[str], typer.Option(help="ray: run on Ray Data (pip install 'ferkit\\[ray]'), one actor "
+                                                  "per worker; inputs may also be a .txt or .parquet list of paths. "
+                                                  "Needs --out.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port); "
+                                                   "default: start Ray on this machine.")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: actors (default: one per CPU "
+                                                       "Ray offers).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="--engine ray: where the records go (a folder of "
+                                                "part files that pandas/pyarrow read as one table).")] = None,
+    out_format: Annotated[str, typer.Option("--format", help="--engine ray: parquet or jsonl.")] = "parquet",
+    per_face: Annotated[bool, typer.Option("--per-face", help="--engine ray: one row per face (--csv's columns) "
+                                           "instead of one per image.")] = False,
+) -> None:
+    """Find every face in photos, crop each like FER2013 and classify its expression.
+
+    One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
+    \\[x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
+    `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
+    """
+    from ferkit.predict import NoImagesError, PhotoJob
+    from ferkit.weights import WeightsError
+
+    if engine is not None:
+        check_ray(engine, out is None or bool(json_file or jsonl_file or csv_file or annotate),
+                  "--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate are for "
+                  "the local engine", out, out_format)
+        from ferkit.batch import run_photos
+
+        try:
+            stats = run_photos(paths or [], out, address=address, num_workers=num_workers, fmt=out_format,
+                               per_face=per_face, model=model, detector=detector, max_side=max_side,
+                               scales=scales, min_face=min_face, min_confidence=min_confidence)
+        except (ImportError, ValueError, WeightsError, OSError) as exc:
+            fail(str(exc))
+        typer.echo(f"{stats['images']} image(s) -> {stats['rows']} row(s) in {out}, {stats['errors']} error(s) in "
+                   f"{stats['seconds']:.1f} s (Ray started in {stats['startup_seconds']:.1f} s)", err=True)
+        if stats["errors"]:
+            raise typer.Exit(1)
+        return
+    if out is not None:
+        fail("--out is for --engine ray; use --json/--jsonl/--csv", 2)
+    check_outputs((annotate, "--annotate", True))
+    errors, n_faces = 0, 0
+    with open_records(json_file, jsonl_file, csv_file) as writer:
+        try:
+            job = PhotoJob(paths, writer, annotate=annotate, progress=progress, model=model, detector=detector,
+                           threads=threads, min_face=min_face, detect=detect, max_side=max_side,
+                           min_confidence=min_confidence, scales=scales)
+        except (NoImagesError, WeightsError, KeyError) as exc:
+            fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+        start = time.perf_counter()
+        for result in job:
+            n_faces += len(result.faces)
+            if result.error:
+                errors += 1
+                typer.echo(f"error: {result.error}", err=True)
+            elif not writer.uses_stdout:
+                if not result.faces:
+                    typer.echo(f"{result.path}: no face found")
+                for i, face in enumerate(result.faces):
+                    best = max(face.probabilities, key=face.probabilities.get)
+                    what = (f"uncertain (best guess {best} {face.probabilities[best] * 100:.1f}%)" if face.uncertain
+                            else f"{face.emotion} {face.probabilities[best] * 100:.1f}%")
+                    flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
+                    typer.echo(f"{result.path}: face {i} at {face.box}: {what}{flags}")
+    seconds = time.perf_counter() - start
+    typer.echo(f"{len(job.files)} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
+               f"({len(job.files) / max(seconds, 1e-9):.1f} images/s)", err=True)
+    if errors:
+        raise typer.Exit(1)
+
+
+def video(
+    sources: Annotated[Optional[list[Path]], typer.Argument(
+        help="A video file (anything OpenCV/FFmpeg reads); several with --engine ray.")] = None,
+    camera: Annotated[Optional[int], typer.Option(min=0, help="Read camera N instead of a file (live: frames are "
+                                                  "skipped, never queued, when processing is slower).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write an annotated video (MP4): boxes, track ids, "
+                                                "smoothed emotion and probability bars.")] = None,
+    jsonl: Annotated[Optional[str], typer.Option("--jsonl", help="One JSON line per face per frame, flushed as it "
+                                                 "goes ('-': stdout).")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Print per-track duration, dominant emotion, mean "
+                                          "probabilities and the emotion timeline.")] = False,
+    summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
+    window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
+    detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
+                                              "the boxes in between.")] = 1,
+    classify_every: Annotated[int, typer.Option(min=1, help="Classify a tracked face at least every k-th frame; in "
+                                                "between, while its crop looks as it did, its last probabilities are "
+                                                "reused (1: every face on every frame).")] = 1,
+    profile: Annotated[bool, typer.Option("--profile", help="Print the time per frame of each stage (decode, detect, "
+                                          "classify, draw, encode, write) at the end, on stderr.")] = False,
+    model: ModelOpt = None,
+    max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
+    scales: VideoScalesOpt = "single",
+    min_confidence: MinConfidenceOpt = 0.0,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
+    show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
+                                       "and an OpenCV build with GUI support).")] = False,
+    engine: Annotated[Optional[str], typer.Option(help="ray: many videos on Ray Data (pip install "
+                                                  "'ferkit\\[ray]'), one video per task; rows go to --rows, "
+                                                  "summaries to --summary-json.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: actors (default: one per CPU).")] = None,
+    rows: Annotated[Optional[Path], typer.Option(help="--engine ray: the per-face-per-frame rows (--jsonl's, plus "
+                                                 "`video`), a new folder of part files.")] = None,
+    out_format: Annotated[str, typer.Option("--format", help="--engine ray: parquet or jsonl.")] = "parquet",
+) -> None:
+    """Track every face through a video or a live camera and average its probabilities over frames.
+
+    Faces keep an id while they stay in view (a different person at the same place, or a scene cut, starts
+    a new track; a face that leaves and comes back gets a new id). Every frame of a file gets a result.
+    The detector runs at one scale by default (--scales single, to keep up with 30 frames/s); --scales auto
+    also finds faces down to ~20 px in large frames, as `predict` does, at a cost on every detected frame
+    (pair it with --detect-every).
+    """
+    from ferkit.recognize import Recognizer
+    from ferkit.video import StageTimes, run_video
+    from ferkit.weights import WeightsError
+
+    if engine is not None:
+        check_ray(engine, not sources or camera is not None or rows is None or bool(out or jsonl or show or summary),
+                  "--engine ray takes video files and writes --rows (and --summary-json); --camera, --out, --jsonl, "
+                  "--show and --summary are for one video on the local engine", rows, out_format)
+        from ferkit.batch import run_videos
+
+        check_outputs((summary_json, "--summary-json"))
+        try:
+            stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
+                               num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, scales=scales,
+                               window=window, detect_every=detect_every, classify_every=classify_every,
+                               min_confidence=min_confidence)
+        except (ImportError, ValueError, OSError) as exc:
+            fail(str(exc))
+        for reason in stats["failed"].values():
+            typer.echo(f"error: {reason}", err=True)
+        typer.echo(f"{stats['videos']} video(s) -> {stats['rows']} row(s) in {rows}, {len(stats['failed'])} failed, "
+                   f"in {stats['seconds']:.1f} s (Ray started in {stats['startup_seconds']:.1f} s)", err=True)
+        if stats["failed"]:
+            raise typer.Exit(1)
+        return
+    if sources and len(sources) > 1:
+        fail("one video at a time (several with --engine ray)", 2)
+    source = sources[0] if sources else None
+    if (source is None) == (camera is None):
+        fail("give a video file or --camera N (one of them)")
+    check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
+    try:
+        rec = Recognizer(model, threads=threads, max_side=max_side, min_confidence=min_confidence, scales=scales)
+    except WeightsError as exc:
+        fail(str(exc))
+    times = StageTimes() if profile else None
+    report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
+                       classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,
+                       times=times)
+    if summary and not report.read_nothing:
+        print(report.summary.format(), file=sys.stderr if jsonl == "-" else sys.stdout)
+    note = f", {report.skipped} skipped to keep up" if camera is not None else ""
+    if not report.read_nothing:
+        typer.echo(f"{report.frames} frame(s), {len(report.summary.tracks)} track(s) in {report.seconds:.1f} s "
+                   f"({report.frames / max(report.seconds, 1e-9):.1f} frames/s){note}", err=True)
+        if times is not None:
+            typer.echo(times.report(report.frames, report.seconds), err=True)
+    if report.error:
+        fail(report.error)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface -- anyone who can "
+                                      "reach this machine can then use it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the model once).")] = 1,
+    model: ModelOpt = None,
+    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees the image downscaled to this "
+                                          "many pixels per side (see --scales).")] = 320,
+    scales: PhotoScalesOpt = "auto",
+    min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
+    min_confidence: MinConfidenceOpt = 0.0,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per inference.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=0, help="Inferences at once per worker (0: one per CPU core).")] = 0,
+    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body; larger gets 413.")] = 20.0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Largest image in pixels; larger gets 422.")] = 50_000_000,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most images in one /v1/predict/batch request.")] = 32,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds allowed to receive an upload (408), and again to "
+                                           "classify it (504).")] = 30.0,
+    cors_origin: Annotated[Optional[list[str]], typer.Option(
+        help="Allow browser pages from this origin (repeatable; '*' for any). Default: none (same origin only).")] = None,
+    window: Annotated[int, typer.Option(min=1, help="Webcam mode: frames averaged per face (5: 1 s at the page's "
+                                        "default 5 frames/s).")] = 5,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
+) -> None:
+    """Serve the HTTP API and the web page (photo upload and live webcam) on the photo pipeline.
+
+    Open http://HOST:PORT/ in a browser; the API is documented at /docs. POST /v1/predict takes one image
+    (multipart field `file`, or the raw body) and answers the record `ferkit predict --json` writes per image
+    (`?annotate=1`: the annotated PNG); POST /v1/predict/batch takes several; GET /healthz, GET /v1/models.
+    Errors answer JSON {"error": ...}: 400 broken image, 413 too large, 415 not an image, 422 too many pixels.
+    """
+    from ferkit.serve import ServeConfig, create_app, run_server
+    from ferkit.weights import WeightsError
+
+    config = ServeConfig(model=model, detector=detector, max_side=max_side, scales=scales, min_face=min_face,
+                         min_confidence=min_confidence, threads=threads,
+                         concurrency=concurrency, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
+                         max_batch=max_batch, timeout_s=timeout, cors_origins=list(cors_origin or []), window=window)
+    try:
+        checked = create_app(config)  # loads the model: a bad --model fails here, not in each worker
+    except (WeightsError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    typer.echo(f"ferkit serve: http://{host}:{port}/ (API docs at /docs), {workers} worker(s)", err=True)
+    app = checked if workers == 1 else None
+    del checked  # with several workers each loads its own copy; this one only checked that it loads
+    run_server(config, host=host, port=port, workers=workers, log_level=log_level, app=app)

@@ -1,0 +1,81 @@
+"""`ferkit predict` and `ferkit classify` on this machine: image files in, one result per file out, each record
+written as it comes (failures included) and, where asked, an annotated copy of each image. The Ray engine for
+the same records is :mod:`ferkit.batch`.
+
+>>> from ferkit.outputs import RecordWriter
+>>> with RecordWriter(jsonl="faces.jsonl") as writer:  # doctest: +SKIP
+...     for result in PhotoJob(["photos/"], writer):
+...         print(result.path, [face.emotion for face in result.faces])
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from ferkit.classify import SAMPLE_PHOTO
+from ferkit.outputs import RecordWriter
+
+
+class NoImagesError(ValueError):
+    """None of the given paths, folders or globs holds an image file."""
+
+
+def image_files(paths: list[str] | None, default: Path = SAMPLE_PHOTO) -> list[Path]:
+    """The image files under ``paths`` (files, folders searched recursively, globs), in order; ``[default]``
+    when no path is given. Raises :class:`NoImagesError` when the paths hold none."""
+    from ferkit.images import find_images
+
+    files = find_images(paths) if paths else [default]
+    if not files:
+        raise NoImagesError("no image files found in: " + ", ".join(paths or []))
+    return files
+
+
+class PhotoJob:
+    """Every face of every image under ``paths``, classified; iterate to run it.
+
+    Each :class:`~ferkit.recognize.ImageResult` is yielded after its record went to ``writer`` and, with
+    ``annotate`` (a folder), its annotated PNG was written there (boxes, labels, probability bars; paths
+    mirror the inputs). Unreadable files give a result with ``error`` set; the rest still run. ``recognizer``
+    keywords go to :class:`~ferkit.recognize.Recognizer` (``detect=False``: each whole image is one face).
+
+    Raises :class:`NoImagesError` (no image under ``paths``), :class:`~ferkit.weights.WeightsError` (a model
+    that cannot be loaded) or KeyError (an unknown detector) when built, before any image is read.
+    """
+
+    def __init__(self, paths: list[str] | None, writer: RecordWriter, *, default: Path = SAMPLE_PHOTO,
+                 annotate: Path | None = None, progress: bool = False, threads: int = 0, **recognizer):
+        from ferkit.onnx_io import cpu_count
+        from ferkit.recognize import Recognizer
+
+        self.files = image_files(paths, default)
+        self.recognizer = Recognizer(threads=1, **recognizer)
+        self.workers = threads or cpu_count()
+        self.writer, self.annotate, self.progress = writer, annotate, progress
+
+    @property
+    def labels(self) -> list[str]:
+        return self.recognizer.labels
+
+    def __iter__(self) -> Iterator:
+        annotate = self.annotate
+        results = self.recognizer.predict_paths(self.files, keep_images=annotate is not None, workers=self.workers)
+        if self.progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(self.files), unit="image", file=sys.stderr, disable=None, leave=False)
+        if annotate is not None:
+            import cv2
+
+            from ferkit.annotate import annotate as draw, annotated_paths
+
+            targets = annotated_paths(annotate, self.files)
+        for index, item in enumerate(results):
+            result, rgb = item if annotate is not None else (item, None)
+            if rgb is not None:
+                targets[index].parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(targets[index]), draw(rgb, result.faces, self.labels))
+            self.writer.write(result.to_dict())
+            yield result
