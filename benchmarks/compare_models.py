@@ -37,6 +37,7 @@ import numpy as np
 
 from ferkit.evaluate import evaluate_model
 from ferkit.labels import EMOTIONS
+from ferkit.weights import DEFAULT_DETECTOR
 
 
 def cpu_flags() -> str:
@@ -50,13 +51,13 @@ def cpu_flags() -> str:
 class CropSet:
     """The validation part of a face-crop folder, ready to score three ways (see the module docstring)."""
 
-    def __init__(self, root: Path, max_side: int):
+    def __init__(self, root: Path, max_side: int, detector: str = DEFAULT_DETECTOR):
         from ferkit.crop import whole_face
         from ferkit.images import read_image
         from ferkit.photos import read_photo_set
         from ferkit.sources import load_crop_folder
 
-        self.root, self.max_side = root, max_side
+        self.root, self.max_side, self.detector = root, max_side, detector
         val = load_crop_folder(root).faces.usage == "Validation"
         self.faces = [f for f, v in zip(read_photo_set(root), val) if v]
         self.labels = np.array([f.label for f in self.faces])
@@ -78,7 +79,7 @@ class CropSet:
             with tempfile.TemporaryDirectory() as tmp:  # the validation files as a photo set, for `predict`'s path
                 (Path(tmp) / "labels.csv").write_text("path,emotion\n" + "".join(
                     f"{f.path.resolve()},{EMOTIONS[f.label]}\n" for f in self.faces))
-                self.e2e[framing] = find_faces(tmp, max_side=self.max_side, framing=framing)
+                self.e2e[framing] = find_faces(tmp, max_side=self.max_side, framing=framing, detector=self.detector)
         return self.framed[framing], self.e2e[framing]
 
     def score(self, model: str, tta, framing: str) -> dict:
@@ -128,6 +129,8 @@ def main() -> None:
     ap.add_argument("--crops", type=Path, action="append", default=[], help="face-crop folder: its validation "
                     "part is scored (repeatable)")
     ap.add_argument("--max-side", type=int, default=320)
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector of the photo sets and the e2e "
+                    "columns (default: ferkit's, %(default)s; centerface: fp32)")
     ap.add_argument("--per-class", action="store_true", help="print per-class recall on every photo set")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -146,12 +149,13 @@ def main() -> None:
         found_by_framing[framing] = {}
         for root in args.photos:
             t0 = time.perf_counter()
-            fs = found_by_framing[framing][root.name] = find_faces(root, max_side=args.max_side, framing=framing)
+            fs = found_by_framing[framing][root.name] = find_faces(root, max_side=args.max_side, framing=framing,
+                                                                   detector=args.detector)
             print(f"{root.name} ({framing}): {int(fs.found.sum())} / {len(fs.labels)} labelled faces found "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     found_sets = next(iter(found_by_framing.values())) if found_by_framing else {}
-    crop_sets = {root.name: CropSet(root, args.max_side) for root in args.crops}
-    results = {"cpu": cpu_flags(), "machine": platform.machine(), "models": {}}
+    crop_sets = {root.name: CropSet(root, args.max_side, args.detector) for root in args.crops}
+    results = {"cpu": cpu_flags(), "machine": platform.machine(), "detector": args.detector, "models": {}}
     for label, model in models:
         row = {"model": model, "framing": framings[label]}
         model, _, view = model.partition("@")

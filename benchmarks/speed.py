@@ -226,16 +226,18 @@ def main() -> None:
 
     # video, whole command
     report["video"] = {}
-    print("\nferkit video clip.mp4 --jsonl --out (640x480, 30 fps): frames/s of its loop, wall s of the command")
+    print("\nferkit video clip.mp4 --jsonl --out (640x480, 30 fps): frames/s of its loop and of the whole command "
+          "(frames / wall time, start-up included)")
     for n in (1, 3):
         clip = make_clip(tmp / f"clip{n}.mp4", args.seconds, n)
+        frames = int(args.seconds * 30)
         best: dict[str, dict] = {}
         for _ in range(args.rounds):
             for c in (this, base):
                 wall, err, rss = c.cli("video", str(clip), "--jsonl", str(tmp / "t.jsonl"), "--out", str(tmp / "a.mp4"))
                 fps = video_fps(err)
                 if c.label not in best or fps > best[c.label]["fps"]:
-                    best[c.label] = {"fps": fps, "wall_s": wall, "rss_mib": rss}
+                    best[c.label] = {"fps": fps, "wall_s": wall, "command_fps": frames / wall, "rss_mib": rss}
         _, err, _ = this.cli("video", str(clip), "--jsonl", str(tmp / "t.jsonl"), "--out", str(tmp / "a.mp4"), "--profile")
         profile = {line.split()[0]: float(line.split()[1]) for line in err.splitlines()
                    if len(line.split()) >= 3 and line.split()[0] in ("decode", "scene", "detect", "classify", "draw",
@@ -244,10 +246,11 @@ def main() -> None:
                              "--detect-every", "3", "--classify-every", "5")
         cheap = video_fps(err)
         report["video"][f"{n}_faces"] = {**best, "profile_ms_per_frame": profile, "this_detect3_classify5_fps": cheap}
-        print(f"  {n} face(s): this {best['this']['fps']:.1f} frames/s ({best['this']['wall_s']:.2f} s), baseline "
-              f"{best['baseline']['fps']:.1f} ({best['baseline']['wall_s']:.2f} s): "
-              f"{best['this']['fps'] / best['baseline']['fps']:.2f}x; this with --detect-every 3 --classify-every 5: "
-              f"{cheap:.1f} frames/s", flush=True)
+        print(f"  {n} face(s), {frames} frames: this {best['this']['fps']:.1f} frames/s in its loop, "
+              f"{best['this']['command_fps']:.1f} over the whole command ({best['this']['wall_s']:.2f} s); baseline "
+              f"{best['baseline']['fps']:.1f}, {best['baseline']['command_fps']:.1f} ({best['baseline']['wall_s']:.2f} s)"
+              f": {best['this']['command_fps'] / best['baseline']['command_fps']:.2f}x; this with --detect-every 3 "
+              f"--classify-every 5: {cheap:.1f} frames/s in its loop", flush=True)
         print("     this --profile, ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in profile.items()), flush=True)
     for minutes in args.rss_minutes:
         clip = make_clip(tmp / "long.mp4", minutes * 60, 1)

@@ -227,3 +227,33 @@ def test_fer_mix_is_the_photo_model_it_says_it_is():
     ref = predict_proba(net, preprocess.apply(faces, preprocess.of(meta)), norm["mean"], norm["std"], tta=True,
                         temperature=meta["temperature"])
     np.testing.assert_allclose(clf.predict_proba(faces), ref, atol=1e-4)
+
+
+def test_export_int8_writes_a_quantized_model_beside_fp32(exported, tiny_csv, tmp_path):
+    """`ferkit export --int8 --calibration DATA`: NAME-int8.onnx beside NAME.onnx, its manifest entry naming its
+    precision and source, its metadata the fp32 model's (labels, normalisation) less the fp32 figures, plus how it
+    was calibrated; loaded like any model; probabilities within the stated tolerance of fp32's."""
+    from typer.testing import CliRunner
+
+    from ferkit.cli import app
+
+    root, _ = exported
+    out = tmp_path / "w"
+    runner = CliRunner()
+    refused = runner.invoke(app, ["export", str(root / "model.safetensors"), "--name", "demo", "--out", str(out),
+                                  "--int8"])
+    assert refused.exit_code == 2 and "--int8 needs --calibration" in refused.output
+    result = runner.invoke(app, ["export", str(root / "model.safetensors"), "--name", "demo", "--out", str(out),
+                                 "--int8", "--calibration", str(tiny_csv), "--calibration-faces", "64"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["demo-int8"]["onnx"]["precision"] == "int8"
+    assert manifest["demo-int8"]["onnx"]["quantized_from"] == "demo"
+    q, f = Classifier(out / "demo-int8.onnx"), Classifier(out / "demo.onnx")
+    assert q.precision == "int8" and f.precision == "fp32" and q.labels == f.labels
+    meta = q.metadata
+    assert meta["quantization"]["faces"] == 64 and str(tiny_csv) in meta["quantization"]["sources"]
+    assert "accuracy" not in meta and meta["quantized_from"]["sha256"] == sha256_of(out / "demo.onnx")
+    assert (out / "demo-int8.onnx").stat().st_size < 0.35 * (out / "demo.onnx").stat().st_size
+    faces, _ = make_faces(32, seed=7)
+    assert np.abs(q.predict_proba(faces) - f.predict_proba(faces)).max() < INT8_TOLERANCE

@@ -32,6 +32,7 @@ import numpy as np
 
 from ferkit.data import DataError, cache_dir, cached_arrays, files_key, split_held_out  # noqa: F401 - split_held_out: re-exported
 from ferkit.labels import EMOTIONS
+from ferkit.weights import DEFAULT_DETECTOR
 
 LAYERS = ("head", "all")
 DEFAULTS = {"head": {"epochs": 200, "lr": 0.01, "patience": 40},
@@ -57,7 +58,7 @@ class FaceSet:
         return {EMOTIONS[c]: int((self.labels == c).sum()) for c in range(len(EMOTIONS))}
 
 
-def collect_faces(data: str | os.PathLike, *, detector: str = "centerface", max_side: int = 320, cache: bool = True,
+def collect_faces(data: str | os.PathLike, *, detector: str = DEFAULT_DETECTOR, max_side: int = 320, cache: bool = True,
                   progress: bool = False, framing: str = "box", scales: str = "auto") -> FaceSet:
     """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does for a model trained on
     ``framing`` (cached; ``max_side``, ``scales``: as :class:`ferkit.recognize.Recognizer`).
@@ -253,7 +254,7 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
 
 def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None, layers: str = "head",
              epochs: int | None = None, lr: float | None = None, patience: int | None = None,
-             val_fraction: float = 0.2, seed: int = 0, detector: str = "centerface", max_side: int = 320,
+             val_fraction: float = 0.2, seed: int = 0, detector: str = DEFAULT_DETECTOR, max_side: int = 320,
              faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False,
              scales: str = "auto") -> dict:
     """Fine-tune ``base`` (a shipped name, None for the default, a .safetensors file or a model folder) on the

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from ferkit.labels import EMOTIONS
+from ferkit.weights import DEFAULT_DETECTOR
 
 
 def _require_ray():
@@ -74,7 +75,7 @@ def _per_face_rows(records: list[dict]) -> list[dict]:
 class _Photos:
     """A Ray actor's work: the models load once, in the constructor; each call classifies a batch of paths."""
 
-    def __init__(self, model=None, detector="centerface", max_side=320, min_face=24, min_confidence=0.0,
+    def __init__(self, model=None, detector=DEFAULT_DETECTOR, max_side=320, min_face=24, min_confidence=0.0,
                  per_face=False, path_column="path", scales="auto"):
         import pyarrow as pa
 
@@ -92,7 +93,7 @@ class _Photos:
         return self.pa.Table.from_pylist(rows, schema=self.schema)
 
 
-def predict_dataset(ds, *, model: str | None = None, detector: str = "centerface", max_side: int = 320,
+def predict_dataset(ds, *, model: str | None = None, detector: str = DEFAULT_DETECTOR, max_side: int = 320,
                     min_face: int = 24, min_confidence: float = 0.0, per_face: bool = False,
                     num_workers: int | None = None, batch_size: int = 16, path_column: str = "path",
                     scales: str = "auto"):
@@ -203,9 +204,9 @@ def init(address: str | None = None, num_cpus: int | None = None) -> float:
     """Join the Ray cluster at ``address`` (``auto``, ``ray://host:port``) or start a local one; returns the
     seconds it took. Output order is kept (rows come out in input order)."""
     _require_ray()
-    import ray
-
     import logging
+
+    import ray
 
     start = time.perf_counter()
     if not ray.is_initialized():

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ferkit.onnx_io import session_options
+from ferkit.weights import DEFAULT_DETECTOR
 
 DETECTORS_DIR = Path(__file__).parent / "weights" / "detectors"
 
@@ -81,6 +83,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> np.ndarray:
     return np.asarray(keep, np.int64).reshape(-1)
 
 
+PRECISIONS = {"fp32": "centerface.onnx", "int8": "centerface-int8.onnx"}  # int8: tools/quantize_detector.py
+
+
+
 class CenterFace:
     """CenterFace on onnxruntime; boxes and landmarks come back in the original image's pixels.
 
@@ -91,18 +97,23 @@ class CenterFace:
     where the image is larger than the main pass sees it, and a coarser one (the image at 320 px) where
     ``max_side`` was raised so high that a large face would be missed; the passes' faces are merged by NMS.
     ``"single"``: the main pass only (cheaper; ferkit's one mode before, and ``ferkit video``'s default).
-    See :func:`plan_scales`."""
+    See :func:`plan_scales`. ``precision``: ``"fp32"`` (the published weights) or ``"int8"`` (quantized by
+    ``tools/quantize_detector.py``; registered as ``--detector centerface-int8``)."""
 
     name = "centerface"
 
     def __init__(self, *, threads: int = 1, max_side: int = 640, threshold: float = 0.5, nms: float = 0.3,
-                 scales: str = "auto", smallest_face: float = SMALLEST_FACE):
+                 scales: str = "auto", smallest_face: float = SMALLEST_FACE, precision: str = "fp32"):
         import onnxruntime as ort
 
         if scales not in SCALES:
             raise ValueError(f"scales must be one of {', '.join(SCALES)}, not {scales!r}")
         opts = session_options(threads)
-        self.session = ort.InferenceSession(str(DETECTORS_DIR / "centerface.onnx"), sess_options=opts,
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.precision = precision
+        self.name = "centerface" if precision == "fp32" else f"centerface-{precision}"
+        self.session = ort.InferenceSession(str(DETECTORS_DIR / PRECISIONS[precision]), sess_options=opts,
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.max_side, self.threshold, self.nms = max_side, threshold, nms
@@ -203,7 +214,8 @@ def _drop_parts(boxes: np.ndarray, level: np.ndarray, keep: np.ndarray) -> np.nd
     return keep[~inside.any(1)]
 
 
-_DETECTORS: dict[str, Callable[..., object]] = {"centerface": CenterFace}
+_DETECTORS: dict[str, Callable[..., object]] = {"centerface": CenterFace,
+                                                "centerface-int8": partial(CenterFace, precision="int8")}
 
 
 def register_detector(name: str, factory: Callable[..., object]) -> None:
@@ -216,7 +228,7 @@ def list_detectors() -> list[str]:
     return sorted(_DETECTORS)
 
 
-def create_detector(name: str = "centerface", **kwargs):
+def create_detector(name: str = DEFAULT_DETECTOR, **kwargs):
     """A registered detector, made with ``kwargs`` (``threads``, ``max_side``, ``scales``...). A factory
     that takes no ``scales`` argument (a detector registered before it existed) is made without it."""
     try:

@@ -146,46 +146,64 @@ def onnx_for(source: str | Path) -> Path:
 
 def quantize_int8(fp32_onnx: str | Path, path: str | Path, calibration: np.ndarray, metadata: dict,
                   *, batch_size: int = 32) -> Path:
-    """Static int8 quantization of a ferkit ONNX network with onnxruntime (QDQ format, per-channel int8 weights,
-    uint8 activations, min-max ranges read from ``calibration``).
-
+    """Static int8 quantization of a ferkit classifier's ONNX file (:func:`quantize_static_int8`), calibrated on
     ``calibration``: (N, 1, 48, 48) float32 network inputs, already preprocessed and normalised as the model
-    expects (:meth:`ferkit.runtime.Classifier.preprocess`); a few hundred faces suffice. Weights use 7 bits
-    (``reduce_range``): onnxruntime's u8s8 kernels on AVX2/AVX-512 machines without VNNI multiply with
-    VPMADDUBSW, whose 16-bit sums can saturate with full 8-bit weights (onnxruntime's quantization guide,
-    "when to try U8U8 / reduce_range"); 7-bit weights cannot, so the model gives the same answers on every
-    x86 CPU. ``metadata`` is stored under ``ferkit`` (with ``precision: int8`` added). Returns ``path``.
-    Needs ``onnx`` and onnxruntime (the ``train`` extra brings onnx)."""
-    import tempfile
-
+    expects (:meth:`ferkit.runtime.Classifier.preprocess`); a few hundred faces suffice. ``metadata`` is stored
+    under ``ferkit`` (with ``precision: int8`` added). Returns ``path``."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
     if calibration.ndim != 4 or len(calibration) == 0:
         raise ValueError(f"calibration inputs must be (N, 1, H, W) float32 with N > 0, got shape {calibration.shape}")
+    feeds = ({INPUT_NAME: calibration[i:i + batch_size]} for i in range(0, len(calibration), batch_size))
+    path = quantize_static_int8(fp32_onnx, path, feeds)
+    proto = onnx.load_model(str(path))
+    set_metadata(proto, {**metadata, "precision": "int8"})
+    onnx.checker.check_model(proto)
+    _save_atomic(proto, Path(path))
+    return Path(path)
 
-    class Batches(CalibrationDataReader):
-        def __init__(self):
-            self.start = 0
 
+def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opset: int = 13) -> Path:
+    """Static int8 quantization of an ONNX network with onnxruntime: QDQ format, per-channel int8 weights, uint8
+    activations whose ranges (min-max) are read from ``feeds`` (an iterable of input dicts, name -> array). A
+    graph older than ``opset`` is converted first (per-channel QDQ needs opset 13).
+
+    Weights use 7 bits (``reduce_range``): onnxruntime's u8s8 kernels on AVX2/AVX-512 machines without VNNI
+    multiply with VPMADDUBSW, whose 16-bit sums can saturate with full 8-bit weights (onnxruntime's quantization
+    guide, "when to try U8U8 / reduce_range"); 7-bit weights cannot, so the model gives the same answers on every
+    x86 CPU. Returns ``path``. Needs ``onnx`` (the ``train`` extra)."""
+    import tempfile
+
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    feeds = iter(feeds)
+
+    class Feeds(CalibrationDataReader):
         def get_next(self):
-            if self.start >= len(calibration):
-                return None
-            batch = calibration[self.start:self.start + batch_size]
-            self.start += batch_size
-            return {INPUT_NAME: batch}
+            return next(feeds, None)
 
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
-        prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
-        quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(quantized), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+        source, prepared, quantized = Path(tmp) / "source.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
+        proto = onnx.load_model(str(fp32_onnx))
+        if max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) < opset:
+            proto = version_converter.convert_version(proto, opset)
+        onnx.save_model(proto, str(source))
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(quantized), Feeds(), quant_format=QuantFormat.QDQ, per_channel=True,
                         reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         proto = onnx.load_model(str(quantized))
-    set_metadata(proto, {**metadata, "precision": "int8"})
     onnx.checker.check_model(proto)
     _save_atomic(proto, path)
     return path

@@ -21,6 +21,7 @@ import numpy as np
 
 from ferkit.data import LabelledFace, read_photo_set  # noqa: F401 - their home is ferkit.data (no import circle)
 from ferkit.labels import EMOTIONS
+from ferkit.weights import DEFAULT_DETECTOR
 
 IOU_MIN = 0.3
 
@@ -49,7 +50,7 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def find_faces(root: str | Path, *, detector: str = "centerface", max_side: int = 320, iou_min: float = IOU_MIN,
+def find_faces(root: str | Path, *, detector: str = DEFAULT_DETECTOR, max_side: int = 320, iou_min: float = IOU_MIN,
                threads: int = 1, progress: bool = False, framing: str = "box", scales: str = "auto") -> FoundFaces:
     """Detect the faces of every photo once (``max_side``, ``scales``: as :class:`ferkit.recognize.Recognizer`),
     match them to the labels and crop them as ``ferkit predict`` does for a model trained on ``framing``
@@ -125,7 +126,7 @@ def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | 
 
 
 def evaluate_photo_folder(root: str | Path, model: str | None = None, *, tta: bool | None = None,
-                          detector: str = "centerface", max_side: int = 320, scales: str = "auto",
+                          detector: str = DEFAULT_DETECTOR, max_side: int = 320, scales: str = "auto",
                           progress: bool = False) -> dict:
     """``ferkit evaluate --photos``: the faces of a photo set found and framed as ``model`` was trained
     (:func:`find_faces`), then its report (:func:`evaluate_photos`); unreadable photos are in ``unreadable``."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.images import ImageError, from_array, read_image
+from ferkit.weights import DEFAULT_DETECTOR
 
 SCHEMA_VERSION = 1
 LOW_CONFIDENCE = 0.4  # a top probability under this is flagged `low_confidence`
@@ -70,13 +71,12 @@ class Recognizer:
     faces under ~16 px at that scale are missed: ~32 px of a 640-px photo).
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, detector: str = "centerface", threads: int = 1,
+    def __init__(self, model: str | os.PathLike | None = None, *, detector: str = DEFAULT_DETECTOR, threads: int = 1,
                  min_face: int = 24, detect: bool = True, max_side: int = 320, min_confidence: float = 0.0,
                  scales: str = "auto"):
+        from ferkit.crop import framing_of
         from ferkit.detect import create_detector
         from ferkit.runtime import Classifier
-
-        from ferkit.crop import framing_of
 
         self.classifier = Classifier(model, threads=threads)
         self.labels = self.classifier.labels

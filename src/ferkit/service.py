@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ferkit.weights import DEFAULT_DETECTOR
+
 CONFIG_ENV = "FERKIT_SERVE_CONFIG"  # how `ferkit serve --workers N` hands the config to each worker
 
 
@@ -20,7 +22,7 @@ class ServeConfig:
     """Everything ``ferkit serve`` can be told; the defaults are the CLI's."""
 
     model: str | None = None  # shipped model name or .onnx file (None: the default model)
-    detector: str = "centerface"
+    detector: str = DEFAULT_DETECTOR
     max_side: int = 320  # the detector's main pass sees the image downscaled to this many pixels per side
     scales: str = "auto"  # auto: and the finer/coarser passes the image needs (faces from ~20 px); single: one pass
     min_face: int = 24

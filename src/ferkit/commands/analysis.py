@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ferkit.commands.options import ModelOpt, PhotoScalesOpt, fail, need_torch
-
+from ferkit.weights import DEFAULT_DETECTOR
 
 
 def models_cmd() -> None:
@@ -77,7 +77,7 @@ def evaluate(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the full report as JSON ('-' = stdout).")] = None,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Override the model's flip test-time "
                                                 "augmentation (default: what its metadata says).")] = None,
-    detector: Annotated[str, typer.Option(help="--photos: face detector.")] = "centerface",
+    detector: Annotated[str, typer.Option(help="--photos: face detector.")] = DEFAULT_DETECTOR,
     max_side: Annotated[int, typer.Option(min=32, help="--photos: the detector's main pass sees the photo downscaled "
                                           "to this many pixels per side (see --scales).")] = 320,
     scales: PhotoScalesOpt = "auto",

@@ -11,7 +11,7 @@ import typer
 
 from ferkit.commands.options import (MinConfidenceOpt, ModelOpt, PhotoScalesOpt, VideoScalesOpt, check_outputs,
                                      check_ray, fail, open_records)
-
+from ferkit.weights import DEFAULT_DETECTOR
 
 
 def classify(
@@ -60,7 +60,8 @@ def predict(
     paths: Annotated[Optional[list[str]], typer.Argument(
         help="Image files, folders (searched recursively) or glob patterns. Default: the bundled sample photo.")] = None,
     model: ModelOpt = None,
-    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    detector: Annotated[str, typer.Option(help="Face detector: centerface-int8 (int8, the default) or centerface "
+                                          "(fp32).")] = DEFAULT_DETECTOR,
     detect: Annotated[bool, typer.Option("--detect/--no-detect",
                                          help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
@@ -252,7 +253,8 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the model once).")] = 1,
     model: ModelOpt = None,
-    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    detector: Annotated[str, typer.Option(help="Face detector: centerface-int8 (int8, the default) or centerface "
+                                          "(fp32).")] = DEFAULT_DETECTOR,
     max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees the image downscaled to this "
                                           "many pixels per side (see --scales).")] = 320,
     scales: PhotoScalesOpt = "auto",

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ferkit.commands.options import PhotoScalesOpt, fail, need_torch
-
+from ferkit.weights import DEFAULT_DETECTOR
 
 
 def train(
@@ -144,7 +144,8 @@ def finetune(
     val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of each emotion's photos held out for "
                                                 "early stopping and calibration.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Random seed of the split and the training.")] = 0,
-    detector: Annotated[str, typer.Option(help="Face detector (centerface).")] = "centerface",
+    detector: Annotated[str, typer.Option(help="Face detector: centerface-int8 (int8, the default) or centerface "
+                                          "(fp32).")] = DEFAULT_DETECTOR,
     max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees each photo downscaled to this "
                                           "many pixels per side, as `predict` does (see --scales).")] = 320,
     scales: PhotoScalesOpt = "auto",

@@ -27,6 +27,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 DEFAULT_MODEL = "fer-real-int8"  # fer-real quantized to int8 (issue 25): -0.09 points PublicTest, 3.7x faster
 ENSEMBLE_SUFFIX = ".ensemble.json"
+# The face detector every inference command uses unless told otherwise (ferkit.detect): CenterFace quantized to int8
+# (issue 25), chosen after one compare run beside fp32 (docs/results/int8-detector.txt vs int8.txt): ExpW dev faces
+# found 1842 vs 1838 of 1896, end to end 29.54% vs 29.11% with fer-real-int8. Training data keeps fp32 framing.
+DEFAULT_DETECTOR = "centerface-int8"
 
 
 class WeightsError(ValueError):
