@@ -45,7 +45,7 @@ def cpu_flags() -> str:
         flags = Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0]
     except (OSError, IndexError):
         return platform.processor() or "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split())
+    return " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8") if f in flags.split())
 
 
 class CropSet:

@@ -243,10 +243,17 @@ def test_export_int8_writes_a_quantized_model_beside_fp32(exported, tiny_csv, tm
     refused = runner.invoke(app, ["export", str(root / "model.safetensors"), "--name", "demo", "--out", str(out),
                                   "--int8"])
     assert refused.exit_code == 2 and "--int8 needs --calibration" in refused.output
+    for argv, message in ((["--calibration", str(tiny_csv)], "--calibration is for --int8"),
+                          (["--int8", "--calibration", str(tmp_path / "missing.csv")], "missing.csv: no such file")):
+        refused = runner.invoke(app, ["export", str(root / "model.safetensors"), "--name", "demo", "--out", str(out),
+                                      *argv])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+        assert not out.exists()  # refused before anything was written
     result = runner.invoke(app, ["export", str(root / "model.safetensors"), "--name", "demo", "--out", str(out),
                                  "--int8", "--calibration", str(tiny_csv), "--calibration-faces", "64"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
+    assert (out / "demo.safetensors").stat().st_mode & 0o777 == 0o644  # readable by all, like the other files
     assert manifest["demo-int8"]["onnx"]["precision"] == "int8"
     assert manifest["demo-int8"]["onnx"]["quantized_from"] == "demo"
     q, f = Classifier(out / "demo-int8.onnx"), Classifier(out / "demo.onnx")

@@ -415,3 +415,9 @@ def test_profile_prints_the_time_of_every_stage(tmp_path):
     assert "(12 frames," in result.output
     plain = runner.invoke(app, ["video", str(clip), "--jsonl", str(tmp_path / "t.jsonl")])
     assert "ms/frame" not in plain.output
+    fp32 = runner.invoke(app, ["video", str(clip), "--jsonl", str(tmp_path / "f.jsonl"), "--detector", "centerface"])
+    assert fp32.exit_code == 0, fp32.output
+    rows = [json.loads(x) for x in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert len({r["frame"] for r in rows}) == 12  # the fp32 detector finds the face on every frame too
+    bad = runner.invoke(app, ["video", str(clip), "--detector", "nope"])
+    assert bad.exit_code == 1 and "unknown detector 'nope'" in bad.output

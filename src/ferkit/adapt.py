@@ -1,4 +1,4 @@
-"""Fine-tune a trained model on a user's own labelled photos (``ferkit finetune``, ``ferkit.finetune``).
+"""Fine-tune a trained model on a user's own labelled photos (``ferkit finetune``, :func:`ferkit.adapt.finetune`).
 
 The photos are read as :mod:`ferkit.photos` reads a photo set (``<emotion>/*.jpg`` folders, or ``labels.csv``
 with boxes); each face is detected and framed exactly as ``ferkit predict`` frames it, once (the crops are

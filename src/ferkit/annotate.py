@@ -33,16 +33,16 @@ def annotate(rgb: np.ndarray, faces, labels: list[str], prefixes: list[str] | No
         bar_h = max(6, int(8 * unit))
         bar_w = max(40, int(60 * unit))
         left = x + bw + 6 if x + bw + 6 + bar_w + 60 * unit < w else max(0, x - bar_w - int(60 * unit) - 6)
-        for k, name in enumerate(labels):
-            by = y + k * (bar_h + 3)
-            if by + bar_h > h:
-                break
+        rows = [(k, name, y + k * (bar_h + 3)) for k, name in enumerate(labels)]
+        rows = [r for r in rows if r[2] + bar_h <= h]
+        tx = left + bar_w + 3  # names white on dark boxes: readable on any photo
+        for k, name, by in rows:  # bars and name boxes first, then every name: no box covers a descender above it
             p = face.probabilities[name]
             cv2.rectangle(out, (left, by), (left + bar_w, by + bar_h), (60, 60, 60), -1)
             cv2.rectangle(out, (left, by), (left + int(round(p * bar_w)), by + bar_h), COLOURS[k], -1)
             (nw, nh), nbase = cv2.getTextSize(name[:3], font, 0.8 * scale, thick)
-            tx = left + bar_w + 3  # white on a dark box: readable on any photo
             cv2.rectangle(out, (tx - 1, by + bar_h - 1 - nh - 1), (tx + nw + 1, by + bar_h - 1 + nbase), (40, 40, 40), -1)
+        for k, name, by in rows:
             cv2.putText(out, name[:3], (tx, by + bar_h - 1), font, 0.8 * scale, (255, 255, 255), thick, cv2.LINE_AA)
     return out
 

@@ -126,12 +126,13 @@ def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int 
 
 class _Videos:
     def __init__(self, model=None, max_side=320, window=15, detect_every=1, min_confidence=0.0, scales="single",
-                 classify_every=1):
+                 classify_every=1, detector=DEFAULT_DETECTOR):
         import pyarrow as pa
 
         from ferkit.recognize import Recognizer
 
-        self.rec = Recognizer(model, threads=1, max_side=max_side, min_confidence=min_confidence, scales=scales)
+        self.rec = Recognizer(model, detector=detector, threads=1, max_side=max_side, min_confidence=min_confidence,
+                              scales=scales)
         self.window, self.detect_every, self.classify_every, self.pa = window, detect_every, classify_every, pa
         self.schema = schemas()["video"]
 
@@ -145,12 +146,13 @@ class _Videos:
 
 def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: int = 15, detect_every: int = 1,
                   min_confidence: float = 0.0, num_workers: int | None = None, scales: str = "single",
-                  classify_every: int = 1):
+                  classify_every: int = 1, detector: str = DEFAULT_DETECTOR):
     """``ferkit video`` over a dataset of video paths (column ``path``): one video per task, its rows in frame
     order (see :func:`analyse_video`). ``scales``: as ``ferkit video --scales`` (single by default)."""
     _require_ray()
     kwargs = {"model": model, "max_side": max_side, "window": window, "detect_every": detect_every,
-              "min_confidence": min_confidence, "scales": scales, "classify_every": classify_every}
+              "min_confidence": min_confidence, "scales": scales, "classify_every": classify_every,
+              "detector": detector}
     return ds.map_batches(_bound(_Videos, kwargs), batch_size=1, batch_format="pyarrow",
                           compute=_pool(num_workers), num_cpus=1)
 

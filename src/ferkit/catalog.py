@@ -39,7 +39,9 @@ def describe_models() -> list[str]:
         acc = ", ".join(f"{what.get(k, k)} {v * 100:.2f}%" for k, v in meta.get("accuracy", {}).items())
         precision = f", {meta['precision']} (quantized from {meta['quantized_from']['name']})" \
             if meta.get("precision", "fp32") != "fp32" else ""
+        source = (f"accuracy measured beside {meta['quantized_from']['name']}" if precision
+                  else "accuracy recorded by its run")
         lines.append(f"  {name}{default}: {meta['arch']}{precision}, preprocessing "
                      f"{describe(meta.get('preprocessing'))}, labels {meta.get('label_source', 'fer2013')}; "
-                     f"accuracy recorded by its run: {acc}")
+                     f"{source}: {acc}")
     return lines

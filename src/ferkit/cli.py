@@ -14,7 +14,8 @@ import typer
 from ferkit.commands import analysis, inference, training
 
 app = typer.Typer(
-    help="ferkit: facial expression recognition (the 7 FER2013 emotions) - train, evaluate, classify.",
+    help="ferkit: facial expression recognition (the 7 FER2013 emotions) - find and classify faces in photos "
+         "(predict), videos and cameras (video), over HTTP (serve); train, evaluate, fine-tune.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Inspect FER2013 data sets (challenge CSV or per-image folder export).",

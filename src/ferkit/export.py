@@ -103,6 +103,9 @@ def export_model(weights: str | Path, name: str, dest: str | Path = WEIGHTS_DIR,
     ``calibration`` (:func:`calibration_faces`) framed as the model was trained. Returns the manifest entry of each
     name written. Raises WeightsError, :class:`ferkit.data.DataError` (an unreadable calibration source) or
     OSError."""
+    missing = [str(c) for c in calibration or [] if not Path(c).exists()]
+    if missing:  # before anything is written
+        raise WeightsError(f"{missing[0]}: no such calibration file or folder")
     entries = {name: export_weights(weights, name, dest)}
     if int8:
         from ferkit.crop import framing_of

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,10 @@ def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool =
     path = Path(path)
     model = model.eval()
     example = torch.zeros(2, 1, *metadata.get("input_size", (48, 48)))
-    program = torch.onnx.export(model, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True,
-                                external_data=False, verbose=False)
+    with _quiet_exporter():
+        program = torch.onnx.export(model, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True,
+                                    external_data=False, verbose=False)
     proto = program.model_proto
     if fp16_weights:
         _store_weights_fp16(proto)
@@ -66,6 +68,26 @@ def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool =
     onnx.checker.check_model(proto)
     _save_atomic(proto, path)
     return path
+
+
+@contextmanager
+def _quiet_exporter():
+    """PyTorch's ONNX exporter without its chatter on stderr: "torchvision is not installed. Skipping
+    torchvision::nms" (ferkit's networks use no torchvision operator) and PyTorch's own FutureWarnings."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def set_metadata(proto, metadata: dict) -> None:

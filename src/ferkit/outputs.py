@@ -70,7 +70,7 @@ def csv_rows(record: dict):
 
 
 class RecordWriter:
-    """Writes image records (``ImageResult.to_dict()``, schema in the README) to any of a JSON array, JSON lines and
+    """Writes image records (``ImageResult.to_dict()``, schema in docs/photos.md) to any of a JSON array, JSON lines and
     CSV, each a file or ``-`` for standard output (at most one of them). Every target is checked before the first
     record; JSON lines and CSV rows are written as records come, the JSON array when the writer closes.
 

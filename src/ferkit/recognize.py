@@ -7,7 +7,7 @@
 [('happy', 0.97), ('neutral', 0.61)]
 
 Results are plain dataclasses; :meth:`ImageResult.to_dict` gives the versioned record that
-``ferkit predict --json/--jsonl/--csv`` writes (schema in the README).
+``ferkit predict --json/--jsonl/--csv`` writes (schema in docs/photos.md).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Recognizer:
     one face (for images that are already FER2013-style crops). ``min_face``: faces narrower than this
     many pixels are flagged ``small``. ``min_confidence``: a face whose top (calibrated) probability is under
     it gets the emotion ``"uncertain"`` (and ``uncertain=True``) instead of a guess; its probabilities stay
-    (0, the default, never abstains; README: the coverage/accuracy table to choose it). ``max_side``: the
+    (0, the default, never abstains; docs/photos.md: the coverage/accuracy table to choose it). ``max_side``: the
     detector's main pass sees the image downscaled to at most this many pixels per side (320). ``scales``:
     ``"auto"`` (the default) adds the passes the image needs so that faces from ~20 px wide (of the original
     image) up to the whole frame are found -- a finer pass where the image is larger than ``max_side``, merged

@@ -25,7 +25,7 @@ def classify(
 ) -> None:
     """Classify face crops (each whole image is one face) and print the 7 probabilities.
 
-    The same as `ferkit predict --no-detect`, with the same records and outputs (schema in the README), and a
+    The same as `ferkit predict --no-detect`, with the same records and outputs (schema in docs/photos.md), and a
     table of all 7 probabilities per face. Runs on onnxruntime: no PyTorch needed.
     """
     from ferkit.classify import SAMPLE_FACE
@@ -168,11 +168,15 @@ def video(
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
                                               "the boxes in between.")] = 1,
     classify_every: Annotated[int, typer.Option(min=1, help="Classify a tracked face at least every k-th frame; in "
-                                                "between, while its crop looks as it did, its last probabilities are "
-                                                "reused (1: every face on every frame).")] = 1,
-    profile: Annotated[bool, typer.Option("--profile", help="Print the time per frame of each stage (decode, detect, "
-                                          "classify, draw, encode, write) at the end, on stderr.")] = False,
+                                                "between, while its 48x48 crop stays within 3 grey levels (mean "
+                                                "absolute difference) of the last classified one, its last "
+                                                "probabilities are reused (1: every face on every frame).")] = 1,
+    profile: Annotated[bool, typer.Option("--profile", help="Print the time per frame of each stage (decode, scene "
+                                          "check, detect, classify, draw, encode, write, and the rest as other) at "
+                                          "the end, on stderr.")] = False,
     model: ModelOpt = None,
+    detector: Annotated[str, typer.Option(help="Face detector: centerface-int8 (int8, the default) or centerface "
+                                          "(fp32).")] = DEFAULT_DETECTOR,
     max_side: Annotated[int, typer.Option(min=32, help="Detect on the frame downscaled to this many pixels per side.")] = 320,
     scales: VideoScalesOpt = "single",
     min_confidence: MinConfidenceOpt = 0.0,
@@ -209,9 +213,9 @@ def video(
         check_outputs((summary_json, "--summary-json"))
         try:
             stats = run_videos([str(v) for v in sources], rows, summary_json=summary_json, address=address,
-                               num_workers=num_workers, fmt=out_format, model=model, max_side=max_side, scales=scales,
-                               window=window, detect_every=detect_every, classify_every=classify_every,
-                               min_confidence=min_confidence)
+                               num_workers=num_workers, fmt=out_format, model=model, detector=detector,
+                               max_side=max_side, scales=scales, window=window, detect_every=detect_every,
+                               classify_every=classify_every, min_confidence=min_confidence)
         except (ImportError, ValueError, OSError) as exc:
             fail(str(exc))
         for reason in stats["failed"].values():
@@ -228,9 +232,10 @@ def video(
         fail("give a video file or --camera N (one of them)")
     check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
     try:
-        rec = Recognizer(model, threads=threads, max_side=max_side, min_confidence=min_confidence, scales=scales)
-    except WeightsError as exc:
-        fail(str(exc))
+        rec = Recognizer(model, detector=detector, threads=threads, max_side=max_side, min_confidence=min_confidence,
+                         scales=scales)
+    except (WeightsError, KeyError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     times = StageTimes() if profile else None
     report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
                        classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,

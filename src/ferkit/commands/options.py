@@ -14,7 +14,7 @@ ModelOpt = Annotated[Optional[str], typer.Option(
 
 MinConfidenceOpt = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Abstain: a face whose top calibrated probability (in video: smoothed) is under this gets "
-    "the emotion `uncertain` instead of a guess (0: never; see the README's coverage table).")]
+    "the emotion `uncertain` instead of a guess (0: never; the coverage/accuracy table to choose it: docs/photos.md).")]
 
 
 def _scales_option(default: str, what: str):

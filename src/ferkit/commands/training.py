@@ -205,6 +205,11 @@ def export(
     if int8 and not calibration:
         fail("--int8 needs --calibration DATA: training faces (a FER2013 file or a labelled crop folder) to read "
              "activation ranges from", 2)
+    if calibration and not int8:
+        fail("--calibration is for --int8 (the faces int8 quantization reads its ranges from); add --int8", 2)
+    for source in calibration or []:
+        if not source.exists():
+            fail(f"{source}: no such file or folder (--calibration)", 2)
     try:
         entries = export_model(weights, name, WEIGHTS_DIR if into_package else out, int8=int8,
                                calibration=calibration, calibration_count=calibration_faces)

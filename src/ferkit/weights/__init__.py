@@ -189,6 +189,7 @@ def save_weights(path: str | Path, tensors: dict[str, np.ndarray], metadata: dic
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
               metadata={"ferkit": json.dumps(metadata, sort_keys=True)})
+    tmp.chmod(0o644)  # safetensors creates its file private (0600); a weight file is read by others (a package)
     tmp.replace(path)
 
 
