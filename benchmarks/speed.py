@@ -38,6 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 PARTS = ["classifier", "frame", "video", "predict"]
 sys.path.insert(0, str(HERE))
+from compare_models import cpu_flags  # noqa: E402  (benchmarks/ is not a package)
 
 CLASSIFIER = """
 import json, sys, time, numpy as np
@@ -74,19 +75,6 @@ for scales in ("single", "auto"):
     out[scales] = {"ms": float(np.median(ms)), "faces": faces}
 print(json.dumps(out))
 """
-
-
-def cpu_flags() -> str:
-    flags = set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        return platform.machine()
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "avx_vnni"]
-    return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512"
 
 
 def cpu_model() -> str:
@@ -168,13 +156,6 @@ def video_fps(stderr: str) -> float:
         if "frames/s)" in line and "frame(s)" in line:
             return float(line.rsplit("(", 1)[1].split()[0])
     raise ValueError(f"no frames/s line in: {stderr[-500:]}")
-
-
-def box_iou(a, b) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    union = a[2] * a[3] + b[2] * b[3] - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def records(path: Path) -> list[dict]:
@@ -296,6 +277,8 @@ def video_rows(this, base, args, report, tmp) -> None:
 
 def predict_rows(this, base, args, report, tmp) -> None:
     """``ferkit predict`` over a folder, the records checked."""
+    from ferkit.detect import iou
+
     n_photos = sum(1 for p in args.photos.iterdir() if p.is_file())
     runs = {}
     for label, c, extra in (("baseline", base, []), ("this", this, []),
@@ -310,8 +293,8 @@ def predict_rows(this, base, args, report, tmp) -> None:
     matched = agree = 0
     for rb, rt in zip(b, t):  # each baseline face matched to this default's best box (IoU >= 0.5)
         for x in rb["faces"]:
-            best = max(rt["faces"], key=lambda y: box_iou(x["box"], y["box"]), default=None)
-            if best is not None and box_iou(x["box"], best["box"]) >= 0.5:
+            best = max(rt["faces"], key=lambda y: iou(x["box"], y["box"]), default=None)
+            if best is not None and iou(x["box"], best["box"]) >= 0.5:
                 matched += 1
                 agree += x["emotion"] == best["emotion"]
     report["predict"] = {"photos": n_photos, "faces": found,

@@ -58,20 +58,12 @@ def run(clip: Path, detect_every: int, classify_every: int) -> tuple[list, float
     return frames, len(frames) / (time.perf_counter() - start)
 
 
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - ix * iy
-    return ix * iy / union if union > 0 else 0.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    from ferkit.detect import iou
     from speed import cpu_flags, cpu_model
 
     clip = make_moving_clip(Path(tempfile.mkdtemp()) / "moving.mp4", args.seconds)

@@ -20,12 +20,13 @@ import numpy as np
 from ferkit.data import read_photo_set, split_held_out
 from ferkit.detect import DETECTORS_DIR
 from ferkit.onnx_io import quantize_static_int8
+from ferkit.sources import HOLDOUT_SEED
 
 
 def scenes(folder: Path, count: int = 96, seed: int = 0):
     """``count`` (1, 3, 256, 320) float32 RGB scenes of RAF-DB training faces (its validation part left out)."""
     faces = read_photo_set(folder)
-    train, _, _ = split_held_out(np.array([f.label for f in faces]), 0.1, 0)
+    train, _, _ = split_held_out(np.array([f.label for f in faces]), 0.1, HOLDOUT_SEED)  # ferkit train's holdout
     paths = [faces[i].path for i in train]
     rng = np.random.default_rng(seed)
     for _ in range(count):

@@ -75,6 +75,15 @@ def _between(low: float, high: float) -> list[float]:
     return [float(low * (high / low) ** (i / n)) for i in range(n + 1)] if n > 0 else [low, high]
 
 
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> np.ndarray:
     """Indices of the boxes (N, 4: x, y, w, h) kept by greedy non-maximum suppression, best score first."""
     if len(boxes) == 0:
@@ -99,8 +108,6 @@ class CenterFace:
     ``"single"``: the main pass only (cheaper; ferkit's one mode before, and ``ferkit video``'s default).
     See :func:`plan_scales`. ``precision``: ``"fp32"`` (the published weights) or ``"int8"`` (quantized by
     ``tools/quantize_detector.py``; registered as ``--detector centerface-int8``)."""
-
-    name = "centerface"
 
     def __init__(self, *, threads: int = 1, max_side: int = 640, threshold: float = 0.5, nms: float = 0.3,
                  scales: str = "auto", smallest_face: float = SMALLEST_FACE, precision: str = "fp32"):

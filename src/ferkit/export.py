@@ -10,7 +10,8 @@ import numpy as np
 from ferkit.onnx_io import onnx_for, quantize_int8, write_onnx
 from ferkit.weights import WEIGHTS_DIR, WeightsError, load_tensors, read_metadata, save_weights, sha256_of
 
-__all__ = ["export_weights", "export_int8", "calibration_faces", "onnx_for", "update_metadata", "write_ensemble"]
+__all__ = ["export_weights", "export_int8", "export_model", "check_calibration", "calibration_faces", "onnx_for",
+           "update_metadata", "write_ensemble"]
 INT8_SUFFIX = "-int8"
 
 
@@ -58,8 +59,7 @@ def calibration_faces(sources: list[str | Path], count: int = 512, *, framing: s
     faces = []
     for source, k in zip(sources, share):
         if is_crop_folder(source):
-            data = load_crop_folder(source, framing=framing).faces.split("Training")
-            images = data.images
+            images = load_crop_folder(source, framing=framing).faces.split("Training").images
         else:
             images = load_fer2013(source).split("Training").images
             if framing == "align":
@@ -86,7 +86,8 @@ def export_int8(name: str, faces: np.ndarray, dest: str | Path = WEIGHTS_DIR, *,
         raise WeightsError(f"{fp32}: no such file (export the model first)")
     clf = Classifier(fp32, tta=False)
     fp32_only = ("accuracy", "accuracy_note", "measured")  # the fp32 model's figures; the int8 model's are measured
-    meta = {**{k: v for k, v in clf.metadata.items() if k not in fp32_only}, "name": name + INT8_SUFFIX, "quantized_from": {"name": name, "sha256": sha256_of(fp32)},
+    meta = {**{k: v for k, v in clf.metadata.items() if k not in fp32_only}, "name": name + INT8_SUFFIX,
+            "quantized_from": {"name": name, "sha256": sha256_of(fp32)},
             "quantization": {"method": "onnxruntime static QDQ, per-channel int8 weights (7-bit range), uint8 "
                                        "activations, min-max calibration", "faces": int(len(faces)),
                              "sources": [str(s) for s in sources or []], "command": command_line()}}
@@ -96,6 +97,13 @@ def export_int8(name: str, faces: np.ndarray, dest: str | Path = WEIGHTS_DIR, *,
     return entry
 
 
+def check_calibration(sources: list[str | Path] | None) -> None:
+    """Raise WeightsError naming the first calibration source that does not exist."""
+    for source in sources or []:
+        if not Path(source).exists():
+            raise WeightsError(f"{source}: no such file or folder (--calibration)")
+
+
 def export_model(weights: str | Path, name: str, dest: str | Path = WEIGHTS_DIR, *, int8: bool = False,
                  calibration: list[str | Path] | None = None, calibration_count: int = 512) -> dict[str, dict]:
     """What ``ferkit export`` does: :func:`export_weights` of ``weights`` as ``NAME``, and with ``int8`` also
@@ -103,9 +111,7 @@ def export_model(weights: str | Path, name: str, dest: str | Path = WEIGHTS_DIR,
     ``calibration`` (:func:`calibration_faces`) framed as the model was trained. Returns the manifest entry of each
     name written. Raises WeightsError, :class:`ferkit.data.DataError` (an unreadable calibration source) or
     OSError."""
-    missing = [str(c) for c in calibration or [] if not Path(c).exists()]
-    if missing:  # before anything is written
-        raise WeightsError(f"{missing[0]}: no such calibration file or folder")
+    check_calibration(calibration)  # before anything is written
     entries = {name: export_weights(weights, name, dest)}
     if int8:
         from ferkit.crop import framing_of

@@ -192,21 +192,15 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path, calibration: np.ndarr
     ``calibration``: (N, 1, 48, 48) float32 network inputs, already preprocessed and normalised as the model
     expects (:meth:`ferkit.runtime.Classifier.preprocess`); a few hundred faces suffice. ``metadata`` is stored
     under ``ferkit`` (with ``precision: int8`` added). Returns ``path``."""
-    import onnx
-
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
     if calibration.ndim != 4 or len(calibration) == 0:
         raise ValueError(f"calibration inputs must be (N, 1, H, W) float32 with N > 0, got shape {calibration.shape}")
     feeds = ({INPUT_NAME: calibration[i:i + batch_size]} for i in range(0, len(calibration), batch_size))
-    path = quantize_static_int8(fp32_onnx, path, feeds)
-    proto = onnx.load_model(str(path))
-    set_metadata(proto, {**metadata, "precision": "int8"})
-    onnx.checker.check_model(proto)
-    _save_atomic(proto, Path(path))
-    return Path(path)
+    return quantize_static_int8(fp32_onnx, path, feeds, metadata={**metadata, "precision": "int8"})
 
 
-def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opset: int = 13) -> Path:
+def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opset: int = 13,
+                         metadata: dict | None = None) -> Path:
     """Static int8 quantization of an ONNX network with onnxruntime: QDQ format, per-channel int8 weights, uint8
     activations whose ranges (min-max) are read from ``feeds`` (an iterable of input dicts, name -> array). A
     graph older than ``opset`` is converted first (per-channel QDQ needs opset 13).
@@ -215,7 +209,8 @@ def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opse
     multiply with VPMADDUBSW, whose 16-bit sums can saturate with full 8-bit weights (onnxruntime's quantization
     guide, "when to try U8U8 / reduce_range"); 7-bit weights cannot, so the model gives the same answers on every
     x86 CPU. Weights of operators onnxruntime does not quantize (Einsum: the seed net's locally-connected layers)
-    stay as they were stored, fp16 with a Cast. Returns ``path``. Needs ``onnx`` (the ``train`` extra)."""
+    stay as they were stored, fp16 with a Cast. ``metadata``: stored under ``ferkit`` (None: the source's
+    ``metadata_props`` as the quantizer keeps them). Returns ``path``. Needs ``onnx`` (the ``train`` extra)."""
     import tempfile
 
     import onnx
@@ -249,6 +244,8 @@ def quantize_static_int8(fp32_onnx: str | Path, path: str | Path, feeds, *, opse
                         calibrate_method=CalibrationMethod.MinMax)
         proto = onnx.load_model(str(quantized))
     _store_weights_fp16(proto)  # what onnxruntime cannot quantize (e.g. Einsum: locally-connected layers) stays fp16
+    if metadata is not None:
+        set_metadata(proto, metadata)
     onnx.checker.check_model(proto)
     _save_atomic(proto, path)
     return path

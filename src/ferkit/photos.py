@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.data import LabelledFace, read_photo_set  # noqa: F401 - their home is ferkit.data (no import circle)
+from ferkit.detect import iou  # noqa: F401 - matching labelled faces to detections; its home is ferkit.detect
 from ferkit.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR
 
@@ -39,15 +40,6 @@ class FoundFaces:
     source: str
     missing: dict[int, str] = field(default_factory=dict)  # index of each face not found -> why, one line
     framing: str = "box"  # how the crops are framed (see ferkit.crop)
-
-
-def iou(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def find_faces(root: str | Path, *, detector: str = DEFAULT_DETECTOR, max_side: int = 320, iou_min: float = IOU_MIN,

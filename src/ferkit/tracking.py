@@ -7,14 +7,13 @@ distributions of the same track. Used by :mod:`ferkit.video` and by ``ferkit ser
 from __future__ import annotations
 
 from collections import deque
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ferkit.detect import Face
-from ferkit.profiling import StageTimes
+from ferkit.detect import Face, iou
+from ferkit.profiling import StageTimes, timer
 from ferkit.recognize import UNCERTAIN
 
 
@@ -39,16 +38,6 @@ def thumbnail(crop: np.ndarray) -> np.ndarray:
     v = cv2.resize(crop, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
     v -= v.mean()
     return v / (np.linalg.norm(v) + 1e-6)
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 # A tracked face is "stable" while its 48x48 crop differs from the last classified one by at most this mean absolute
@@ -134,28 +123,26 @@ class FrameTracker:
         self.tracker = Tracker(window=window)
         self.previous: np.ndarray | None = None
         self.times = times
+        self._timed = timer(times)
         self.classified = 0  # faces sent to the classifier so far (the rest reused a stable track's probabilities)
-
-    def _time(self, stage: str):
-        return self.times(stage) if self.times is not None else nullcontext()
 
     def step(self, rgb: np.ndarray, *, detect: bool = True) -> list[TrackedFace]:
         """``detect=False`` carries the live tracks' boxes instead of running the detector; with no live track
         the detector runs anyway. Every face is classified unless ``classify_every`` lets a stable track keep
         its last probabilities."""
         rec, labels = self.rec, self.rec.labels
-        with self._time("scene"):
+        with self._timed("scene"):
             small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
             small = small.astype(np.int16)
             if self.previous is not None and float(np.abs(small - self.previous).mean()) > self.scene_cut:
                 self.tracker.reset()
             self.previous = small
-        with self._time("detect"):
+        with self._timed("detect"):
             if detect or not self.tracker.tracks:
                 faces = rec.locate(rgb)
             else:  # carry the live tracks' boxes to this frame
                 faces = [t.face for t in self.tracker.tracks if t.missing == 0]
-        with self._time("classify"):
+        with self._timed("classify"):
             crops = rec.crops(rgb, faces)
             looks = [thumbnail(c) for c in crops]
             tracks = self.tracker.update(faces, looks)

@@ -28,11 +28,9 @@ drop are counted in :attr:`FrameResult.skipped`.
 from __future__ import annotations
 
 import os
-
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +39,7 @@ import cv2
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: FFmpeg's chatter is not ferkit's error
 import numpy as np
 
-from ferkit.profiling import StageTimes
+from ferkit.profiling import StageTimes, timer
 from ferkit.tracking import FrameTracker, TrackedFace
 
 
@@ -199,7 +197,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     if info is not None:
         info.update(fps=fps, frames=expected, live=live)
     tracker = FrameTracker(rec, window=window, scene_cut=scene_cut, classify_every=classify_every, times=times)
-    timed = times if times is not None else (lambda stage: nullcontext())
+    timed = timer(times)
     reader = _LatestFrame(cap) if live else None
     start, index, t = time.perf_counter(), -1, None
     try:
@@ -360,7 +358,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     frames, skipped, error = 0, 0, None
     start = time.perf_counter()
     source_info: dict = {}
-    timed = times if times is not None else (lambda stage: nullcontext())
+    timed = timer(times)
     try:
         for fr in stream(source, recognizer=recognizer, window=window, detect_every=detect_every,
                          classify_every=classify_every, keep_images=out is not None or show, info=source_info,

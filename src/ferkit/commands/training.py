@@ -197,7 +197,7 @@ def export(
     """
     need_torch("export")
     from ferkit.data import DataError
-    from ferkit.export import export_model
+    from ferkit.export import check_calibration, export_model
     from ferkit.weights import WEIGHTS_DIR, WeightsError
 
     if (out is None) == (not into_package):
@@ -207,9 +207,10 @@ def export(
              "activation ranges from", 2)
     if calibration and not int8:
         fail("--calibration is for --int8 (the faces int8 quantization reads its ranges from); add --int8", 2)
-    for source in calibration or []:
-        if not source.exists():
-            fail(f"{source}: no such file or folder (--calibration)", 2)
+    try:
+        check_calibration(calibration)
+    except WeightsError as exc:
+        fail(str(exc), 2)
     try:
         entries = export_model(weights, name, WEIGHTS_DIR if into_package else out, int8=int8,
                                calibration=calibration, calibration_count=calibration_faces)

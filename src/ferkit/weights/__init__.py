@@ -57,11 +57,15 @@ def shipped_models() -> list[str]:
 
 def shipped_path(name: str, kind: str = "safetensors") -> Path:
     """Path of a shipped weight file (``kind``: ``safetensors`` or ``onnx``; a shipped ensemble's JSON file
-    whatever the kind), its sha256 verified."""
+    whatever the kind; for an int8 model, ONNX only, its fp32 source's file of any other kind), its sha256
+    verified."""
     manifest = read_manifest()
     if name not in manifest:
         raise WeightsError(f"no shipped weights named {name!r}; shipped: {', '.join(sorted(manifest)) or 'none'}")
     entry = manifest[name].get(kind) or manifest[name].get("ensemble")
+    source = manifest[name].get("onnx", {}).get("quantized_from")
+    if entry is None and source is not None:  # an int8 model is ONNX only: its fp32 network has the other kinds
+        return shipped_path(source, kind)
     if entry is None:
         raise WeightsError(f"shipped model {name!r} has no {kind} file")
     path = WEIGHTS_DIR / entry["file"]
@@ -79,12 +83,7 @@ def resolve(name_or_path: str | Path | None, kind: str = "safetensors") -> Path:
     ``kind="safetensors"`` asks for one network (PyTorch): a shipped int8 model (``NAME-int8``, ONNX only) gives
     the fp32 network it was quantized from; the default model, where it is an ensemble, gives its first member;
     any other ensemble is refused with a clear error."""
-    name = DEFAULT_MODEL if name_or_path is None else name_or_path
-    if kind == "safetensors":
-        entry = read_manifest().get(str(name), {})
-        if "safetensors" not in entry and "quantized_from" in entry.get("onnx", {}):
-            return resolve(entry["onnx"]["quantized_from"], kind)
-    path = _resolve(name, kind)
+    path = _resolve(DEFAULT_MODEL if name_or_path is None else name_or_path, kind)
     if kind == "safetensors" and is_ensemble(path):
         members = [m["model"] for m in read_ensemble(path)["members"]]
         if name_or_path is None:
