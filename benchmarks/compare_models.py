@@ -14,11 +14,13 @@ flip-TTA choice, unless the model ends in ``@tta`` or ``@notta`` (e.g. ``fer-m-t
 Columns: PublicTest accuracy with FER2013 labels (and with the FER+ majority where ``fer2013new.csv`` lies
 beside the data), then per photo set the end-to-end accuracy (a labelled face not found counts as wrong),
 the classifier alone on the faces found, and the lowest per-class recall. ``--per-class`` adds the recall
-table of every photo set. Photo faces are cropped once per framing the models declare (``box`` or ``align``).
+table of every photo set, with the balanced accuracy over the classes but surprise (ExpW's surprise class is
+mostly angry faces: ``../shared/data/expw_dev/README.md``). Photo faces are cropped once per view the models
+declare: framing (``box`` or ``align``), input size and channels (48x48 grey, 112x112 RGB; their ModelSpec).
 
 ``--crops FOLDER`` (repeatable, e.g. ``../shared/data/rafdb``): the folder's fixed validation part (the 10% that
 ``ferkit train --data FOLDER`` holds out, ``ferkit.sources``) scored three ways: ``crop`` the stored crop itself
-as the face (resized to 48x48 grey, as ``ferkit classify`` or ``predict --no-detect`` take it), ``framed`` the
+as the face (resized to the model's input, as ``ferkit classify`` or ``predict --no-detect`` take it), ``framed`` the
 crop re-framed as training framed it (grey padding, detector, the model's framing), and ``e2e`` ``ferkit
 predict`` on the crop file (detector on the crop as it is; a face not found counts as wrong). Each model row
 also gives ms per face on one core (``Classifier.predict_proba`` on 256 faces, one at a time, median of 3) and
@@ -52,8 +54,6 @@ class CropSet:
     """The validation part of a face-crop folder, ready to score three ways (see the module docstring)."""
 
     def __init__(self, root: Path, max_side: int, detector: str = DEFAULT_DETECTOR):
-        from ferkit.crop import whole_face
-        from ferkit.images import read_image
         from ferkit.photos import read_photo_set
         from ferkit.sources import load_crop_folder
 
@@ -61,36 +61,55 @@ class CropSet:
         val = load_crop_folder(root).faces.usage == "Validation"
         self.faces = [f for f, v in zip(read_photo_set(root), val) if v]
         self.labels = np.array([f.label for f in self.faces])
-        self.crop = np.stack([whole_face(read_image(f.path)) for f in self.faces])
-        self.framed, self.e2e = {}, {}
-        print(f"{root.name} validation: {len(self.labels)} faces, {int(self._for('box')[1].found.sum())} found by "
-              f"predict's detector on the crop", flush=True)
+        self.crop, self.framed, self.e2e = {}, {}, {}
+        print(f"{root.name} validation: {len(self.labels)} faces, {int(self._for(('box', 48, False))[2].found.sum())} "
+              f"found by predict's detector on the crop", flush=True)
 
-    def _for(self, framing: str):
-        """(the validation crops re-framed with ``framing``, predict's faces found on the crop files), once each."""
-        if framing not in self.framed:
+    def _for(self, view: tuple):
+        """(the stored crops resized, the validation crops re-framed, predict's faces found on the crop files) for a
+        view (framing, size, colour), once each."""
+        if view not in self.framed:
             import tempfile
 
+            from ferkit.crop import whole_face
+            from ferkit.images import read_image
             from ferkit.photos import find_faces
             from ferkit.sources import load_crop_folder
 
-            folder = load_crop_folder(self.root, framing=framing)
-            self.framed[framing] = folder.faces.images[folder.faces.usage == "Validation"]
+            framing, size, colour = view
+            self.crop[view] = np.stack([whole_face(read_image(f.path), size, colour) for f in self.faces])
+            folder = load_crop_folder(self.root, framing=framing, size=size, colour=colour)
+            self.framed[view] = folder.faces.images[folder.faces.usage == "Validation"]
             with tempfile.TemporaryDirectory() as tmp:  # the validation files as a photo set, for `predict`'s path
                 (Path(tmp) / "labels.csv").write_text("path,emotion\n" + "".join(
                     f"{f.path.resolve()},{EMOTIONS[f.label]}\n" for f in self.faces))
-                self.e2e[framing] = find_faces(tmp, max_side=self.max_side, framing=framing, detector=self.detector)
-        return self.framed[framing], self.e2e[framing]
+                self.e2e[view] = find_faces(tmp, max_side=self.max_side, framing=framing, detector=self.detector,
+                                            size=size, colour=colour)
+        return self.crop[view], self.framed[view], self.e2e[view]
 
-    def score(self, model: str, tta, framing: str) -> dict:
+    def score(self, model: str, tta, view: tuple) -> dict:
         from ferkit.evaluate import compute_metrics, load_predictor
         from ferkit.photos import evaluate_photos
 
         predict, _ = load_predictor(model, tta=tta)
-        framed, e2e = self._for(framing)
-        return {"crop": compute_metrics(predict(self.crop), self.labels),
+        crop, framed, e2e = self._for(view)
+        return {"crop": compute_metrics(predict(crop), self.labels),
                 "framed": compute_metrics(predict(framed), self.labels),
                 "e2e": evaluate_photos(e2e, model, tta=tta)}
+
+
+def view_of(model: str) -> tuple:
+    """How ``model`` wants its faces cropped: (framing, input size, colour), from its ModelSpec."""
+    from ferkit.evaluate import model_spec
+
+    spec = model_spec(model)
+    return spec.framing, spec.size, spec.colour
+
+
+def balanced_without(report: dict, drop: str = "surprise") -> float:
+    """Mean recall over the classes present except ``drop`` (ExpW dev: its surprise labels are mostly angry faces)."""
+    recalls = [v["recall"] for e, v in report["per_class"].items() if e != drop and v["support"]]
+    return float(np.mean(recalls)) if recalls else float("nan")
 
 
 def cost(model: str, tta) -> tuple[float, float]:
@@ -107,7 +126,7 @@ def cost(model: str, tta) -> tuple[float, float]:
         print(f"  {model}: not timed ({exc})")
         return float("nan"), float("nan")
     clf = Classifier(str(path), threads=1, tta=tta)
-    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    faces = np.random.default_rng(0).integers(0, 256, (64,) + clf.spec.face_shape, dtype=np.uint8)
     clf.predict_proba(faces[:8])
     rounds = []
     for _ in range(3):
@@ -138,26 +157,25 @@ def main() -> None:
     from ferkit.data import ferplus_path, load_fer2013
     from ferkit.photos import evaluate_photos, find_faces
 
-    from ferkit.evaluate import model_framing
-
     models = [(m.split("=", 1) if "=" in m else (m, m)) for m in args.models]
     data = load_fer2013(args.data) if args.data else None
     has_ferplus = data is not None and ferplus_path(data).exists()
-    framings = {label: model_framing(model.partition("@")[0]) for label, model in models}
-    found_by_framing: dict[str, dict] = {}
-    for framing in sorted(set(framings.values())):
-        found_by_framing[framing] = {}
+    framings = {label: view_of(model.partition("@")[0]) for label, model in models}
+    found_by_framing: dict[tuple, dict] = {}
+    for view in sorted(set(framings.values())):
+        found_by_framing[view] = {}
+        framing, size, colour = view
         for root in args.photos:
             t0 = time.perf_counter()
-            fs = found_by_framing[framing][root.name] = find_faces(root, max_side=args.max_side, framing=framing,
-                                                                   detector=args.detector)
-            print(f"{root.name} ({framing}): {int(fs.found.sum())} / {len(fs.labels)} labelled faces found "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+            fs = found_by_framing[view][root.name] = find_faces(root, max_side=args.max_side, framing=framing,
+                                                                detector=args.detector, size=size, colour=colour)
+            print(f"{root.name} ({framing}, {size} px{' RGB' if colour else ''}): {int(fs.found.sum())} / "
+                  f"{len(fs.labels)} labelled faces found ({time.perf_counter() - t0:.0f} s)", flush=True)
     found_sets = next(iter(found_by_framing.values())) if found_by_framing else {}
     crop_sets = {root.name: CropSet(root, args.max_side, args.detector) for root in args.crops}
     results = {"cpu": cpu_flags(), "machine": platform.machine(), "detector": args.detector, "models": {}}
     for label, model in models:
-        row = {"model": model, "framing": framings[label]}
+        row = {"model": model, "framing": framings[label][0], "input": list(framings[label][1:])}
         model, _, view = model.partition("@")
         tta = {"": None, "tta": True, "notta": False}[view]
         if data is not None:
@@ -167,6 +185,7 @@ def main() -> None:
                                                                       tta=tta)
         for name, fs in found_by_framing[framings[label]].items():
             row[name] = evaluate_photos(fs, model, tta=tta)
+            row[name]["balanced_without_surprise"] = balanced_without(row[name])
         for name, cs in crop_sets.items():
             row[f"{name} validation"] = cs.score(model, tta, framings[label])
         row["ms_per_face"], row["mb"] = cost(model, tta)
@@ -217,7 +236,8 @@ def main() -> None:
             for label, row in results["models"].items():
                 pc = row[name]["per_class"]
                 print(f"{label:22s}" + "".join(f"{pc[e]['recall'] * 100:8.1f}%" if pc[e]["support"] else f"{'-':>9s}"
-                                               for e in EMOTIONS))
+                                               for e in EMOTIONS)
+                      + f"   balanced w/o surprise {row[name]['balanced_without_surprise'] * 100:.1f}%")
     print(f"\nCPU flags: {results['cpu']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

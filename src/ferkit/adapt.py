@@ -45,7 +45,7 @@ MIN_FACES_FOR_TEMPERATURE = 20  # fewer held-out faces than this: keep the base'
 class FaceSet:
     """The faces of a photo folder that were found and cropped, and every photo that was left out, with why."""
 
-    crops: np.ndarray  # (N, 48, 48) uint8
+    crops: np.ndarray  # (N, *spec.face_shape) uint8: (N, 48, 48) grey, or the model's own input, e.g. 112x112 RGB
     labels: np.ndarray  # (N,) int64
     paths: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -59,9 +59,11 @@ class FaceSet:
 
 
 def collect_faces(data: str | os.PathLike, *, detector: str = DEFAULT_DETECTOR, max_side: int = 320, cache: bool = True,
-                  progress: bool = False, framing: str = "box", scales: str = "auto") -> FaceSet:
+                  progress: bool = False, framing: str = "box", scales: str = "auto", size: int = 48,
+                  colour: bool = False) -> FaceSet:
     """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does for a model trained on
-    ``framing`` (cached; ``max_side``, ``scales``: as :class:`ferkit.recognize.Recognizer`).
+    ``framing`` that takes ``size`` x ``size`` crops, RGB with ``colour`` (cached; ``max_side``, ``scales``: as
+    :class:`ferkit.recognize.Recognizer`).
 
     Photos that cannot be read, hold no face, or whose labelled box no detection overlaps are listed in
     ``skipped`` with the reason; so are image files outside the ``<emotion>/`` folders.
@@ -75,11 +77,12 @@ def collect_faces(data: str | os.PathLike, *, detector: str = DEFAULT_DETECTOR, 
     stray = [] if (root / "labels.csv").exists() else sorted(
         str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     key_items = [detector, max_side, FRAME_FILE.read_text(), f"scales={scales}"] + ([framing] if framing != "box" else [])
+    key_items += [size, colour] if (size, colour) != (48, False) else []
     digest = hashlib.sha256(json.dumps(key_items + files_key(faces)).encode()).hexdigest()[:24]
 
     def detect_and_crop() -> dict[str, np.ndarray]:
         result = find_faces(root, detector=detector, max_side=max_side, progress=progress, framing=framing,
-                            scales=scales)
+                            scales=scales, size=size, colour=colour)
         missing = {str(k): v for k, v in result.missing.items()}
         return {"found": result.found, "crops": result.crops, "missing": np.array(json.dumps(missing))}
 
@@ -102,14 +105,13 @@ def _last_linear(net):
 
 
 def _inputs(meta: dict, crops: np.ndarray):
-    """uint8 crops -> the normalised float tensor the base model was trained on (its preprocessing applied)."""
+    """uint8 crops -> the normalised float tensor (N, C, S, S) the base model was trained on (its spec: input,
+    preprocessing, normalisation; :meth:`ferkit.spec.ModelSpec.network_input`)."""
     import torch
 
-    from ferkit import preprocess
+    from ferkit.spec import ModelSpec
 
-    norm = meta["normalization"]
-    x = preprocess.apply(crops, preprocess.of(meta)).astype(np.float32) / 255.0
-    return torch.from_numpy((x - norm["mean"]) / norm["std"]).unsqueeze(1)
+    return torch.from_numpy(ModelSpec.from_metadata(meta).network_input(crops))
 
 
 def _features(net, x, batch: int = 256):
@@ -275,12 +277,12 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     started = time.perf_counter()
     base_path = resolve(base, "safetensors")
     if faces is None:
-        from ferkit.crop import framing_of
+        from ferkit.spec import ModelSpec
         from ferkit.weights import read_metadata
 
-        framing = framing_of(read_metadata(base_path)).method if base_path.suffix == ".safetensors" else "box"
-        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress, framing=framing,
-                              scales=scales)
+        spec = ModelSpec.from_metadata(read_metadata(base_path), base_path)
+        faces = collect_faces(data, detector=detector, max_side=max_side, progress=progress, framing=spec.framing,
+                              scales=scales, size=spec.size, colour=spec.colour)
     for path, reason in faces.skipped:
         log(f"skipped {path}: {reason}")
     present = sorted({int(c) for c in faces.labels})

@@ -24,6 +24,7 @@ class AugmentConfig:
     erase_p: float = 0.5  # probability of one random-erasing rectangle per image
     erase_area: tuple[float, float] = (0.02, 0.2)  # erased share of the image
     photo_p: float = 0.0  # probability of each photo degradation per image (see photo_degrade; 0: off)
+    colour_p: float = 0.0  # colour input only: probability of colour jitter per image (see colour_jitter; 0: off)
 
 
 def _uniform(n: int, low: float, high: float, g: torch.Generator) -> torch.Tensor:
@@ -102,7 +103,33 @@ def photo_degrade(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
     return torch.where(chosen(), x + noise.to(x.device, x.dtype), x)
 
 
+def colour_jitter(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """RGB batches (B, 3, H, W) only: with probability ``colour_p`` per image, brightness x0.7..1.3, contrast x0.7..1.3
+    around the image's mean, saturation x0.5..1.5 around each pixel's grey; with probability ``colour_p / 4``, the
+    image turned grey (FER2013's faces are grey, most photos are not: the network must know both). Linear in the
+    pixels; brightness scales about the normalisation's zero, which is black for the models that use it (FaceRes:
+    mean 0)."""
+    b = x.shape[0]
+
+    def per_image(low: float, high: float) -> torch.Tensor:
+        return _uniform(b, low, high, g).view(b, 1, 1, 1).to(x.device, x.dtype)
+
+    on = (torch.rand(b, generator=g) < cfg.colour_p).view(b, 1, 1, 1).to(x.device)
+    grey_on = (torch.rand(b, generator=g) < cfg.colour_p / 4).view(b, 1, 1, 1).to(x.device)
+    brightness, contrast, saturation = per_image(0.7, 1.3), per_image(0.7, 1.3), per_image(0.5, 1.5)
+    luma = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    jittered = x * brightness
+    mean = jittered.mean((1, 2, 3), keepdim=True)
+    jittered = (jittered - mean) * contrast + mean
+    grey = (jittered * luma).sum(1, keepdim=True)
+    jittered = (jittered - grey) * saturation + grey
+    x = torch.where(on, jittered, x)
+    return torch.where(grey_on, (x * luma).sum(1, keepdim=True).expand_as(x), x)
+
+
 def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    if cfg.colour_p > 0 and x.shape[1] == 3:
+        x = colour_jitter(x, cfg, g)
     if cfg.photo_p > 0:
         x = photo_degrade(x, cfg, g)
     if cfg.flip or cfg.rotate_deg > 0 or cfg.scale > 0 or cfg.translate > 0:

@@ -73,7 +73,6 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     mirrored face (stored in the metadata; default: keep the run's choice); the temperature is fitted for
     exactly that inference path. Returns the calibration record.
     """
-    from ferkit import preprocess
     from ferkit.crop import framing_of
     from ferkit.data import relabel, train_val_split
     from ferkit.models import load_model, model_tensors
@@ -94,17 +93,20 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
         data = FerData(align_fer2013(data.images)[0], data.labels, data.usage, data.source, data.targets)
     train_all = data.split("Training")
     _, val_idx = train_val_split(len(train_all), cfg["val_fraction"], cfg.get("seed", 0))
-    norm = meta["normalization"]
-    tta = bool(meta.get("tta", False)) if tta is None else tta
+    from ferkit.spec import ModelSpec
 
-    def logits(images):
-        return predict_logits(net, preprocess.apply(images, preprocess.of(meta)), norm["mean"], norm["std"], tta=tta)
+    spec = ModelSpec.from_metadata(meta, path)
+    tta = spec.tta if tta is None else tta
+
+    def logits(images):  # FER2013's 48x48 faces enlarged for a larger model, the model's preprocessing (its spec)
+        return predict_logits(net, spec.prepare(images), spec.mean, spec.std, tta=tta)
 
     parts = {"fer2013": (logits(train_all.images[val_idx]), train_all.labels[val_idx])}
     for source in cfg.get("sources", []):
         from ferkit.sources import load_crop_folder
 
-        folder = load_crop_folder(source, holdout=cfg.get("holdout", 0.1), framing=framing)
+        folder = load_crop_folder(source, holdout=cfg.get("holdout", 0.1), framing=framing, size=spec.size,
+                                  colour=spec.colour)
         val = folder.faces.usage == "Validation"
         if val.any():
             parts[folder.name] = (logits(folder.faces.images[val]), folder.faces.labels[val])

@@ -88,18 +88,21 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
-def align_face(image: np.ndarray, face: Face, template: np.ndarray | None = None) -> np.ndarray:
-    """The 48x48 grey uint8 crop of ``face`` with its 5 landmarks mapped onto :func:`align_template` (see the
-    module docstring). Raises ValueError when the face has no landmarks."""
+def align_face(image: np.ndarray, face: Face, template: np.ndarray | None = None, *, size: int = SIZE,
+               colour: bool = False) -> np.ndarray:
+    """The ``size`` x ``size`` crop of ``face`` (grey uint8, or RGB with ``colour``) with its 5 landmarks mapped onto
+    :func:`align_template` (scaled from its 48x48 frame to ``size``; see the module docstring). Raises ValueError
+    when the face has no landmarks."""
     if face.landmarks is None or len(face.landmarks) != 5:
         raise ValueError("alignment needs the 5 landmarks")
-    grey = to_grey(image)
-    m = similarity_transform(np.array(face.landmarks), align_template() if template is None else template)
+    src = _pixels(image, colour)
+    dst = (align_template() if template is None else template) * (size / SIZE)
+    m = similarity_transform(np.array(face.landmarks), dst)
     scale = float(np.hypot(*m[:, 0]))  # output pixels per image pixel
-    work = max(SIZE, min(4 * SIZE, int(round(SIZE / scale))))  # warp to at most 4x the output, then area-resize
-    m = m * (work / SIZE)
-    square = cv2.warpAffine(grey, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return square if work == SIZE else cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    work = max(size, min(4 * size, int(round(size / scale))))  # warp to at most 4x the output, then area-resize
+    m = m * (work / size)
+    square = cv2.warpAffine(src, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return square if work == size else cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def frame_square(face: Face, frame: FerFrame | None = None) -> tuple[float, float, float, float]:
@@ -142,15 +145,27 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def whole_face(image: np.ndarray) -> np.ndarray:
-    """An image that is already one face crop (``--no-detect``, ``ferkit classify``): grey, 48x48, resized with
-    area averaging when it has another size."""
-    grey = to_grey(image)
-    return grey if grey.shape == (SIZE, SIZE) else cv2.resize(grey, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+def _pixels(image: np.ndarray, colour: bool) -> np.ndarray:
+    """The image as the model's input channels: grey (H, W) or RGB (H, W, 3) uint8."""
+    if not colour:
+        return to_grey(image)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
 
 
-def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> np.ndarray:
-    """The 48x48 grey uint8 FER2013-style crop of ``face`` from an RGB or grey image.
+def whole_face(image: np.ndarray, size: int = SIZE, colour: bool = False) -> np.ndarray:
+    """An image that is already one face crop (``--no-detect``, ``ferkit classify``): ``size`` x ``size``, grey (or
+    RGB with ``colour``), resized with area averaging (or bilinear when enlarged) when it has another size."""
+    src = _pixels(image, colour)
+    if src.shape[:2] == (size, size):
+        return src
+    enlarge = size > SIZE and size > max(src.shape[:2])  # FER2013's 48x48 faces for a larger model: bilinear
+    return cv2.resize(src, (size, size), interpolation=cv2.INTER_LINEAR if enlarge else cv2.INTER_AREA)
+
+
+def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None, *, size: int = SIZE,
+              colour: bool = False) -> np.ndarray:
+    """The FER2013-style crop of ``face`` from an RGB or grey image: (size, size) grey uint8, or (size, size, 3) RGB
+    uint8 with ``colour`` (48 grey for the 48x48 models; the model's spec says, :class:`ferkit.spec.ModelSpec`).
 
     The square is rotated upright (eyes level) where the framing uses the eyes or aligns the landmarks (``align``;
     a face without landmarks is then framed by its box); parts of it outside the image repeat the border pixels.
@@ -158,28 +173,30 @@ def crop_face(image: np.ndarray, face: Face, frame: FerFrame | None = None) -> n
     """
     if frame is not None and frame.method == "align":
         if face.landmarks is not None:
-            return align_face(image, face)
+            return align_face(image, face, size=size, colour=colour)
         frame = None
-    grey = to_grey(image)
+    src = _pixels(image, colour)
     cx, cy, side, angle = frame_square(face, frame)
-    work = max(SIZE, min(4 * SIZE, int(round(side))))  # warp to at most 4x the output, then area-resize
+    work = max(size, min(4 * size, int(round(side))))  # warp to at most 4x the output, then area-resize
     m = cv2.getRotationMatrix2D((cx, cy), angle, work / side)
     m[0, 2] += work / 2 - cx
     m[1, 2] += work / 2 - cy
-    square = cv2.warpAffine(grey, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return square if work == SIZE else cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    square = cv2.warpAffine(src, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return square if work == size else cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def largest_face_crop(image, detector=None) -> np.ndarray:
-    """The 48x48 crop of the largest face in a photo (a path or an RGB array), framed as ``ferkit predict`` frames
-    it; an image that is already 48x48 is taken as the face. Raises ValueError when no face is found."""
+def largest_face_crop(image, detector=None, spec=None) -> np.ndarray:
+    """The crop of the largest face in a photo (a path or an RGB array), framed as ``ferkit predict`` frames it for a
+    model of ``spec`` (a :class:`ferkit.spec.ModelSpec`; None: 48x48 grey, box framing); an image that is already
+    48x48 is taken as the face. Raises ValueError when no face is found."""
     from ferkit.detect import create_detector
     from ferkit.images import read_image
 
     rgb = image if isinstance(image, np.ndarray) else read_image(image)
     if rgb.shape[:2] == (SIZE, SIZE):
-        return to_grey(rgb)
+        return to_grey(rgb) if spec is None else spec.whole(rgb)
     faces = (detector or create_detector()).detect(rgb)
     if not faces:
         raise ValueError(f"{image if not isinstance(image, np.ndarray) else 'image'}: no face found")
-    return crop_face(rgb, max(faces, key=lambda f: f.box[2] * f.box[3]))
+    largest = max(faces, key=lambda f: f.box[2] * f.box[3])
+    return crop_face(rgb, largest) if spec is None else spec.crop(rgb, largest)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferkit import preprocess
 from ferkit.labels import EMOTIONS, NUM_CLASSES
 
 # The confused pairs the paper examined, as (true, predicted) label pairs in both directions.
@@ -141,7 +140,8 @@ def format_report(report: dict) -> str:
 
 
 def load_predictor(model: str | None, *, tta: bool | None = None):
-    """A function uint8 faces (N, 48, 48) -> probabilities (N, 7), and the model's metadata.
+    """A function face crops -> probabilities (N, 7), and the model's metadata: the model's own crops
+    (:attr:`ferkit.spec.ModelSpec.face_shape`) or (N, 48, 48) grey faces, which any model takes.
 
     A shipped model name (``None`` = the default) or an ``.onnx`` file runs on onnxruntime, exactly as
     ``ferkit classify``/``predict`` run it; a ``.safetensors`` file (e.g. a run's model.safetensors)
@@ -159,32 +159,35 @@ def load_predictor(model: str | None, *, tta: bool | None = None):
 
 
 def net_predictor(net, *, tta: bool | None = None):
-    """A function uint8 faces (N, 48, 48) -> probabilities (N, 7) of a loaded PyTorch network (its
-    ``ferkit_meta``: preprocessing, normalisation, flip TTA, temperature), in fp32."""
+    """A function face crops -> probabilities (N, 7) of a loaded PyTorch network, read through its spec (its
+    ``ferkit_meta``: input, preprocessing, normalisation, flip TTA, temperature; :class:`ferkit.spec.ModelSpec`), in
+    fp32. Faces as :meth:`ferkit.spec.ModelSpec.prepare` takes them: the model's crops, or (N, 48, 48) grey."""
     from ferkit.inference import predict_proba
+    from ferkit.spec import ModelSpec
 
-    meta = net.ferkit_meta
-    norm = meta["normalization"]
-    use_tta = meta.get("tta", False) if tta is None else tta
-    prep = preprocess.of(meta)
-    return lambda faces: predict_proba(net, preprocess.apply(faces, prep), norm["mean"], norm["std"], tta=use_tta,
-                                       temperature=meta.get("temperature", 1.0))
+    spec = ModelSpec.from_metadata(net.ferkit_meta)
+    use_tta = spec.tta if tta is None else tta
+    return lambda faces: predict_proba(net, spec.prepare(faces), spec.mean, spec.std, tta=use_tta,
+                                       temperature=spec.temperature)
+
+
+def model_spec(model: str | None):
+    """The :class:`ferkit.spec.ModelSpec` of ``model`` (a shipped name, None for the default, or a file), for cropping
+    photo faces as that model expects: its framing, input size and channels."""
+    if model is not None and str(model).endswith(".safetensors"):
+        from ferkit.spec import ModelSpec
+        from ferkit.weights import read_metadata
+
+        return ModelSpec.from_metadata(read_metadata(model), model)
+    from ferkit.runtime import Classifier
+
+    return Classifier(model).spec
 
 
 def model_framing(model: str | None) -> str:
     """The face framing ``model`` was trained on (its metadata's ``framing``: ``box`` or ``align``; ``box`` for
     models that do not say), for cropping photo faces as that model expects (see :mod:`ferkit.crop`)."""
-    if model is not None and str(model).endswith(".safetensors"):
-        from ferkit.weights import read_metadata
-
-        meta = read_metadata(model)
-    else:
-        from ferkit.runtime import Classifier
-
-        meta = Classifier(model).metadata
-    from ferkit.crop import framing_of
-
-    return framing_of(meta).method
+    return model_spec(model).framing
 
 
 def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool = False, tta: bool | None = None,

@@ -44,8 +44,10 @@ def _record(dest: Path, name: str, entry: dict) -> None:
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def calibration_faces(sources: list[str | Path], count: int = 512, *, framing: str = "box", seed: int = 0) -> np.ndarray:
-    """``count`` training faces (K, 48, 48) uint8 drawn evenly from ``sources`` (seed ``seed``) to read int8
+def calibration_faces(sources: list[str | Path], count: int = 512, *, framing: str = "box", seed: int = 0,
+                      size: int = 48, colour: bool = False) -> np.ndarray:
+    """``count`` training faces (K, 48, 48) uint8 (or the model's input: (K, size, size[, 3]) with ``size`` and
+    ``colour``) drawn evenly from ``sources`` (seed ``seed``) to read int8
     activation ranges from: a FER2013 file's Training rows, or a labelled crop folder's training part re-framed as
     ``ferkit train --data FOLDER`` frames it (:func:`ferkit.sources.load_crop_folder`; never its validation part,
     so the held-out figures stay clean). Raises :class:`ferkit.data.DataError` naming an unreadable source."""
@@ -59,11 +61,14 @@ def calibration_faces(sources: list[str | Path], count: int = 512, *, framing: s
     faces = []
     for source, k in zip(sources, share):
         if is_crop_folder(source):
-            images = load_crop_folder(source, framing=framing).faces.split("Training").images
+            images = load_crop_folder(source, framing=framing, size=size, colour=colour).faces.split("Training").images
         else:
+            from ferkit.spec import as_model_input
+
             images = load_fer2013(source).split("Training").images
             if framing == "align":
                 images = align_fer2013(images)[0]
+            images = as_model_input(images, size, colour)
         faces.append(images[rng.choice(len(images), min(k, len(images)), replace=False)])
     return np.concatenate(faces)
 
@@ -114,9 +119,11 @@ def export_model(weights: str | Path, name: str, dest: str | Path = WEIGHTS_DIR,
     check_calibration(calibration)  # before anything is written
     entries = {name: export_weights(weights, name, dest)}
     if int8:
-        from ferkit.crop import framing_of
+        from ferkit.spec import ModelSpec
 
-        faces = calibration_faces(calibration or [], calibration_count, framing=framing_of(read_metadata(weights)).method)
+        spec = ModelSpec.from_metadata(read_metadata(weights), weights)
+        faces = calibration_faces(calibration or [], calibration_count, framing=spec.framing, size=spec.size,
+                                  colour=spec.colour)
         entries[f"{name}-int8"] = export_int8(name, faces, dest, sources=[str(c) for c in calibration or []])
     return entries
 

@@ -35,10 +35,12 @@ def views_to_proba(view_logits: np.ndarray, temperature: float = 1.0) -> np.ndar
 
 
 def to_input(images, mean: float, std: float, channels_last: bool):
-    """uint8 (B, 48, 48) tensor -> normalised float (B, 1, 48, 48), on the images' device."""
+    """uint8 grey faces (B, S, S) -> normalised float (B, 1, S, S), or RGB faces (B, S, S, 3) -> (B, 3, S, S), on the
+    images' device."""
     import torch
 
-    x = (images.float().unsqueeze(1) / 255.0 - mean) / std
+    x = images.float().unsqueeze(1) if images.ndim == 3 else images.float().permute(0, 3, 1, 2)
+    x = (x / 255.0 - mean) / std
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 

@@ -48,7 +48,7 @@ def session_options(threads: int = 1):
 
 
 def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool = True) -> Path:
-    """Export a PyTorch model (eval mode, input (B, 1, 48, 48) float, output logits (B, 7)) to ONNX with a dynamic
+    """Export a PyTorch model (eval mode, input (B, C, S, S) float as its metadata says, output logits (B, 7)) to ONNX with a dynamic
     batch axis, ``metadata`` stored as JSON under ``ferkit``. ``fp16_weights``: keep initialisers of 1,024 values
     or more as float16 plus a Cast (half the file, fp32 arithmetic). Written atomically; returns ``path``."""
     import onnx
@@ -56,7 +56,7 @@ def export_onnx(model, path: str | Path, metadata: dict, *, fp16_weights: bool =
 
     path = Path(path)
     model = model.eval()
-    example = torch.zeros(2, 1, *metadata.get("input_size", (48, 48)))
+    example = torch.zeros(2, metadata.get("channels", 1), *metadata.get("input_size", (48, 48)))
     with _quiet_exporter():
         program = torch.onnx.export(model, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                     dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True,

@@ -29,24 +29,28 @@ IOU_MIN = 0.3
 
 @dataclass(frozen=True)
 class FoundFaces:
-    """The labelled faces of a photo set, what the detector found for each, and the 48x48 crops."""
+    """The labelled faces of a photo set, what the detector found for each, and their crops (48x48 grey, or the
+    input of the model they are for: ``size``, ``colour``)."""
 
     faces: list[LabelledFace]
     labels: np.ndarray  # (N,) int64
     found: np.ndarray  # (N,) bool
-    crops: np.ndarray  # (N, 48, 48) uint8; zeros where not found
+    crops: np.ndarray  # (N, size, size) uint8, (N, size, size, 3) with colour; zeros where not found
     boxes: np.ndarray  # (N, 4) float: the matched detection's box (nan where not found)
     errors: dict[str, str]  # unreadable photos -> one-line error (their faces count as not found)
     source: str
     missing: dict[int, str] = field(default_factory=dict)  # index of each face not found -> why, one line
     framing: str = "box"  # how the crops are framed (see ferkit.crop)
+    size: int = 48  # crop side, px
+    colour: bool = False  # RGB crops
 
 
 def find_faces(root: str | Path, *, detector: str = DEFAULT_DETECTOR, max_side: int = 320, iou_min: float = IOU_MIN,
-               threads: int = 1, progress: bool = False, framing: str = "box", scales: str = "auto") -> FoundFaces:
+               threads: int = 1, progress: bool = False, framing: str = "box", scales: str = "auto", size: int = 48,
+               colour: bool = False) -> FoundFaces:
     """Detect the faces of every photo once (``max_side``, ``scales``: as :class:`ferkit.recognize.Recognizer`),
     match them to the labels and crop them as ``ferkit predict`` does for a model trained on ``framing``
-    (``box`` or ``align``, see :mod:`ferkit.crop`)."""
+    (``box`` or ``align``, see :mod:`ferkit.crop`) that takes ``size`` x ``size`` crops, RGB with ``colour``."""
     from ferkit.crop import crop_face, fitted_frames
     from ferkit.detect import create_detector
     from ferkit.images import ImageError, read_image
@@ -56,7 +60,7 @@ def find_faces(root: str | Path, *, detector: str = DEFAULT_DETECTOR, max_side: 
     det = create_detector(detector, threads=threads, max_side=max_side, scales=scales)
     n = len(faces)
     found = np.zeros(n, bool)
-    crops = np.zeros((n, 48, 48), np.uint8)
+    crops = np.zeros((n, size, size) + ((3,) if colour else ()), np.uint8)
     boxes = np.full((n, 4), np.nan)
     errors: dict[str, str] = {}
     missing: dict[int, str] = {}
@@ -92,22 +96,26 @@ def find_faces(root: str | Path, *, detector: str = DEFAULT_DETECTOR, max_side: 
                     continue
                 best = detections[k]
             found[i] = True
-            crops[i] = crop_face(rgb, best, frame)
+            crops[i] = crop_face(rgb, best, frame, size=size, colour=colour)
             boxes[i] = best.box
     labels = np.array([f.label for f in faces], np.int64)
-    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root), missing, framing)
+    return FoundFaces(faces, labels, found, crops, boxes, errors, str(root), missing, framing, size, colour)
 
 
 def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | None = None) -> dict:
     """The photo report for one model on already found faces: the keys of ``ferkit evaluate``'s FER2013
     report, end to end (a labelled face that was not found counts as wrong), plus ``found``."""
-    from ferkit.crop import framing_of
     from ferkit.evaluate import compute_metrics, load_predictor
+    from ferkit.spec import ModelSpec
 
     predict, meta = load_predictor(model, tta=tta)
-    if framing_of(meta).method != found.framing:
-        raise ValueError(f"{meta.get('name', model)} was trained on faces framed by {meta.get('framing', 'box')!r}; "
+    spec = ModelSpec.from_metadata(meta, model or "")
+    if spec.framing != found.framing:
+        raise ValueError(f"{spec.name} was trained on faces framed by {spec.framing!r}; "
                          f"these faces were cropped by {found.framing!r}: call find_faces(..., framing=...)")
+    if (spec.size, spec.colour) != (found.size, found.colour):
+        raise ValueError(f"{spec.name} takes {spec.size}x{spec.size} {'RGB' if spec.colour else 'grey'} faces; these "
+                         f"were cropped {found.size}x{found.size}: call find_faces(..., size=..., colour=...)")
     probs = np.zeros((len(found.labels), len(EMOTIONS)), np.float64)
     if found.found.any():
         probs[found.found] = predict(found.crops[found.found])
@@ -122,10 +130,11 @@ def evaluate_photo_folder(root: str | Path, model: str | None = None, *, tta: bo
                           progress: bool = False) -> dict:
     """``ferkit evaluate --photos``: the faces of a photo set found and framed as ``model`` was trained
     (:func:`find_faces`), then its report (:func:`evaluate_photos`); unreadable photos are in ``unreadable``."""
-    from ferkit.evaluate import model_framing
+    from ferkit.evaluate import model_spec
 
+    spec = model_spec(model)
     found = find_faces(root, detector=detector, max_side=max_side, scales=scales, progress=progress,
-                       framing=model_framing(model))
+                       framing=spec.framing, size=spec.size, colour=spec.colour)
     return evaluate_photos(found, model, tta=tta)
 
 

@@ -56,7 +56,8 @@ class ImageResult:
 
 
 class Recognizer:
-    """Detector + FER2013-style crop + the classifier, all on onnxruntime (no PyTorch).
+    """Detector + the crop the model takes (its :class:`ferkit.spec.ModelSpec`) + the classifier, all on onnxruntime
+    (no PyTorch).
 
     ``model``: a shipped model name (None: the default) or an .onnx file. ``detector``: a registered
     detector name (see :func:`ferkit.detect.list_detectors`). ``detect=False`` takes each whole image as
@@ -74,13 +75,13 @@ class Recognizer:
     def __init__(self, model: str | os.PathLike | None = None, *, detector: str = DEFAULT_DETECTOR, threads: int = 1,
                  min_face: int = 24, detect: bool = True, max_side: int = 320, min_confidence: float = 0.0,
                  scales: str = "auto"):
-        from ferkit.crop import framing_of
         from ferkit.detect import create_detector
         from ferkit.runtime import Classifier
 
         self.classifier = Classifier(model, threads=threads)
         self.labels = self.classifier.labels
-        self.frame = framing_of(self.classifier.metadata)  # the framing the model was trained on
+        self.spec = self.classifier.spec  # input size, channels and framing of the model's faces
+        self.frame = self.spec.frame()  # the framing the model was trained on
         self.detector = (create_detector(detector, threads=threads, max_side=max_side, scales=scales)
                          if detect else None)
         self.min_face = min_face
@@ -97,16 +98,17 @@ class Recognizer:
         return self.detector.detect(rgb)
 
     def crops(self, rgb: np.ndarray, faces: list) -> np.ndarray:
-        """The 48x48 grey uint8 crops (N, 48, 48) of ``faces`` in ``rgb``, framed as the model was trained
-        (its metadata's ``framing``: the detector's box, or the 5 landmarks aligned), or the whole image, resized,
-        with ``detect=False``."""
-        from ferkit.crop import crop_face, whole_face
-
+        """The crops (N, *spec.face_shape) uint8 of ``faces`` in ``rgb`` as the model takes them (48x48 grey, or
+        e.g. 112x112 RGB: :attr:`spec`), framed as the model was trained (its ``framing``: the detector's box, or the
+        5 landmarks aligned), or the whole image, resized, with ``detect=False``."""
         if not faces:
-            return np.zeros((0, 48, 48), np.uint8)
+            return self.spec.empty()
         if self.detector is None:
-            return whole_face(rgb)[None].repeat(len(faces), axis=0)
-        return np.stack([crop_face(rgb, f, self.frame) for f in faces])
+            return self.spec.whole(rgb)[None].repeat(len(faces), axis=0)
+        from ferkit.crop import crop_face
+
+        spec = self.spec
+        return np.stack([crop_face(rgb, f, self.frame, size=spec.size, colour=spec.colour) for f in faces])
 
     def _faces(self, rgb: np.ndarray) -> tuple[list, np.ndarray]:
         faces = self.locate(rgb)
@@ -183,7 +185,7 @@ class Recognizer:
             pending.clear()
             n_crops = 0
 
-        empty = np.zeros((0, 48, 48), np.uint8)
+        empty = self.spec.empty()
 
         def load(p):
             try:

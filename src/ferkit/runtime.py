@@ -1,4 +1,5 @@
-"""Inference without PyTorch: an onnxruntime classifier of 48x48 grey faces (one network or an ensemble).
+"""Inference without PyTorch: an onnxruntime classifier of face crops (one network or an ensemble), 48x48 grey or
+larger colour ones, as the model's :class:`ferkit.spec.ModelSpec` says.
 
 The ONNX files themselves (export, int8 quantization, metadata) are :mod:`ferkit.onnx_io`'s business.
 """
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit import preprocess
 from ferkit.inference import combine_probabilities, softmax
 from ferkit.onnx_io import INPUT_NAME, OUTPUT_NAME, onnx_for, session_options
+from ferkit.spec import ModelSpec, SpecError
 from ferkit.weights import WeightsError, is_ensemble, read_ensemble, resolve
 
 class Classifier:
-    """Classify 48x48 grey faces with onnxruntime (no PyTorch): one network, or an ensemble of them.
+    """Classify face crops with onnxruntime (no PyTorch): one network, or an ensemble of them. What a face crop is
+    (48x48 grey, 112x112 RGB, ...) is the model's :attr:`spec`; every loaded file is checked against it.
 
     >>> clf = Classifier()                               # the shipped default model
     >>> probs = clf.predict_proba(faces)                 # doctest: +SKIP
@@ -49,15 +51,41 @@ class Classifier:
         props = self.session.get_modelmeta().custom_metadata_map
         if "ferkit" not in props:
             raise WeightsError(f"{self.path}: ONNX model without ferkit metadata")
-        self.metadata = json.loads(props["ferkit"])
-        self.labels: list[str] = self.metadata["labels"]
-        norm = self.metadata["normalization"]
-        self._mean, self._std = float(norm["mean"]), float(norm["std"])
-        self.tta = bool(self.metadata.get("tta", False)) if tta is None else tta
-        self.temperature = float(self.metadata.get("temperature", 1.0))  # fitted by `ferkit calibrate`
-        self.preprocessing = preprocess.of(self.metadata)  # what the model was trained on, e.g. equalize_hist
-        self.name: str = self.metadata.get("name") or self.path.stem
-        self.precision: str = self.metadata.get("precision", "fp32")  # "int8": quantized (ferkit export --int8)
+        try:
+            self.metadata = json.loads(props["ferkit"])
+            self.spec = ModelSpec.from_metadata(self.metadata, self.path)
+        except (ValueError, SpecError) as exc:
+            raise WeightsError(str(exc) if isinstance(exc, SpecError) else f"{self.path}: unreadable metadata ({exc})") from None
+        self._check_graph()
+        self.labels: list[str] = list(self.spec.labels)
+        self._mean, self._std = self.spec.mean, self.spec.std
+        self.tta = self.spec.tta if tta is None else tta
+        self.temperature = self.spec.temperature  # fitted by `ferkit calibrate`
+        self.name: str = self.spec.name
+        self.precision: str = self.spec.precision  # "int8": quantized (ferkit export --int8)
+
+    @property
+    def preprocessing(self) -> dict | None:
+        """What the model's faces go through before normalisation (its spec's, e.g. equalize_hist; an ensemble: None,
+        each member applies its own). Read-only: the spec is the model's; give another spec to change it."""
+        return self.spec.preprocessing
+
+    def _check_graph(self) -> None:
+        """The graph's input and output agree with the spec: input ``input`` float (B, C, S, S), output (B, labels)."""
+        spec = self.spec
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        want = [spec.channels, spec.size, spec.size]
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME or inputs[0].type != "tensor(float)" \
+                or len(inputs[0].shape) != 4 or list(inputs[0].shape[1:]) != want:
+            got = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+            raise WeightsError(f"{self.path}: the graph takes {got}; its metadata promises {INPUT_NAME} float "
+                               f"(batch, {', '.join(map(str, want))})")
+        if not any(o.name == OUTPUT_NAME for o in outputs):
+            raise WeightsError(f"{self.path}: the graph has no output named {OUTPUT_NAME}")
+        width = next(o for o in outputs if o.name == OUTPUT_NAME).shape[-1]
+        if isinstance(width, int) and width != len(spec.labels):
+            raise WeightsError(f"{self.path}: the graph gives {width} outputs but its metadata names {len(spec.labels)} "
+                               f"labels ({', '.join(spec.labels)})")
 
     def _load_ensemble(self, threads: int, tta: bool | None) -> None:
         from ferkit.crop import framing_of
@@ -68,17 +96,21 @@ class Classifier:
         self.combine: str = spec["combine"]
         first = self.members[0]
         for m in self.members[1:]:
-            if m.labels != first.labels or m.metadata["input_size"] != first.metadata["input_size"]:
-                raise WeightsError(f"{self.path}: members {first.name} and {m.name} differ in labels or input size")
+            if m.labels != first.labels or m.spec.face_shape != first.spec.face_shape:
+                raise WeightsError(f"{self.path}: members {first.name} and {m.name} differ in labels or input")
             if framing_of(m.metadata) != framing_of(first.metadata):
                 raise WeightsError(f"{self.path}: members {first.name} and {m.name} expect differently framed faces")
+        from dataclasses import replace
+
         self.name = spec["name"]
         self.labels = first.labels
         self.tta = any(m.tta for m in self.members)
         self.temperature = 1.0  # each member applies its own
-        self.preprocessing = None  # each member applies its own
+        self.spec = replace(first.spec, name=self.name, tta=self.tta, temperature=1.0, preprocessing=None,
+                            arch="ensemble", path=str(self.path))
         self.metadata = {**spec.get("metadata", {}), "name": self.name, "arch": "ensemble", "combine": self.combine,
                          "labels": self.labels, "input_size": first.metadata["input_size"],
+                         "channels": first.spec.channels,
                          "framing": framing_of(first.metadata).method,
                          "members": [{"name": m.name, "arch": m.metadata.get("arch"), "weight": float(w),
                                       "preprocessing": m.metadata.get("preprocessing"), "tta": m.tta,
@@ -90,18 +122,12 @@ class Classifier:
                              "for one network (use predict_proba, or one of .members)")
 
     def preprocess(self, faces: np.ndarray) -> np.ndarray:
-        """Faces (N, 48, 48) or one (48, 48) -> float32 (N, 1, 48, 48): grey levels (see :func:`as_grey_levels`),
-        the model's own preprocessing (its metadata's ``preprocessing``, see :mod:`ferkit.preprocess`), then
-        the normalisation it was trained with. One network only (not an ensemble)."""
+        """Face crops -> the network's float32 input (N, C, S, S) (:meth:`ferkit.spec.ModelSpec.network_input`):
+        (N, *spec.face_shape) or one face, or (N, 48, 48) grey faces (FER2013's) that a larger colour model takes
+        enlarged; levels by :func:`as_grey_levels`' rule, then the model's preprocessing and normalisation. One
+        network only (not an ensemble). Raises ValueError for another shape."""
         self._single("preprocess")
-        faces = np.asarray(faces)
-        if faces.ndim == 2:
-            faces = faces[None]
-        if faces.ndim != 3 or faces.shape[1:] != tuple(self.metadata["input_size"]):
-            raise ValueError(f"faces must be (N, 48, 48) grey images, got shape {faces.shape}")
-        faces = preprocess.apply(as_grey_levels(faces), self.preprocessing)
-        x = (faces.astype(np.float32) / 255.0 - self._mean) / self._std
-        return x[:, None]
+        return self.spec.network_input(faces)
 
     def logits(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Raw logits of one network (no temperature, no TTA)."""
@@ -114,9 +140,9 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Calibrated probabilities (N, 7) in the order of :attr:`labels`. ``faces``: (N, 48, 48) or one
-        (48, 48) grey face, uint8 0..255, 16-bit levels, or floats in 0..1 or 0..255 (the rule:
-        :func:`as_grey_levels`).
+        """Calibrated probabilities (N, 7) in the order of :attr:`labels`. ``faces``: (N, *spec.face_shape) crops or
+        one, e.g. (N, 48, 48) grey or (N, 112, 112, 3) RGB, or (N, 48, 48) grey faces for any model; uint8 0..255,
+        16-bit levels, or floats in 0..1 or 0..255 (the rule: :func:`as_grey_levels`).
 
         Each view's logits are divided by the model's fitted temperature before the softmax; with flip TTA
         (where the model asks for it) the probabilities of the face and its mirror image are averaged. An

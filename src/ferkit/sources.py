@@ -73,20 +73,22 @@ def is_crop_folder(path: str | os.PathLike) -> bool:
     return False
 
 
-def _cache_file(faces, framing: str) -> Path:
+def _cache_file(faces, framing: str, size: int = 48, colour: bool = False) -> Path:
     from ferkit.crop import FRAME_FILE
 
     items = [_CACHE_VERSION, PAD, FRAME_FILE.read_text()] + ([framing] if framing != "box" else [])
+    items += [size, colour] if (size, colour) != (48, False) else []
     digest = hashlib.sha256(json.dumps(items + files_key(faces, boxes=False)).encode()).hexdigest()[:24]
     return cache_dir("sources") / f"{digest}.npz"
 
 
 def reframe_crops(images: list[np.ndarray] | np.ndarray, *, framing: str = "box", detector=None,
-                  keep_unfound: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  keep_unfound: bool = False, size: int = 48, colour: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Re-frame face crops (RGB or grey uint8, any size) as ``predict`` frames a detected face with ``framing``
     (``box`` or ``align``, see :mod:`ferkit.crop`). Crops under 64 px are upscaled to 96 px first.
 
-    Returns ``(crops, found)``: (N, 48, 48) uint8 grey and (N,) bool. Where no face was found: with
+    Returns ``(crops, found)``: (N, size, size) uint8 grey (or (N, size, size, 3) RGB with ``colour``; the model's
+    input, 48 grey by default) and (N,) bool. Where no face was found: with
     ``keep_unfound`` (FER2013's faces, already framed like ``box``) the image itself resized to 48x48; else
     framed from the median box of the crops where a face was found, relative to the image size."""
     import cv2
@@ -99,7 +101,7 @@ def reframe_crops(images: list[np.ndarray] | np.ndarray, *, framing: str = "box"
     # re-framed crops is not keyed on detector settings
     det = detector or create_detector("centerface", threads=1, max_side=640, scales="single")
     n = len(images)
-    crops = np.zeros((n, 48, 48), np.uint8)
+    crops = np.zeros((n, size, size) + ((3,) if colour else ()), np.uint8)
     found = np.zeros(n, bool)
     rel_boxes = np.full((n, 4), np.nan)
     for i, img in enumerate(images):
@@ -117,23 +119,24 @@ def reframe_crops(images: list[np.ndarray] | np.ndarray, *, framing: str = "box"
         x, y, bw, bh = best.box
         face = Face((x - p, y - p, bw, bh), best.score,
                     None if best.landmarks is None else tuple((lx - p, ly - p) for lx, ly in best.landmarks))
-        crops[i] = crop_face(rgb, face, frame)
+        crops[i] = crop_face(rgb, face, frame, size=size, colour=colour)
         found[i] = True
         rel_boxes[i] = ((x - p) / w, (y - p) / h, bw / w, bh / h)
     median = np.nanmedian(rel_boxes[found], axis=0) if found.any() else np.array([0.0, 0.0, 1.0, 1.0])
     for i in np.flatnonzero(~found):
         if keep_unfound:
-            crops[i] = whole_face(images[i])
+            crops[i] = whole_face(images[i], size, colour)
             continue
         h, w = images[i].shape[:2]
         box = (median[0] * w, median[1] * h, median[2] * w, median[3] * h)
-        crops[i] = crop_face(to_grey(images[i]), Face(box, 0.0))
+        crops[i] = crop_face(images[i] if colour else to_grey(images[i]), Face(box, 0.0), size=size, colour=colour)
     return crops, found
 
 
 def load_crop_folder(path: str | os.PathLike, *, holdout: float = 0.1, framing: str = "box", cache: bool = True,
-                     progress: bool = False) -> FaceFolder:
-    """Read a labelled crop folder and re-frame every face as ``predict`` does (see the module docstring).
+                     progress: bool = False, size: int = 48, colour: bool = False) -> FaceFolder:
+    """Read a labelled crop folder and re-frame every face as ``predict`` does (see the module docstring), as
+    ``size`` x ``size`` grey crops or, with ``colour``, RGB ones (the model's input).
 
     Raises :class:`ferkit.data.DataError` naming the file when the folder or an image cannot be read."""
     from ferkit.images import ImageError, read_image
@@ -148,10 +151,10 @@ def load_crop_folder(path: str | os.PathLike, *, holdout: float = 0.1, framing: 
                 images.append(read_image(f.path))
             except ImageError as exc:
                 raise DataError(str(exc)) from None
-        crops, found = reframe_crops(images, framing=framing)
+        crops, found = reframe_crops(images, framing=framing, size=size, colour=colour)
         return {"crops": crops, "found": found}
 
-    z = cached_arrays(_cache_file(labelled, framing), read_and_reframe, cache=cache)
+    z = cached_arrays(_cache_file(labelled, framing, size, colour), read_and_reframe, cache=cache)
     crops, found = z["crops"], z["found"]
     labels = np.array([f.label for f in labelled], np.int64)
     usage = np.full(len(labels), "Training", dtype="U11")

@@ -9,12 +9,13 @@ from pathlib import Path
 VIEWS = ("samples", "kernels", "feature-maps", "saliency", "confusion", "curves", "report")
 
 
-def face_for(image: str | Path | None):
-    """A 48x48 face: the bundled sample face, or the largest face of a photo cropped as `ferkit predict` does."""
+def face_for(image: str | Path | None, spec=None):
+    """A face as ``spec`` (a :class:`ferkit.spec.ModelSpec`; None: 48x48 grey) takes it: the bundled sample face, or the
+    largest face of a photo cropped as `ferkit predict` crops it for that model."""
     from ferkit.classify import SAMPLE_FACE
     from ferkit.crop import largest_face_crop
 
-    return largest_face_crop(image or SAMPLE_FACE)
+    return largest_face_crop(image or SAMPLE_FACE, spec=spec)
 
 
 def layer_list(model: str | None = None) -> list[str]:
@@ -62,7 +63,7 @@ def render(view: str, out: str | Path | None, *, model: str | None = None, image
     elif view == "kernels":
         fig = viz.kernels(net, label)
     elif view == "feature-maps":
-        fig = viz.feature_maps(net, face_for(image), layer, label)
+        fig = viz.feature_maps(net, face_for(image, _spec(net)), layer, label)
     elif view == "report":
         if loaded is None:
             raise ValueError("report needs --data (and --split, e.g. PublicTest)")
@@ -70,7 +71,7 @@ def render(view: str, out: str | Path | None, *, model: str | None = None, image
         out.write_text(viz.report(net, loaded, model_name=model, run=run))  # numbers of `net`, the drawn one
         return out
     elif view == "saliency":
-        faces = [face_for(image)] if loaded is None else list(loaded.images[:12])
+        faces = [face_for(image, _spec(net))] if loaded is None else list(loaded.images[:12])
         fig = viz.saliency(net, faces, EMOTIONS.index(emotion) if emotion else None, label)
     elif view == "confusion":
         if report is not None:
@@ -89,3 +90,9 @@ def render(view: str, out: str | Path | None, *, model: str | None = None, image
             raise ValueError("curves needs --run RUN_FOLDER")
         fig = viz.curves(run)
     return viz.save(fig, out)
+
+
+def _spec(net):
+    from ferkit.spec import ModelSpec
+
+    return ModelSpec.from_metadata(net.ferkit_meta)

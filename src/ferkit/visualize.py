@@ -30,13 +30,13 @@ def _grid(n: int) -> tuple[int, int]:
 
 
 def model_input(meta: dict, face: np.ndarray) -> np.ndarray:
-    """One uint8 48x48 face as the float32 48x48 input a model with this metadata was trained on: its
-    preprocessing (:mod:`ferkit.preprocess`), then its normalisation."""
-    from ferkit import preprocess
+    """One uint8 face (48x48 grey, or the model's own crop) as the float32 (C, S, S) input a model with this
+    metadata was trained on (its spec: :meth:`ferkit.spec.ModelSpec.network_input`); a model without metadata
+    takes grey 48x48 normalised with mean 0.5, std 0.25."""
+    from ferkit.spec import ModelSpec
 
-    norm = meta.get("normalization", {"mean": 0.5, "std": 0.25})
-    face = preprocess.apply(np.asarray(face, dtype=np.uint8), preprocess.of(meta))
-    return ((face.astype(np.float32) / 255 - norm["mean"]) / norm["std"]).astype(np.float32)
+    meta = {"labels": ["angry"], "normalization": {"mean": 0.5, "std": 0.25}, **meta}
+    return ModelSpec.from_metadata(meta).network_input(np.asarray(face))[0]
 
 
 def samples(data, per_class: int = 8, seed: int = 0):
@@ -103,7 +103,7 @@ def feature_maps(model, face: np.ndarray, layer: str | None = None, title: str =
         raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(names)}")
     module = dict(model.named_modules())[layer]
     meta = getattr(model, "ferkit_meta", {})
-    x = torch.from_numpy(model_input(meta, face)[None, None])
+    x = torch.from_numpy(model_input(meta, face)[None])
     captured = {}
     handle = module.register_forward_hook(lambda m, i, o: captured.setdefault("out", o.detach()))
     try:
@@ -201,7 +201,7 @@ def grad_cam(model, face: np.ndarray, target: int | None = None, layer: str | No
     import torch.nn.functional as F
 
     name, module = (layer, dict(model.named_modules())[layer]) if layer else last_conv(model)
-    x = torch.from_numpy(model_input(getattr(model, "ferkit_meta", {}), face)[None, None])
+    x = torch.from_numpy(model_input(getattr(model, "ferkit_meta", {}), face)[None])
     saved = {}
 
     def keep(module, inputs, output):  # the activation, and its gradient once backward runs
@@ -219,7 +219,7 @@ def grad_cam(model, face: np.ndarray, target: int | None = None, layer: str | No
         handle.remove()
     act, grad = saved["act"][0].detach(), saved["grad"][0]
     cam = F.relu((grad.mean(dim=(1, 2))[:, None, None] * act).sum(0))
-    cam = F.interpolate(cam[None, None], size=face.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    cam = F.interpolate(cam[None, None], size=face.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
     return cam / (cam.max() + 1e-12), cls
 
 

@@ -24,7 +24,8 @@ def train(
     holdout: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of each crop folder held out (stratified, "
                                             "fixed) as its validation part.")] = 0.1,
     init: Annotated[Optional[str], typer.Option(help="Start from these weights (a shipped name or .safetensors of "
-                                                 "the same --model) instead of random ones.")] = None,
+                                                 "the same --model, or a pretrained backbone: faceres-deep for "
+                                                 "--model faceres) instead of random ones.")] = None,
     framing: Annotated[str, typer.Option(help="How every face is framed, in training and then by every command "
                                          "that runs the model: box (from the detector's box) or align (5 "
                                          "landmarks onto a template, FER2013's faces included).")] = "box",
@@ -32,7 +33,8 @@ def train(
                                                            "count equally, Menon et al. 2021).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model family (see `ferkit models`).")] = "seed",
     preset: Annotated[str, typer.Option(help="Training recipe: paper (the paper's), paper-aug (+ flips and shifts), "
-                                        "fast (BN VGG, one-cycle SGD) or accurate (fast for 60 epochs).")] = "paper",
+                                        "fast (BN VGG, one-cycle SGD), accurate (fast for 60 epochs) or finetune "
+                                        "(a pretrained backbone: AdamW, cosine).")] = "paper",
     labels: Annotated[str, typer.Option(help="Labels to train on: fer2013 (the CSV's), ferplus-majority or ferplus-votes "
                                         "(FER+'s 10 raters; read from fer2013new.csv beside --data), or mixed (half "
                                         "the FER2013 label, half the FER+ votes).")] = "fer2013",
@@ -46,15 +48,21 @@ def train(
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     patience: Annotated[Optional[int], typer.Option(min=0, help="Early stopping: epochs without a better val accuracy.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="Share of Training held out for early stopping.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="adam or sgd (Nesterov).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adam, adamw or sgd (Nesterov).")] = None,
+    backbone_lr: Annotated[Optional[float], typer.Option(min=0.0, help="A pretrained backbone's learning rate as a "
+                                                         "share of --lr (the new head gets --lr).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="constant or onecycle (warm-up, then linear decay).")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="constant, onecycle (warm-up, then linear decay) or cosine "
+                                                    "(warm-up, then cosine decay).")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(help="Label smoothing of the cross-entropy.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
                                                     help="Batched flip/rotate/zoom/shift/erase augmentation.")] = None,
     aug_photo: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="With --augment: probability of each "
                                                        "photo degradation per face (blur, downscale-upscale, lighting, "
                                                        "noise; 0: off).")] = None,
+    aug_colour: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="With --augment, colour models: "
+                                                        "probability of colour jitter per face (and a quarter of it "
+                                                        "of a grey face; 0: off).")] = None,
     ema: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0: off).")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="Mixup Beta(alpha, alpha) parameter (0: off).")] = None,
     class_weight: Annotated[Optional[str], typer.Option(help="none, inverse or sqrt-inverse class weights.")] = None,
@@ -92,7 +100,8 @@ def train(
                                   init=init or "", logit_adjust=logit_adjust, framing=framing, model=model,
                                   epochs=epochs, batch_size=batch_size, labels=labels,
                                   ferplus=str(ferplus) if ferplus else "", preprocessing=preprocessing, lr=lr,
-                                  patience=patience, optimizer=optimizer, weight_decay=weight_decay, schedule=schedule,
+                                  patience=patience, optimizer=optimizer, backbone_lr=backbone_lr, weight_decay=weight_decay,
+                                  schedule=schedule, aug_colour=aug_colour,
                                   label_smoothing=label_smoothing, augment=augment, aug_photo=aug_photo, ema=ema,
                                   mixup=mixup, class_weight=class_weight, distill=distill, distill_alpha=distill_alpha,
                                   distill_t=distill_t, tta=tta, val_fraction=val_fraction, seed=seed,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ferkit.models.faceres import faceres
 from ferkit.models.resnet import resnet_m, resnet_s
 from ferkit.models.seed import SeedNet
 from ferkit.models.vgg import vgg_l, vgg_m, vgg_s
@@ -53,6 +54,17 @@ register_model("vgg-m", vgg_m)
 register_model("vgg-l", vgg_l)
 register_model("resnet-s", resnet_s)
 register_model("resnet-m", resnet_m)
+register_model("faceres", faceres)
+
+# What a family takes as input unless it says otherwise (``input_spec`` on its class): FER2013's 48x48 grey faces.
+GREY48 = {"size": 48, "channels": 1}
+
+
+def input_spec(name: str) -> dict:
+    """The input a registered family is built for: ``{"size": S, "channels": 1 or 3}`` and, for pretrained
+    backbones, the fixed normalisation (``mean``, ``std`` of pixels scaled to 0..1) their weights expect."""
+    model = create_model(name)
+    return dict(getattr(model, "input_spec", GREY48))
 
 
 def model_tensors(model: nn.Module, dtype=None) -> dict:
@@ -66,11 +78,21 @@ def model_tensors(model: nn.Module, dtype=None) -> dict:
     return out
 
 
-def load_tensors_into(model: nn.Module, tensors: dict) -> nn.Module:
+def load_tensors_into(model: nn.Module, tensors: dict, *, backbone_only: bool = False) -> nn.Module:
+    """Load ``tensors`` (name -> array) into ``model``; every key must match. ``backbone_only``: a pretrained
+    backbone (``weights/pretrained/``) that has no expression head: the head keeps its fresh initialisation, and
+    any other missing or unexpected key raises ValueError."""
     import torch
 
     state = {k: torch.from_numpy(v.copy()).float() for k, v in tensors.items()}
-    model.load_state_dict(state, strict=True)
+    if not backbone_only:
+        model.load_state_dict(state, strict=True)
+        return model
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("head.")]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"pretrained weights do not fit the model: missing {missing}, unexpected "
+                         f"{result.unexpected_keys}")
     return model
 
 

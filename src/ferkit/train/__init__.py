@@ -107,7 +107,7 @@ def train_step(run: Run, epoch: int, step: int, order: torch.Tensor) -> tuple[to
             chunk = torch.cat([chunk, order[:world - len(chunk)]])
         chunk = chunk.tensor_split(world)[rank]
     idx = chunk.to(run.device)
-    x = to_input(d.x_train[idx], d.mean, d.std, channels_last=False)  # (B, 1, 48, 48)
+    x = to_input(d.x_train[idx], d.mean, d.std, channels_last=False)  # (B, C, S, S): grey 48 or the model's input
     if cfg.augment:  # a generator per (seed, epoch, step, process): resumable anywhere, no state to save
         g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + rank * 7_919_000_003)
         x = augment(x, run.aug, g)
@@ -117,8 +117,9 @@ def train_step(run: Run, epoch: int, step: int, order: torch.Tensor) -> tuple[to
     if cfg.mixup > 0:
         g = torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 1_000_003 + step + 7 + rank * 7_919_000_003)
         x, target = mixup(x, target, cfg.mixup, g, len(EMOTIONS))
+    lr = lr_at(cfg, epoch * run.n_batches + step, run.total_steps)
     for group in run.opt.param_groups:
-        group["lr"] = lr_at(cfg, epoch * run.n_batches + step, run.total_steps)
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
         logits = run.net(x)
     adjusted = logits.float() if run.log_prior is None else logits.float() + run.log_prior

@@ -18,7 +18,7 @@ from ferkit.train.config import TrainConfig
 class TrainingData:
     """What one run trains and validates on: tensors on the run's device, the normalisation, the splits."""
 
-    x_train: torch.Tensor  # uint8 (N, 48, 48), preprocessed
+    x_train: torch.Tensor  # uint8 (N, 48, 48) preprocessed, or the model's input: (N, S, S, 3) RGB for a colour model
     y_train: torch.Tensor  # int64 (N,)
     t_train: torch.Tensor  # the targets: soft (N, 7) for FER+ votes, else y_train
     x_val: np.ndarray
@@ -50,10 +50,20 @@ def load_training_data(cfg: TrainConfig, data: FerData | None = None, progress: 
     """Read (or take) the data, apply the label source and the model's preprocessing, add the crop folders
     (re-framed as ``predict`` frames faces, see :mod:`ferkit.sources`) and cut the training/validation subsets
     as tensors on ``cfg.device``."""
+    from ferkit.models import input_spec
     from ferkit.sources import load_crop_folder
 
     weights = source_weights(cfg)
+    spec = input_spec(cfg.model)
+    size, colour = int(spec["size"]), spec["channels"] == 3
+    if (size, colour) != (48, False) and (cfg.framing != "box" or preprocess.parse(cfg.preprocessing)["name"] != "none"):
+        raise ValueError(f"--model {cfg.model} takes {size}x{size} {'RGB' if colour else 'grey'} faces: it trains "
+                         "with --framing box and --preprocessing none")
     data = relabel(data if data is not None else load_fer2013(cfg.data), cfg.labels, cfg.ferplus or None)
+    if (size, colour) != (48, False):  # FER2013's 48x48 grey faces as the model's input, as predict would see them
+        from ferkit.spec import as_model_input
+
+        data = FerData(as_model_input(data.images, size, colour), data.labels, data.usage, data.source, data.targets)
     if cfg.framing == "align":  # every split, so that PublicTest is scored as the model will see faces
         from ferkit.sources import align_fer2013
 
@@ -74,7 +84,8 @@ def load_training_data(cfg: TrainConfig, data: FerData | None = None, progress: 
                 "train_faces": len(train_idx), "val_faces": len(val_idx)}]
     source_val = {}
     for path, weight in zip(cfg.sources, weights[1:]):
-        folder = load_crop_folder(path, holdout=cfg.holdout, framing=cfg.framing, progress=progress)
+        folder = load_crop_folder(path, holdout=cfg.holdout, framing=cfg.framing, progress=progress, size=size,
+                                  colour=colour)
         f = folder.faces
         tr, va = f.usage == "Training", f.usage == "Validation"
         xs.append(preprocess.apply(f.images[tr], cfg.preprocessing))
@@ -91,7 +102,9 @@ def load_training_data(cfg: TrainConfig, data: FerData | None = None, progress: 
     x_train = torch.from_numpy(np.concatenate(xs)).to(device)
     y_train = torch.from_numpy(np.concatenate(ys)).to(device)
     t_train = torch.from_numpy(np.concatenate(targets)).to(device) if targets is not None else y_train
-    if cfg.init:  # keep the initial weights' input normalisation: their first layer was trained on it
+    if "mean" in spec:  # a pretrained backbone fixes its input normalisation
+        mean, std = float(spec["mean"]), float(spec["std"])
+    elif cfg.init:  # keep the initial weights' input normalisation: their first layer was trained on it
         from ferkit.weights import read_metadata, resolve
 
         norm = read_metadata(resolve(cfg.init))["normalization"]

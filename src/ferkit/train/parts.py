@@ -37,10 +37,11 @@ class Run:
             from ferkit.weights import load_tensors, read_metadata, resolve
 
             init_path = resolve(cfg.init)
-            init_arch = read_metadata(init_path).get("arch")
-            if init_arch != cfg.model:
-                raise ValueError(f"--init {cfg.init}: its architecture is {init_arch!r}, not {cfg.model!r}")
-            load_tensors_into(self.model, load_tensors(init_path))
+            init_meta = read_metadata(init_path)
+            if init_meta.get("arch") != cfg.model:
+                raise ValueError(f"--init {cfg.init}: its architecture is {init_meta.get('arch')!r}, not {cfg.model!r}")
+            load_tensors_into(self.model, load_tensors(init_path),
+                              backbone_only=init_meta.get("kind") == "pretrained-backbone")
         self.model = self.model.to(self.device, memory_format=fmt)
         self.net = self.model  # what the steps run: the model, or its DistributedDataParallel wrapper
         if dist.world > 1:
@@ -74,7 +75,7 @@ class Run:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
         self.aug = AugmentConfig(flip=True, rotate_deg=cfg.aug_rotate, scale=cfg.aug_scale,
                                  translate=cfg.aug_translate, erase_p=cfg.aug_erase,
-                                 photo_p=cfg.aug_photo)
+                                 photo_p=cfg.aug_photo, colour_p=cfg.aug_colour)
         self.monitor = d.data.split(cfg.test_split) if cfg.monitor_test else None
         # one step = one batch of cfg.batch_size faces on each process (a global batch of batch_size x world)
         self.n_batches = math.ceil(epoch_length(d.groups, d.weights, len(d.x_train)) / (cfg.batch_size * dist.world))

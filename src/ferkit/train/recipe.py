@@ -4,6 +4,8 @@ soft targets of knowledge distillation."""
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +48,27 @@ def class_weights(labels: np.ndarray, mode: str, num_classes: int = len(EMOTIONS
     return torch.tensor(w, dtype=torch.float32)
 
 
+def param_groups(cfg: TrainConfig, model: torch.nn.Module) -> list[dict]:
+    """One group of every parameter, or, for a model with a pretrained backbone (``backbone_parameters``) and
+    ``backbone_lr`` != 1, two: the backbone's at ``backbone_lr`` x the schedule's rate (``lr_scale``), the rest
+    (the new head) at the full rate. Discriminative rates: a pretrained network is moved less than a new head."""
+    backbone = getattr(model, "backbone_parameters", None)
+    if backbone is None or cfg.backbone_lr == 1.0:
+        return [{"params": list(model.parameters()), "lr_scale": 1.0}]
+    ids = {id(p) for p in backbone()}
+    return [{"params": [p for p in model.parameters() if id(p) in ids], "lr_scale": cfg.backbone_lr},
+            {"params": [p for p in model.parameters() if id(p) not in ids], "lr_scale": 1.0}]
+
+
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    groups = param_groups(cfg, model)
     if cfg.optimizer == "adam":  # Keras defaults: beta 0.9/0.999, eps 1e-7
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-7, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, lr=cfg.lr, eps=1e-7, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":  # decoupled weight decay (Loshchilov & Hutter 2019): the fine-tuning recipe's
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
-                               weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected adam or sgd")
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected adam, adamw or sgd")
 
 
 def lr_at(cfg: TrainConfig, step: int, total_steps: int) -> float:
@@ -64,7 +80,12 @@ def lr_at(cfg: TrainConfig, step: int, total_steps: int) -> float:
         if step < warmup:
             return cfg.lr * (step + 1) / warmup
         return cfg.lr * max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-    raise ValueError(f"unknown schedule {cfg.schedule!r}; expected constant or onecycle")
+    if cfg.schedule == "cosine":  # linear warm-up, then half a cosine down to 0
+        warmup = max(1, int(cfg.warmup_frac * total_steps))
+        if step < warmup:
+            return cfg.lr * (step + 1) / warmup
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+    raise ValueError(f"unknown schedule {cfg.schedule!r}; expected constant, onecycle or cosine")
 
 
 def epoch_order(cfg: TrainConfig, epoch: int, n: int, groups: list | None = None,

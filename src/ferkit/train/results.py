@@ -21,14 +21,25 @@ from ferkit.train.dataset import TrainingData
 
 
 def model_metadata(cfg: TrainConfig, mean: float, std: float, extra: dict) -> dict:
-    """The metadata of ``model.safetensors``: what every command needs to run the model (labels, input size,
-    preprocessing, framing, normalisation) and where it came from (command, config, versions, hardware), plus
-    ``extra`` (accuracies, sources, timings)."""
+    """The metadata of ``model.safetensors``: what every command needs to run the model (labels, input size and
+    channels, preprocessing, framing, normalisation) and where it came from (command, config, versions, hardware,
+    the pretrained weights it started from), plus ``extra`` (accuracies, sources, timings)."""
+    from ferkit.models import input_spec
+
+    spec = input_spec(cfg.model)
+    pretrained = {}
+    if cfg.init:
+        from ferkit.weights import read_metadata, resolve
+
+        init = read_metadata(resolve(cfg.init))
+        if init.get("kind") == "pretrained-backbone":
+            pretrained = {"pretrained": {"name": cfg.init, **init.get("provenance", {})}}
     return {
         "arch": cfg.model,
         "labels": list(EMOTIONS),
-        "input_size": [48, 48],
-        "channels": 1,
+        "input_size": [spec["size"], spec["size"]],
+        "channels": spec["channels"],
+        **pretrained,
         "preprocessing": preprocess.parse(cfg.preprocessing),
         "framing": cfg.framing,
         "label_source": cfg.labels,

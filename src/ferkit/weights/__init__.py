@@ -25,6 +25,7 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 MANIFEST = WEIGHTS_DIR / "manifest.json"
+PRETRAINED_DIR = WEIGHTS_DIR / "pretrained"  # face-pretrained backbones to fine-tune from (``--init NAME``), no head
 DEFAULT_MODEL = "fer-real-int8"  # fer-real quantized to int8 (issue 25): -0.09 points PublicTest, 3.7x faster
 ENSEMBLE_SUFFIX = ".ensemble.json"
 # The face detector every inference command uses unless told otherwise (ferkit.detect): CenterFace quantized to int8
@@ -93,8 +94,23 @@ def resolve(name_or_path: str | Path | None, kind: str = "safetensors") -> Path:
     return path
 
 
+def pretrained_path(name: str) -> Path | None:
+    """The file of a shipped pretrained backbone (``weights/pretrained/manifest.json``; its sha256 verified), or None
+    when no backbone has that name. See ``tools/import_tfjs.py`` for where they come from."""
+    manifest_file = PRETRAINED_DIR / "manifest.json"
+    entry = json.loads(manifest_file.read_text()).get(name) if manifest_file.exists() else None
+    if entry is None:
+        return None
+    path = PRETRAINED_DIR / entry["file"]
+    if not path.exists() or sha256_of(path) != entry["sha256"]:
+        raise WeightsError(f"{path}: pretrained weight file missing or damaged (sha256 differs; reinstall ferkit)")
+    return path
+
+
 def _resolve(name_or_path: str | Path, kind: str) -> Path:
     path = Path(name_or_path)
+    if kind == "safetensors" and not path.suffix and (pretrained := pretrained_path(str(name_or_path))) is not None:
+        return pretrained
     if path.is_dir():
         files = [path / f"model.{kind}", path / "model.safetensors", path / "model.onnx"]
         for candidate in files:
