@@ -184,7 +184,8 @@ def from_array(image: np.ndarray, color: str) -> np.ndarray:
 
 
 def find_images(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Expand files, folders (recursive, image suffixes only) and glob patterns, keeping the given order.
+    """Expand files, folders (recursive, image suffixes only) and glob patterns, keeping the given order; a file
+    reached twice (a folder and a glob over its files, a path given twice) is kept once, where it first appears.
 
     A path that does not exist is kept, so it is reported as an error rather than silently dropped.
     """
@@ -199,4 +200,11 @@ def find_images(inputs: list[str | os.PathLike]) -> list[Path]:
             out.extend(sorted(Path(m) for m in glob.glob(str(item), recursive=True) if Path(m).is_file()))
         else:
             out.append(p)
-    return out
+    seen: set = set()
+    unique = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique

@@ -2,7 +2,12 @@
 
 A command that would classify ten thousand photos and then fail to write its JSON must fail first, in one
 line, having done nothing. :func:`check_writable` is that check for a file (``-`` is standard output and
-always writable) and for a folder (created if missing).
+always writable) and for a folder (created if missing); :func:`check_apart` refuses an output that is one of
+the inputs or another output.
+
+What happens to an existing output file is the same in every command: it is replaced, but only by a finished
+file (:class:`PendingFile`: written beside it, moved into place at the end). A run that fails before it has a
+result to write leaves the old file as it was; a run stopped by Ctrl-C keeps the complete records it had.
 """
 
 from __future__ import annotations
@@ -43,13 +48,99 @@ def check_writable(target: str | os.PathLike | None, *, folder: bool = False, wh
         raise OutputError(f"{path}: {what} is not writable (permission denied)")
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name one file: the same inode where both exist (hard links, symlinks, ``./x`` and ``x``),
+    else the same resolved path."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
 
 
-def open_output(target: str | os.PathLike):
-    """``(file, owned)``: standard output for ``-`` (not to be closed), else the file opened for writing."""
+def check_apart(inputs: list, outputs: dict[str, str | os.PathLike | None], *, annotated: list | None = None) -> None:
+    """Refuse, before anything is written, an output that would destroy an input or another output: an output
+    file (``outputs``: option -> path; ``None`` and ``-`` skipped) that is one of ``inputs``, two options naming one
+    file, and an annotated copy (``annotated``: the files ``--annotate`` would write, one per input) that would
+    replace one of the inputs. Raises :class:`OutputError` naming both."""
+    files = {opt: Path(t) for opt, t in outputs.items() if t is not None and str(t) != "-"}
+    names = list(files)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if same_file(files[a], files[b]):
+                raise OutputError(f"{files[a]}: {a} and {b} name the same file; give each its own")
+    by_inode: dict = {}
+    for p in inputs:
+        p = Path(p)
+        try:
+            st = p.stat()
+            by_inode[(st.st_dev, st.st_ino)] = p
+        except OSError:
+            pass
+    resolved = {Path(p).resolve(): Path(p) for p in inputs}
+
+    def input_named(target: Path):
+        try:
+            st = target.stat()
+            if (st.st_dev, st.st_ino) in by_inode:
+                return by_inode[(st.st_dev, st.st_ino)]
+        except OSError:
+            pass
+        return resolved.get(target.resolve())
+
+    for opt, target in files.items():
+        hit = input_named(target)
+        if hit is not None:
+            raise OutputError(f"{target}: {opt} would overwrite the input {hit}; write it elsewhere")
+    for target in annotated or []:
+        hit = input_named(Path(target))
+        if hit is not None:
+            raise OutputError(f"{target}: --annotate would overwrite the input {hit} with its annotated copy; "
+                              "choose another folder")
+
+
+class PendingFile:
+    """A text file written beside its target (``.NAME.PID.tmp``) and moved into place by :meth:`close`, so that an
+    existing file is replaced only by a finished one: a run that fails before it has anything to write
+    (:meth:`discard`) leaves the old file as it was, and no reader ever sees half a JSON array."""
+
+    def __init__(self, target: str | os.PathLike):
+        self.target = Path(target)
+        self.tmp = self.target.with_name(f".{self.target.name}.{os.getpid()}.tmp")
+        self._f = open(self.tmp, "w", newline="")
+
+    def write(self, text: str) -> int:
+        return self._f.write(text)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        """Finish the file and move it into place (``os.replace``: atomic on one file system)."""
+        if self._f.closed:
+            return
+        self._f.close()
+        os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        """Drop what was written; the target stays as it was."""
+        if not self._f.closed:
+            self._f.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+def open_output(target: str | os.PathLike, *, pending: bool = True):
+    """``(file, owned)``: standard output for ``-`` (not to be closed), else a :class:`PendingFile` for the target
+    (closing it moves the finished file into place; ``discard()`` leaves an existing file untouched), or with
+    ``pending=False`` the target itself, opened for writing (for output read while it grows: open it only once
+    there is something to write)."""
     import sys
 
-    return (sys.stdout, False) if str(target) == "-" else (open(target, "w", newline=""), True)
+    if str(target) == "-":
+        return sys.stdout, False
+    return (PendingFile(target), True) if pending else (open(target, "w", newline=""), True)
 
 
 # One CSV row per face (one row with empty face fields for an image without faces or with an error).
@@ -89,6 +180,7 @@ class RecordWriter:
         self.json_target, self.records = json, []
         self._stdout = "-" in [str(t) for t in targets.values()]
         self._files = []
+        self.written = 0  # records so far
         self._jsonl = self._open(jsonl) if jsonl is not None else None
         self._csv = None
         if csv is not None:
@@ -110,6 +202,7 @@ class RecordWriter:
     def write(self, record: dict) -> None:
         import json
 
+        self.written += 1
         if self.json_target is not None:
             self.records.append(record)
         if self._jsonl is not None:
@@ -117,9 +210,16 @@ class RecordWriter:
         if self._csv is not None:
             self._csv.writerows(csv_rows(record))
 
-    def close(self) -> None:
+    def close(self, *, discard: bool = False) -> None:
+        """Write the JSON array and move every file into place; with ``discard``, drop them instead (every existing
+        output stays as it was)."""
         import json
 
+        if discard:
+            for f, owned in self._files:
+                f.discard() if owned else f.flush()
+            self._files, self.json_target = [], None
+            return
         if self.json_target is not None:
             out = self._open(self.json_target)
             json.dump(self.records, out, indent=2)
@@ -132,8 +232,11 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        # a failure before the first record (a model that does not load, ...) leaves every output as it was;
+        # after it (Ctrl-C included), the complete records so far are kept
+        self.close(discard=exc_type is not None and self.written == 0)
 
 
-__all__ = ["CSV_FIELDS", "OutputError", "RecordWriter", "check_writable", "csv_rows", "open_output"]
+__all__ = ["CSV_FIELDS", "OutputError", "RecordWriter", "check_apart", "check_writable", "csv_rows", "open_output",
+           "same_file"]

@@ -346,13 +346,14 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     receives the time of every stage, ``draw``, ``encode`` (the annotated video) and ``write`` (the summary and the
     JSON lines) included.
     A :class:`VideoError` or Ctrl-C does not raise: it ends the run, and its reason is the report's ``error``
-    (``"interrupted"`` for Ctrl-C); what was read until then is written.
+    (``"interrupted"`` for Ctrl-C); what was read until then is written. ``jsonl`` is opened at the first frame: a
+    source that gives no frame at all (a camera that never opens) leaves an existing file as it was.
     """
     import json
 
     from ferkit.outputs import open_output
 
-    sink, close = open_output(jsonl) if jsonl is not None else (None, False)
+    sink, close = None, False  # opened at the first frame: a source that never opens leaves an old file as it was
     writer = None
     summary = Summary(recognizer.labels)
     frames, skipped, error = 0, 0, None
@@ -367,6 +368,8 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
             skipped += fr.skipped
             with timed("write"):
                 summary.add(fr)
+                if jsonl is not None and sink is None:  # written as frames come, so that it can be read live
+                    sink, close = open_output(jsonl, pending=False)
                 if sink is not None:
                     for row in fr.rows():
                         sink.write(json.dumps(row) + "\n")

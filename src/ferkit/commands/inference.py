@@ -121,11 +121,27 @@ def predict(
         return
     if out is not None:
         fail("--out is for --engine ray; use --json/--jsonl/--csv", 2)
+    from ferkit.outputs import OutputError, check_apart
+    from ferkit.predict import image_files
+
+    try:  # nothing is created or opened before every output is known to spare every input
+        files = image_files(paths)
+        annotated = None
+        if annotate is not None:
+            from ferkit.annotate import annotated_paths
+
+            annotated = annotated_paths(annotate, files)
+        check_apart(files, {"--json": json_file, "--jsonl": jsonl_file, "--csv": csv_file}, annotated=annotated)
+    except NoImagesError as exc:
+        fail(str(exc))
+    except OutputError as exc:
+        fail(str(exc), 2)
     check_outputs((annotate, "--annotate", True))
     errors, n_faces = 0, 0
     with open_records(json_file, jsonl_file, csv_file) as writer:
         try:
-            job = PhotoJob(paths, writer, annotate=annotate, progress=progress, model=model, detector=detector,
+            job = PhotoJob([str(f) for f in files], writer, annotate=annotate, progress=progress, model=model,
+                           detector=detector,
                            threads=threads, min_face=min_face, detect=detect, max_side=max_side,
                            min_confidence=min_confidence, scales=scales)
         except (NoImagesError, WeightsError, KeyError) as exc:
@@ -146,8 +162,9 @@ def predict(
                     flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
                     typer.echo(f"{result.path}: face {i} at {face.box}: {what}{flags}")
     seconds = time.perf_counter() - start
-    typer.echo(f"{len(job.files)} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
-               f"({len(job.files) / max(seconds, 1e-9):.1f} images/s)", err=True)
+    read = len(job.files) - errors
+    typer.echo(f"{read} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
+               f"({read / max(seconds, 1e-9):.1f} images/s)", err=True)
     if errors:
         raise typer.Exit(1)
 
@@ -230,6 +247,13 @@ def video(
     source = sources[0] if sources else None
     if (source is None) == (camera is None):
         fail("give a video file or --camera N (one of them)")
+    from ferkit.outputs import OutputError, check_apart
+
+    try:
+        check_apart([source] if source is not None else [],
+                    {"--out": out, "--jsonl": jsonl, "--summary-json": summary_json})
+    except OutputError as exc:
+        fail(str(exc), 2)
     check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
     try:
         rec = Recognizer(model, detector=detector, threads=threads, max_side=max_side, min_confidence=min_confidence,
@@ -248,6 +272,9 @@ def video(
                    f"({report.frames / max(report.seconds, 1e-9):.1f} frames/s){note}", err=True)
         if times is not None:
             typer.echo(times.report(report.frames, report.seconds), err=True)
+    if report.error == "interrupted":  # Ctrl-C: the complete records so far are written, as predict does
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130)
     if report.error:
         fail(report.error)
 

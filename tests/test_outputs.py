@@ -1,0 +1,115 @@
+"""A user's files are sacred (issue 31): an output never replaces an input or another output, an existing output is
+replaced only by a finished one, and Ctrl-C keeps complete records."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ferkit.classify import SAMPLE_PHOTO
+from ferkit.cli import app
+from ferkit.outputs import OutputError, PendingFile, RecordWriter, check_apart
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "holiday.jpg"
+    shutil.copy(SAMPLE_PHOTO, path)
+    return path
+
+
+def test_predict_refuses_to_write_over_its_input(photo):
+    before = photo.read_bytes()
+    result = runner.invoke(app, ["predict", str(photo), "--jsonl", str(photo)])
+    assert result.exit_code == 2 and "would overwrite the input" in result.output
+    assert photo.read_bytes() == before
+
+
+def test_predict_refuses_two_outputs_on_one_file(photo, tmp_path):
+    same = tmp_path / "same.txt"
+    result = runner.invoke(app, ["predict", str(photo), "--jsonl", str(same), "--csv", str(tmp_path / "." / "same.txt")])
+    assert result.exit_code == 2 and "--jsonl and --csv name the same file" in result.output
+    assert not same.exists()
+
+
+def test_annotate_into_the_input_folder_is_refused(tmp_path):
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    cv2.imwrite(str(shots / "a.png"), cv2.imread(str(SAMPLE_PHOTO)))
+    before = (shots / "a.png").read_bytes()
+    result = runner.invoke(app, ["predict", str(shots), "--annotate", str(shots)])
+    assert result.exit_code == 2 and "--annotate would overwrite the input" in result.output
+    assert (shots / "a.png").read_bytes() == before
+
+
+def test_a_hard_link_to_an_input_counts_as_the_input(photo, tmp_path):
+    link = tmp_path / "link.jsonl"
+    link.hardlink_to(photo)
+    with pytest.raises(OutputError, match="would overwrite the input"):
+        check_apart([photo], {"--jsonl": link})
+    check_apart([photo], {"--jsonl": tmp_path / "other.jsonl", "--csv": "-", "--json": None})  # fine
+
+
+def test_video_refuses_to_write_over_its_input(tmp_path):
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(b"\0" * 100)
+    result = runner.invoke(app, ["video", str(clip), "--jsonl", str(clip)])
+    assert result.exit_code == 2 and clip.stat().st_size == 100
+
+
+def test_a_model_that_does_not_load_leaves_an_old_output_as_it_was(photo, tmp_path):
+    old = tmp_path / "old.jsonl"
+    old.write_text('{"kept": true}\n')
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    result = runner.invoke(app, ["predict", str(photo), "--jsonl", str(old), "--model", str(bad)])
+    assert result.exit_code == 1
+    assert old.read_text() == '{"kept": true}\n' and not list(tmp_path.glob(".old.jsonl.*"))
+
+
+def test_a_camera_that_never_opens_leaves_an_old_output_as_it_was(tmp_path):
+    old = tmp_path / "old.jsonl"
+    old.write_text("kept\n")
+    result = runner.invoke(app, ["video", "--camera", "9", "--jsonl", str(old)])
+    assert result.exit_code != 0 and old.read_text() == "kept\n"
+
+
+def test_pending_file_replaces_only_when_finished(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    f = PendingFile(target)
+    f.write("new")
+    assert target.read_text() == "old"  # nobody sees half a file
+    f.close()
+    assert target.read_text() == "new" and not list(tmp_path.glob(".r.json*"))
+    g = PendingFile(target)
+    g.write("broken")
+    g.discard()
+    assert target.read_text() == "new"
+
+
+def test_records_written_before_an_interruption_are_kept(tmp_path):
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        with RecordWriter(jsonl=out) as w:
+            w.write({"path": "a", "faces": []})
+            raise KeyboardInterrupt
+    assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == ["a"]
+
+
+def test_inputs_reached_twice_run_once(photo, tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = runner.invoke(app, ["predict", str(photo), str(photo.parent), str(photo.parent / "*.jpg"),
+                                 "--jsonl", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 1
+
+
+def test_a_missing_file_is_an_error_not_an_image(tmp_path):
+    result = runner.invoke(app, ["predict", str(tmp_path / "nosuch.jpg")])
+    assert result.exit_code == 1 and "0 image(s)" in result.output and "1 error(s)" in result.output
