@@ -113,3 +113,24 @@ def test_inputs_reached_twice_run_once(photo, tmp_path):
 def test_a_missing_file_is_an_error_not_an_image(tmp_path):
     result = runner.invoke(app, ["predict", str(tmp_path / "nosuch.jpg")])
     assert result.exit_code == 1 and "0 image(s)" in result.output and "1 error(s)" in result.output
+
+
+def test_video_ctrl_c_exits_130_with_complete_records(monkeypatch, tmp_path):
+    import ferkit.video as video
+    from ferkit.tracking import TrackedFace
+
+    def interrupted(*args, **kwargs):
+        from ferkit.labels import EMOTIONS
+
+        probs = {e: float(e == "happy") for e in EMOTIONS}
+        tracked = TrackedFace(0, (1, 2, 3, 4), 0.9, "happy", probs, probs)
+        yield video.FrameResult(0, 0.0, [tracked])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(video, "stream", interrupted)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0")
+    out = tmp_path / "rows.jsonl"
+    result = runner.invoke(app, ["video", str(clip), "--jsonl", str(out)])
+    assert result.exit_code == 130, result.output
+    assert [json.loads(line)["track_id"] for line in out.read_text().splitlines()] == [0]
