@@ -134,3 +134,74 @@ def test_video_ctrl_c_exits_130_with_complete_records(monkeypatch, tmp_path):
     result = runner.invoke(app, ["video", str(clip), "--jsonl", str(out)])
     assert result.exit_code == 130, result.output
     assert [json.loads(line)["track_id"] for line in out.read_text().splitlines()] == [0]
+
+
+def test_finetune_checks_its_output_folder_before_any_work(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    result = runner.invoke(app, ["finetune", str(tmp_path), "--out", str(notes)])
+    assert result.exit_code == 2 and "--out is a file" in result.output and notes.read_text() == "mine"
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"my model")
+    result = runner.invoke(app, ["finetune", str(tmp_path), "--out", str(model)])
+    assert result.exit_code == 2 and "add --overwrite" in result.output
+    assert (model / "model.onnx").read_bytes() == b"my model"
+    result = runner.invoke(app, ["finetune", str(tmp_path), "--out", str(tmp_path / "new"), "--layers", "some"])
+    assert result.exit_code == 2 and "unknown --layers 'some'" in result.output
+
+
+def test_evaluate_checks_its_json_before_the_evaluation(tmp_path):
+    result = runner.invoke(app, ["evaluate", "--photos", str(tmp_path), "--json", str(tmp_path / "missing" / "r.json")])
+    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 truncated", b"", "foreign"])
+def test_resume_from_a_broken_or_foreign_checkpoint_says_so_in_one_line(content, tmp_path):
+    import torch
+
+    from conftest import make_faces, write_csv
+
+    images, labels = make_faces(40)
+    data = write_csv(tmp_path / "d.csv", images, labels)
+    run = tmp_path / "run"
+    run.mkdir()
+    if content == "foreign":
+        torch.save({"weights": torch.zeros(3)}, run / "checkpoint.pt")
+    else:
+        (run / "checkpoint.pt").write_bytes(content)
+    result = runner.invoke(app, ["train", "--data", str(data), "--out", str(run), "--resume", "--epochs", "1",
+                                 "--model", "linear", "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(run / "checkpoint.pt") in result.output
+    assert ("not a readable checkpoint" in result.output) or ("not a ferkit training checkpoint" in result.output)
+
+
+def test_a_labels_csv_with_half_a_box_is_refused(tmp_path):
+    from ferkit.data import DataError, read_photo_set
+
+    (tmp_path / "labels.csv").write_text("path,emotion,x,y\na.jpg,happy,1,2\n")
+    with pytest.raises(DataError, match="has box column\\(s\\) x,y but not w,h"):
+        read_photo_set(tmp_path)
+
+
+def test_video_show_without_windows_is_refused_up_front(monkeypatch, tmp_path):
+    import ferkit.video as video
+
+    monkeypatch.setattr(video, "has_windows", lambda: False)
+    old = tmp_path / "old.jsonl"
+    old.write_text("kept\n")
+    result = runner.invoke(app, ["video", "--camera", "0", "--show", "--jsonl", str(old)])
+    assert result.exit_code == 2 and "ferkit serve" in result.output and "Traceback" not in result.output
+    assert old.read_text() == "kept\n"
+
+
+def test_the_shipped_headless_opencv_has_no_windows():
+    import cv2
+
+    from ferkit.video import has_windows
+
+    gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
+    assert has_windows() == (bool(gui) and "NONE" not in gui[0])
+    if "headless" in getattr(cv2, "__file__", "") or any("NONE" in g for g in gui):
+        assert not has_windows()

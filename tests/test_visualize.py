@@ -75,7 +75,10 @@ def test_bad_input(tmp_path):
 
     assert "unknown layer 'nope'; layers:" in fails("feature-maps", "--layer", "nope")
     assert "no metrics log" in fails("curves", "--run", str(tmp_path))
-    assert "unknown view 'pie'" in fails("pie")
+    usage = runner.invoke(app, ["visualize", "pie", "--out", str(tmp_path / "x.png")])
+    assert usage.exit_code == 2 and "unknown view 'pie'" in usage.output  # usage errors exit 2 (getting-started)
+    usage = runner.invoke(app, ["visualize", "kernels"])
+    assert usage.exit_code == 2 and "--out FILE.png is required" in usage.output
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
     assert "no face found" in fails("feature-maps", "--image", str(blank))

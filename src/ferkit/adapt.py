@@ -258,12 +258,14 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
              epochs: int | None = None, lr: float | None = None, patience: int | None = None,
              val_fraction: float = 0.2, seed: int = 0, detector: str = DEFAULT_DETECTOR, max_side: int = 320,
              faces: FaceSet | None = None, command: str = "", log=print, progress: bool = False,
-             scales: str = "auto") -> dict:
+             scales: str = "auto", overwrite: bool = False) -> dict:
     """Fine-tune ``base`` (a shipped name, None for the default, a .safetensors file or a model folder) on the
     labelled photos in ``data`` and write a model folder ``out``. Returns the report (also ``out/finetune.json``).
 
     ``faces``: already collected faces (:func:`collect_faces`), e.g. one fold of a benchmark; ``data`` then
-    only names them in the metadata. Raises :class:`~ferkit.data.DataError` for unusable data.
+    only names them in the metadata. ``out`` is checked before any work: a file, a folder that cannot be written,
+    or a folder that already holds a model (unless ``overwrite``) raise :class:`~ferkit.outputs.OutputError`.
+    Raises :class:`~ferkit.data.DataError` for unusable data.
     """
     from ferkit.models import load_model, model_tensors
     from ferkit.weights import resolve, save_weights
@@ -274,6 +276,7 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     settings = {"epochs": epochs, "lr": lr, "patience": patience}
     out = Path(out)
+    check_model_folder(out, overwrite)
     started = time.perf_counter()
     base_path = resolve(base, "safetensors")
     if faces is None:
@@ -334,4 +337,22 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     return report
 
 
-__all__ = ["FaceSet", "LAYERS", "collect_faces", "finetune", "split_held_out", "tune"]
+MODEL_FILES = ("model.onnx", "model.safetensors", "manifest.json", "finetune.json", "skipped.csv")
+
+
+def check_model_folder(out: Path, overwrite: bool = False) -> None:
+    """Before any work: ``out`` must be a folder that can be written (created if missing) and, unless ``overwrite``,
+    must not hold a model already. Raises :class:`~ferkit.outputs.OutputError` naming it."""
+    from ferkit.outputs import OutputError, check_writable
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: --out is a file; fine-tuning writes a model folder")
+    held = [name for name in MODEL_FILES if (out / name).exists()]
+    if held and not overwrite:
+        raise OutputError(f"{out}: holds a model already ({', '.join(held)}); add --overwrite to replace it, or "
+                          "choose another --out")
+    check_writable(out, folder=True, what="--out")
+
+
+__all__ = ["FaceSet", "LAYERS", "MODEL_FILES", "check_model_folder", "collect_faces", "finetune", "split_held_out",
+           "tune"]

@@ -409,7 +409,12 @@ def _read_labels_csv(table: Path) -> list[LabelledFace]:
         columns = [c.strip() for c in reader.fieldnames or []]
         if "path" not in columns or "emotion" not in columns:
             raise DataError(f"{table}: needs columns path,emotion (and x,y,w,h for boxes); found {', '.join(columns)}")
-        has_box = all(c in columns for c in ("x", "y", "w", "h"))
+        box_columns = [c for c in ("x", "y", "w", "h") if c in columns]
+        if box_columns and len(box_columns) < 4:  # a half-given box would silently be ignored: refuse it
+            missing = [c for c in ("x", "y", "w", "h") if c not in columns]
+            raise DataError(f"{table}: has box column(s) {','.join(box_columns)} but not {','.join(missing)}; a box "
+                            "needs all of x,y,w,h (or none: the face is then the largest one found)")
+        has_box = len(box_columns) == 4
         faces = []
         for line, row in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}

@@ -333,6 +333,20 @@ class VideoReport:
         return bool(self.error) and not self.frames
 
 
+def has_windows() -> bool:
+    """True when this OpenCV can open a window (``--show``): ferkit installs opencv-python-headless, which cannot;
+    OpenCV's build information names its GUI backend (``GUI: NONE`` in a headless build)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() not in ("", "NONE")
+    return False
+
+
+NO_WINDOWS = ("--show needs an OpenCV build that can open windows; ferkit installs opencv-python-headless, which "
+              "cannot. Watch the annotated frames in the browser with `ferkit serve` (its page runs the camera), or "
+              "write them with --out clip.mp4")
+
+
 def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_every: int = 1,
               classify_every: int = 1, out: str | Path | None = None, jsonl: str | os.PathLike | None = None,
               show: bool = False, summary_json: str | Path | None = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ferkit.commands.options import ModelOpt, PhotoScalesOpt, fail, need_torch
+from ferkit.commands.options import ModelOpt, PhotoScalesOpt, check_outputs, fail, need_torch
 from ferkit.weights import DEFAULT_DETECTOR
 
 
@@ -94,6 +94,7 @@ def evaluate(
 
     if (data is None) == (photos is None):
         fail("give --data (a FER2013 file) or --photos (a folder of labelled photos)", 2)
+    check_outputs((json_out, "--json"))  # before the evaluation, not after it
     chosen = str(weights) if weights else model
     try:
         if photos is not None:
@@ -143,7 +144,10 @@ def visualize(
     from ferkit.weights import WeightsError
 
     if what not in VIEWS:
-        fail(f"unknown view {what!r}; expected one of {', '.join(VIEWS)}")
+        fail(f"unknown view {what!r}; expected one of {', '.join(VIEWS)}", 2)
+    if out is None and not list_layers:  # a usage error (exit 2), found before any model or data is read
+        fail("--out FILE.png is required (report: an .html file)", 2)
+    check_outputs((out, "--out"))
     try:
         if list_layers:
             typer.echo("\n".join(layer_list(model)))

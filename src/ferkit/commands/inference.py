@@ -198,8 +198,9 @@ def video(
     scales: VideoScalesOpt = "single",
     min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
-    show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (needs a display "
-                                       "and an OpenCV build with GUI support).")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window: needs a display and "
+                                       "an OpenCV build with windows, which the shipped opencv-python-headless is "
+                                       "not (refused then; `ferkit serve` shows the camera in a browser).")] = False,
     engine: Annotated[Optional[str], typer.Option(help="ray: many videos on Ray Data (pip install "
                                                   "'ferkit\\[ray]'), one video per task; rows go to --rows, "
                                                   "summaries to --summary-json.")] = None,
@@ -247,6 +248,11 @@ def video(
     source = sources[0] if sources else None
     if (source is None) == (camera is None):
         fail("give a video file or --camera N (one of them)")
+    if show:
+        from ferkit.video import NO_WINDOWS, has_windows
+
+        if not has_windows():
+            fail(NO_WINDOWS, 2)
     from ferkit.outputs import OutputError, check_apart
 
     try:

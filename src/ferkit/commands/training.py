@@ -159,6 +159,8 @@ def finetune(
                                           "many pixels per side, as `predict` does (see --scales).")] = 320,
     scales: PhotoScalesOpt = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar while detecting (on stderr).")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model in an --out folder that holds "
+                                            "one (refused otherwise).")] = False,
 ) -> None:
     """Fine-tune a model on your own labelled photos, on a CPU.
 
@@ -169,15 +171,23 @@ def finetune(
         ferkit finetune my_photos/ --out my-model/ && ferkit predict --model my-model/ photo.jpg
     """
     need_torch("finetune")
+    from ferkit.adapt import LAYERS, check_model_folder
     from ferkit.adapt import finetune as run_finetune
     from ferkit.data import DataError
+    from ferkit.outputs import OutputError
     from ferkit.provenance import command_line
     from ferkit.weights import WeightsError
 
+    if layers not in LAYERS:  # a usage error: exit 2, as every other bad option value
+        fail(f"unknown --layers {layers!r}; expected one of {', '.join(LAYERS)}", 2)
+    try:
+        check_model_folder(out, overwrite)
+    except OutputError as exc:
+        fail(str(exc), 2)
     try:
         run_finetune(data, out, base=base, layers=layers, epochs=epochs, lr=lr, patience=patience,
                      val_fraction=val_fraction, seed=seed, detector=detector, max_side=max_side, scales=scales,
-                     command=command_line(), log=typer.echo, progress=progress)
+                     command=command_line(), log=typer.echo, progress=progress, overwrite=overwrite)
     except (DataError, WeightsError, ValueError, KeyError, OSError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
 

@@ -24,9 +24,17 @@ def save_checkpoint(run: Run) -> None:
 
 
 def load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
-    """The checkpoint at ``path``, refused (ValueError) when it was made with another recipe (see
-    :func:`check_resumable`)."""
-    ckpt = torch.load(path, map_location=cfg.device, weights_only=True)
+    """The checkpoint at ``path``, refused (ValueError, one line naming the file) when it cannot be read (truncated,
+    not a torch file, pickled objects that ``weights_only`` refuses), is not a ferkit checkpoint, or was made with
+    another recipe (see :func:`check_resumable`)."""
+    try:
+        ckpt = torch.load(path, map_location=cfg.device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable checkpoint ({reason[:160]}); move it away to start afresh") from None
+    missing = [k for k in ("config", "model", "optimizer", "state", "rng") if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: not a ferkit training checkpoint (no {', '.join(missing)})")
     check_resumable(ckpt["config"], cfg, path)
     return ckpt
 
