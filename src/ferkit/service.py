@@ -130,11 +130,19 @@ class Service:
             return self.sessions.pop(session_id, None) is not None
 
     def model_info(self) -> dict:
+        """What ``GET /v1/models`` tells any client: names and figures, never a path of this machine (the model's
+        file, its training data, the command that made it stay private)."""
         clf = self.recognizer.classifier
-        meta = clf.metadata
+        meta, spec = clf.metadata, clf.spec
+        sources = [{k: v for k, v in src.items() if k in ("name", "kind", "weight", "train_faces", "val_faces",
+                                                          "val_accuracy")} for src in meta.get("sources") or []]
+        pretrained = {k: v for k, v in (meta.get("pretrained") or {}).items()
+                      if k in ("name", "package", "version", "license", "origin", "training_data")}
         return {"model": {"name": clf.name, "arch": meta.get("arch"), "labels": clf.labels,
-                          "input_size": meta.get("input_size"), "accuracy": meta.get("accuracy"),
-                          "temperature": clf.temperature, "tta": clf.tta, "metadata": meta},
+                          "input_size": [spec.size, spec.size], "channels": spec.channels, "framing": spec.framing,
+                          "precision": spec.precision, "accuracy": meta.get("accuracy"),
+                          "temperature": clf.temperature, "tta": clf.tta, "sources": sources,
+                          **({"pretrained": pretrained} if pretrained else {})},
                 "detector": {"name": self.config.detector, "max_side": self.config.max_side,
                              "scales": self.config.scales, "min_face": self.config.min_face},
                 "limits": {"max_upload_mb": self.config.max_upload_mb, "max_pixels": self.config.max_pixels,
