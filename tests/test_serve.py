@@ -313,3 +313,26 @@ def test_serve_cli_help_and_bad_model():
     assert "--port" in help_text and "--workers" in help_text and "--cors-origin" in help_text
     bad = runner.invoke(cli, ["serve", "--model", "no-such-model", "--port", "1"])
     assert bad.exit_code == 1 and "no-such-model" in bad.output
+
+
+def test_every_stream_route_keeps_the_session_id_rule(api):
+    for method in (api.post, api.delete):
+        r = method("/v1/stream/abc")
+        assert r.status_code == 422 and "session id" in r.json()["error"]
+    assert api.delete("/v1/stream/abcdefgh").status_code == 200
+
+
+def test_serve_on_a_busy_port_fails_before_announcing(tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from ferkit.cli import app
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1 and "cannot listen there" in result.output
+    assert "ferkit serve: http" not in result.output

@@ -9,7 +9,8 @@ Endpoints (OpenAPI at ``/docs``, served without a CDN; the schema at ``/openapi.
   ``ferkit predict`` writes per image; ``?annotate=1`` answers the annotated PNG instead.
 - ``POST /v1/predict/batch`` -- several ``file`` fields: ``{"results": [record, ...]}`` in order; a broken
   member gets its own ``error`` and the others are answered.
-- ``POST /v1/stream/{session}`` -- one webcam frame of a browser session: faces with a track id and
+- ``POST /v1/stream/{session}`` -- ``session``: 8 to 64 characters of A-Z, a-z, 0-9, ``_`` and ``-``, made up by
+  the client (422 otherwise, on ``DELETE`` too) -- one webcam frame of a browser session: faces with a track id and
   probabilities averaged over the track's last frames (the video pipeline's :class:`~ferkit.tracking.FrameTracker`,
   one per session, kept in memory for ``session_ttl_s`` after the last frame); ``DELETE`` ends it.
 - ``GET /healthz``, ``GET /v1/models``; ``GET /`` is the web page (plain HTML/JS from ``ferkit/web``).
@@ -274,13 +275,13 @@ def create_app(config: ServeConfig | None = None):
     @app.post("/v1/stream/{session}", summary="One webcam frame: tracked faces with smoothed probabilities",
               openapi_extra=FRAME_BODY, responses=ERRORS)
     async def stream_frame(session: str, request: Request):
-        if not SESSION_ID.match(session):
-            raise ApiError(422, "session id: 8 to 64 characters of A-Z, a-z, 0-9, '_' and '-'")
+        check_session(session)
         (data, _), = await read_uploads(request, many=False)
         return await run(service.stream_frame, session, data)
 
-    @app.delete("/v1/stream/{session}", summary="End a webcam session (its tracks are forgotten)")
+    @app.delete("/v1/stream/{session}", summary="End a webcam session (its tracks are forgotten)", responses=ERRORS)
     async def end_stream(session: str):
+        check_session(session)  # the same rule as POST: an id POST refuses names no session
         return {"session": session, "ended": service.end_session(session)}
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
@@ -289,6 +290,32 @@ def create_app(config: ServeConfig | None = None):
                            allow_headers=["*"], max_age=600)
     app.add_middleware(_Guard, max_bytes=config.max_upload_bytes)
     return app
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise OSError (one line naming the address) when ``host:port`` cannot be listened on -- in use, or an
+    address of no interface of this machine -- so that ``ferkit serve`` fails before it announces itself."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"{host}:{port}: cannot listen there ({exc.strerror or exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closed socket's TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise OSError(f"{host}:{port}: cannot listen there ({exc.strerror or exc}); is another server running "
+                          "on it? Choose another --port") from None
+
+
+def check_session(session: str) -> None:
+    """A webcam session id is 8 to 64 characters of A-Z, a-z, 0-9, ``_`` and ``-`` (a client makes one up, e.g. a
+    random UUID); anything else is answered 422, on every ``/v1/stream/{session}`` route."""
+    if not SESSION_ID.match(session):
+        raise ApiError(422, "session id: 8 to 64 characters of A-Z, a-z, 0-9, '_' and '-'")
 
 
 def app_from_env():

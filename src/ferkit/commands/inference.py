@@ -325,9 +325,12 @@ def serve(
                          min_confidence=min_confidence, threads=threads,
                          concurrency=concurrency, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
                          max_batch=max_batch, timeout_s=timeout, cors_origins=list(cors_origin or []), window=window)
+    from ferkit.serve import check_port
+
     try:
+        check_port(host, port)  # a busy port fails here, before anything says "running"
         checked = create_app(config)  # loads the model: a bad --model fails here, not in each worker
-    except (WeightsError, KeyError) as exc:
+    except (WeightsError, KeyError, OSError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     typer.echo(f"ferkit serve: http://{host}:{port}/ (API docs at /docs), {workers} worker(s)", err=True)
     app = checked if workers == 1 else None
