@@ -205,3 +205,12 @@ def test_the_shipped_headless_opencv_has_no_windows():
     assert has_windows() == (bool(gui) and "NONE" not in gui[0])
     if "headless" in getattr(cv2, "__file__", "") or any("NONE" in g for g in gui):
         assert not has_windows()
+
+
+def test_video_without_outputs_prints_each_tracks_summary(tmp_path):
+    from test_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=8)
+    result = runner.invoke(app, ["video", str(clip)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("track 0: 8 frames")

@@ -179,7 +179,8 @@ def video(
     jsonl: Annotated[Optional[str], typer.Option("--jsonl", help="One JSON line per face per frame, flushed as it "
                                                  "goes ('-': stdout).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Print per-track duration, dominant emotion, mean "
-                                          "probabilities and the emotion timeline.")] = False,
+                                          "probabilities and the emotion timeline (printed anyway when no other "
+                                          "output is asked for).")] = False,
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
     window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
@@ -270,7 +271,8 @@ def video(
     report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
                        classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,
                        times=times)
-    if summary and not report.read_nothing:
+    nothing_else = out is None and jsonl is None and summary_json is None and not show
+    if (summary or nothing_else) and not report.read_nothing:  # with no output asked for, the summary is the result
         print(report.summary.format(), file=sys.stderr if jsonl == "-" else sys.stdout)
     note = f", {report.skipped} skipped to keep up" if camera is not None else ""
     if not report.read_nothing:
