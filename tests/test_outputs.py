@@ -214,3 +214,30 @@ def test_video_without_outputs_prints_each_tracks_summary(tmp_path):
     result = runner.invoke(app, ["video", str(clip)])
     assert result.exit_code == 0, result.output
     assert "track 0: 8 frames" in result.output  # stdout: the summary; stderr: the frame count
+
+
+def test_finetune_leaves_out_copies_with_conflicting_labels_and_keeps_copies_together(tmp_path):
+    from test_finetune import make_subject_photos
+
+    data = make_subject_photos(tmp_path / "photos", per_class=5)
+    shutil.copy(data / "happy" / "happy_0.jpg", data / "sad" / "copy_of_happy_0.jpg")  # conflicting labels
+    for k in range(3):  # agreeing copies: never on both sides of the split
+        shutil.copy(data / "surprise" / f"surprise_{k}.jpg", data / "surprise" / f"again_{k}.jpg")
+    out = tmp_path / "tuned"
+    result = runner.invoke(app, ["finetune", str(data), "--out", str(out), "--epochs", "5", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "conflicting labels, left out" in result.output
+    skipped = (out / "skipped.csv").read_text()
+    assert "copy_of_happy_0.jpg" in skipped and "happy_0.jpg" in skipped
+    report = json.loads((out / "finetune.json").read_text())
+    assert report["faces"] == 5 * 3 + 3 - 1  # the two conflicting copies out, the agreeing ones in
+
+
+def test_copies_never_sit_on_both_sides_of_the_split(tmp_path):
+    from ferkit.adapt import keep_duplicates_together
+
+    for name, content in [("a", b"1"), ("b", b"1"), ("c", b"2"), ("d", b"3")]:
+        (tmp_path / name).write_bytes(content)
+    paths = [str(tmp_path / n) for n in "abcd"]
+    train, held = keep_duplicates_together(paths, np.array([0, 2]), np.array([1, 3]))
+    assert train.tolist() == [0, 1, 2] and held.tolist() == [3]

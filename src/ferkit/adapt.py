@@ -292,7 +292,11 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     if len(present) < 2:
         raise DataError(f"{data}: fine-tuning needs faces of at least 2 emotions; found "
                         f"{', '.join(EMOTIONS[c] for c in present) or 'none'} in {len(faces)} face(s)")
+    faces, conflicts = drop_conflicting_duplicates(faces)
+    for path, reason in conflicts:
+        log(f"skipped {path}: {reason}")
     train_idx, held_idx, warnings = split_held_out(faces.labels, val_fraction, seed)
+    train_idx, held_idx = keep_duplicates_together(faces.paths, train_idx, held_idx)
     for w in warnings:
         log(f"warning: {w}")
     if len(held_idx) == 0:
@@ -337,6 +341,54 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     return report
 
 
+def _file_hashes(paths: list[str]) -> list[str]:
+    """sha256 of each file's bytes (an exact copy has the same one, whatever its name or folder)."""
+    out = []
+    for p in paths:
+        try:
+            out.append(hashlib.sha256(Path(p).read_bytes()).hexdigest())
+        except OSError:
+            out.append(f"unreadable:{p}")
+    return out
+
+
+def drop_conflicting_duplicates(faces: FaceSet) -> tuple[FaceSet, list[tuple[str, str]]]:
+    """Exact copies of one photo (same bytes) labelled with different emotions contradict each other: every copy
+    is left out and reported as ``(path, reason)``; copies that agree stay (see :func:`keep_duplicates_together`).
+    Returns the faces kept and the report, which also goes into ``skipped``."""
+    hashes = _file_hashes(faces.paths)
+    labels_of: dict[str, set] = {}
+    for h, y in zip(hashes, faces.labels):
+        labels_of.setdefault(h, set()).add(int(y))
+    bad = {h for h, ys in labels_of.items() if len(ys) > 1}
+    if not bad:
+        return faces, []
+    report = []
+    for i, h in enumerate(hashes):
+        if h in bad:
+            others = [f"{faces.paths[j]} ({EMOTIONS[int(faces.labels[j])]})" for j, g in enumerate(hashes)
+                      if g == h and j != i]
+            report.append((faces.paths[i], f"the same image as {', '.join(others)}, labelled "
+                                           f"{EMOTIONS[int(faces.labels[i])]}: conflicting labels, left out"))
+    keep = np.array([h not in bad for h in hashes])
+    kept = FaceSet(faces.crops[keep], faces.labels[keep], [p for p, k in zip(faces.paths, keep) if k],
+                   faces.skipped + report, faces.source)
+    return kept, report
+
+
+def keep_duplicates_together(paths: list[str], train_idx: np.ndarray, held_idx: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Move every held-out face that has an exact copy (same bytes) on the training side to the training side too:
+    a copy on both sides would score the model on a face it trained on."""
+    hashes = _file_hashes(paths)
+    trained = {hashes[i] for i in train_idx}
+    moved = np.array([i for i in held_idx if hashes[i] in trained], dtype=np.int64)
+    if not len(moved):
+        return train_idx, held_idx
+    return (np.sort(np.concatenate([train_idx, moved])).astype(train_idx.dtype),
+            np.array([i for i in held_idx if hashes[i] not in trained], dtype=held_idx.dtype))
+
+
 MODEL_FILES = ("model.onnx", "model.safetensors", "manifest.json", "finetune.json", "skipped.csv")
 
 
@@ -354,5 +406,5 @@ def check_model_folder(out: Path, overwrite: bool = False) -> None:
     check_writable(out, folder=True, what="--out")
 
 
-__all__ = ["FaceSet", "LAYERS", "MODEL_FILES", "check_model_folder", "collect_faces", "finetune", "split_held_out",
-           "tune"]
+__all__ = ["FaceSet", "LAYERS", "MODEL_FILES", "check_model_folder", "collect_faces", "drop_conflicting_duplicates",
+           "finetune", "keep_duplicates_together", "split_held_out", "tune"]
