@@ -17,9 +17,11 @@ app = typer.Typer(
     help="ferkit: facial expression recognition (the 7 FER2013 emotions) - find and classify faces in photos "
          "(predict), videos and cameras (video), over HTTP (serve); train, evaluate, fine-tune.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: wraps to the terminal's width (rich's tables left a ~20-column description)
+    context_settings={"max_content_width": 120},  # up to 120 columns where the terminal has them (click stops at 80)
 )
 data_app = typer.Typer(help="Inspect FER2013 data sets (challenge CSV or per-image folder export).",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None, context_settings={"max_content_width": 120})
 app.add_typer(data_app, name="data")
 
 app.command()(training.train)

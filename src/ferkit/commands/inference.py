@@ -80,7 +80,7 @@ def predict(
     annotate: Annotated[Optional[Path], typer.Option(
         help="Write each image with boxes, labels and probability bars into this folder (PNG).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
-    engine: Annotated[Optional[str], typer.Option(help="ray: run on Ray Data (pip install 'ferkit\\[ray]'), one actor "
+    engine: Annotated[Optional[str], typer.Option(metavar="ray", help="ray: run on Ray Data (pip install 'ferkit[ray]'), one actor "
                                                   "per worker; inputs may also be a .txt or .parquet list of paths. "
                                                   "Needs --out.")] = None,
     address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port); "
@@ -89,14 +89,14 @@ def predict(
                                                        "Ray offers).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="--engine ray: where the records go (a folder of "
                                                 "part files that pandas/pyarrow read as one table).")] = None,
-    out_format: Annotated[str, typer.Option("--format", help="--engine ray: parquet or jsonl.")] = "parquet",
+    out_format: Annotated[str, typer.Option("--format", metavar="parquet|jsonl", help="--engine ray: parquet or jsonl.")] = "parquet",
     per_face: Annotated[bool, typer.Option("--per-face", help="--engine ray: one row per face (--csv's columns) "
                                            "instead of one per image.")] = False,
 ) -> None:
     """Find every face in photos, crop each like FER2013 and classify its expression.
 
     One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
-    \\[x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
+    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
     `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
     """
     from ferkit.predict import NoImagesError, PhotoJob
@@ -202,14 +202,14 @@ def video(
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window: needs a display and "
                                        "an OpenCV build with windows, which the shipped opencv-python-headless is "
                                        "not (refused then; `ferkit serve` shows the camera in a browser).")] = False,
-    engine: Annotated[Optional[str], typer.Option(help="ray: many videos on Ray Data (pip install "
-                                                  "'ferkit\\[ray]'), one video per task; rows go to --rows, "
+    engine: Annotated[Optional[str], typer.Option(metavar="ray", help="ray: many videos on Ray Data (pip install "
+                                                  "'ferkit[ray]'), one video per task; rows go to --rows, "
                                                   "summaries to --summary-json.")] = None,
     address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (auto, ray://host:port).")] = None,
     num_workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: actors (default: one per CPU).")] = None,
     rows: Annotated[Optional[Path], typer.Option(help="--engine ray: the per-face-per-frame rows (--jsonl's, plus "
                                                  "`video`), a new folder of part files.")] = None,
-    out_format: Annotated[str, typer.Option("--format", help="--engine ray: parquet or jsonl.")] = "parquet",
+    out_format: Annotated[str, typer.Option("--format", metavar="parquet|jsonl", help="--engine ray: parquet or jsonl.")] = "parquet",
 ) -> None:
     """Track every face through a video or a live camera and average its probabilities over frames.
 

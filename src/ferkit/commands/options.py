@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-# Help texts and docstrings are rich markup: a literal "[word]" (ferkit[ray], [x, y, w, h]) is written "\\[word]".
+# Help is plain text (cli.py: rich_markup_mode=None, so it wraps to the terminal): brackets need no escaping.
 
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", help="Shipped model name, an .onnx file, a .safetensors file (a run's model.safetensors) or a model folder (ferkit finetune's); default: the shipped default model.")]

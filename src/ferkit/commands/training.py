@@ -26,16 +26,16 @@ def train(
     init: Annotated[Optional[str], typer.Option(help="Start from these weights (a shipped name or .safetensors of "
                                                  "the same --model, or a pretrained backbone: faceres-deep for "
                                                  "--model faceres) instead of random ones.")] = None,
-    framing: Annotated[str, typer.Option(help="How every face is framed, in training and then by every command "
+    framing: Annotated[str, typer.Option(metavar="box|align", help="How every face is framed, in training and then by every command "
                                          "that runs the model: box (from the detector's box) or align (5 "
                                          "landmarks onto a template, FER2013's faces included).")] = "box",
     logit_adjust: Annotated[Optional[float], typer.Option(help="Logit-adjusted loss tau (0: off; 1: the classes "
                                                            "count equally, Menon et al. 2021).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model family (see `ferkit models`).")] = "seed",
-    preset: Annotated[str, typer.Option(help="Training recipe: paper (the paper's), paper-aug (+ flips and shifts), "
+    preset: Annotated[str, typer.Option(metavar="paper|paper-aug|fast|accurate|finetune", help="Training recipe: paper (the paper's), paper-aug (+ flips and shifts), "
                                         "fast (BN VGG, one-cycle SGD), accurate (fast for 60 epochs) or finetune "
                                         "(a pretrained backbone: AdamW, cosine).")] = "paper",
-    labels: Annotated[str, typer.Option(help="Labels to train on: fer2013 (the CSV's), ferplus-majority or ferplus-votes "
+    labels: Annotated[str, typer.Option(metavar="fer2013|ferplus-majority|ferplus-votes|mixed", help="Labels to train on: fer2013 (the CSV's), ferplus-majority or ferplus-votes "
                                         "(FER+'s 10 raters; read from fer2013new.csv beside --data), or mixed (half "
                                         "the FER2013 label, half the FER+ votes).")] = "fer2013",
     ferplus: Annotated[Optional[Path], typer.Option(help="The FER+ file (Microsoft's fer2013new.csv layout), if not "
@@ -48,11 +48,11 @@ def train(
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     patience: Annotated[Optional[int], typer.Option(min=0, help="Early stopping: epochs without a better val accuracy.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="Share of Training held out for early stopping.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="adam, adamw or sgd (Nesterov).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(metavar="adam|adamw|sgd", help="adam, adamw or sgd (Nesterov).")] = None,
     backbone_lr: Annotated[Optional[float], typer.Option(min=0.0, help="A pretrained backbone's learning rate as a "
                                                          "share of --lr (the new head gets --lr).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="constant, onecycle (warm-up, then linear decay) or cosine "
+    schedule: Annotated[Optional[str], typer.Option(metavar="constant|onecycle|cosine", help="constant, onecycle (warm-up, then linear decay) or cosine "
                                                     "(warm-up, then cosine decay).")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(help="Label smoothing of the cross-entropy.")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment",
@@ -65,7 +65,7 @@ def train(
                                                         "of a grey face; 0: off).")] = None,
     ema: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0: off).")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="Mixup Beta(alpha, alpha) parameter (0: off).")] = None,
-    class_weight: Annotated[Optional[str], typer.Option(help="none, inverse or sqrt-inverse class weights.")] = None,
+    class_weight: Annotated[Optional[str], typer.Option(metavar="none|inverse|sqrt-inverse", help="none, inverse or sqrt-inverse class weights.")] = None,
     distill: Annotated[Optional[str], typer.Option(
         help="Knowledge distillation from this teacher (shipped model name, .safetensors or an ensemble: "
              "NAME.ensemble.json or a shipped one, e.g. fer-ens3).")] = None,
@@ -73,9 +73,9 @@ def train(
     distill_t: Annotated[Optional[float], typer.Option(help="Distillation softmax temperature.")] = None,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Flip test-time augmentation when evaluating.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (a run is deterministic for a seed).")] = 0,
-    precision: Annotated[str, typer.Option(help="auto (bf16 where the CPU has it natively), bf16 or fp32.")] = "auto",
+    precision: Annotated[str, typer.Option(metavar="auto|bf16|fp32", help="auto (bf16 where the CPU has it natively), bf16 or fp32.")] = "auto",
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format (faster oneDNN convs).")] = True,
-    device: Annotated[str, typer.Option(help="cpu, or cuda for experiments on a GPU.")] = "cpu",
+    device: Annotated[str, typer.Option(metavar="cpu|cuda", help="cpu, or cuda for experiments on a GPU.")] = "cpu",
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
     time_budget: Annotated[float, typer.Option(min=0.0, help="Stop after this many minutes of training (0: no limit).")] = 0.0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
@@ -144,7 +144,7 @@ def finetune(
                                       "skipped.csv); use it with --model OUT.")],
     base: Annotated[Optional[str], typer.Option(help="Model to start from: a shipped name, a .safetensors file or a "
                                                 "model folder (default: the shipped default).")] = None,
-    layers: Annotated[str, typer.Option(help="head (the last layer only: seconds) or all (every layer, small learning "
+    layers: Annotated[str, typer.Option(metavar="head|all", help="head (the last layer only: seconds) or all (every layer, small learning "
                                         "rate: minutes).")] = "head",
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs (head: 200, all: 30).")] = None,
     lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate (head: 0.01, all: 1e-4).")] = None,
