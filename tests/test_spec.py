@@ -199,3 +199,20 @@ def test_visualize_a_colour_model(view, colour_model, tmp_path):
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1000
+
+
+def test_serve_and_predict_refuse_a_model_whose_labels_do_not_fit(tmp_path):
+    from ferkit.onnx_io import export_onnx
+
+    six = {**GREY, "labels": GREY["labels"][:6]}  # 6 labels for 7 outputs: neutral would vanish silently
+    path = export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 7)), tmp_path / "six.onnx", six,
+                       fp16_weights=False)
+    for argv in (["serve", "--model", str(path), "--port", "8791"], ["predict", "--model", str(path)]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 1 and "gives 7 outputs but its metadata names 6 labels" in result.output
+        assert "ferkit serve: http" not in result.output and "Traceback" not in result.output
+    unknown = {**GREY, "labels": GREY["labels"][:6] + ["bored"]}
+    path = export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 7)), tmp_path / "bored.onnx", unknown,
+                       fp16_weights=False)
+    result = runner.invoke(app, ["predict", "--model", str(path)])
+    assert result.exit_code == 1 and "labels must be distinct names" in result.output and str(path) in result.output
