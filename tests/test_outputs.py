@@ -241,3 +241,28 @@ def test_copies_never_sit_on_both_sides_of_the_split(tmp_path):
     paths = [str(tmp_path / n) for n in "abcd"]
     train, held = keep_duplicates_together(paths, np.array([0, 2]), np.array([1, 3]))
     assert train.tolist() == [0, 1, 2] and held.tolist() == [3]
+
+
+def test_annotation_panels_cover_no_other_face_and_labels_stay_inside():
+    from ferkit.annotate import _overlap, place_panel
+
+    # three faces in a row, 10 px apart: right of the first is the second face; the panel goes elsewhere
+    boxes = [(10, 100, 100, 100), (120, 100, 100, 100), (230, 100, 100, 100)]
+    placed = []
+    for b in boxes:
+        left, top = place_panel(b, (60, 70), (340, 320), boxes + placed)
+        rect = (left, top, 60, 70)
+        assert not any(_overlap(rect, o) for o in boxes + placed)
+        assert 0 <= left <= 340 - 60 and 0 <= top <= 320 - 70
+        placed.append(rect)
+
+
+def test_an_annotated_group_photo_keeps_every_caption_whole(tmp_path):
+    from conftest import group_photo
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "group.jpg"), group_photo(3))
+    result = runner.invoke(app, ["predict", str(photos), "--annotate", str(tmp_path / "a"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "group.png").exists()
