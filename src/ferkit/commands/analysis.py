@@ -23,14 +23,15 @@ def models_cmd() -> None:
 def summary(model: Annotated[str, typer.Argument(help="Registered model family, e.g. seed.")] = "seed") -> None:
     """Print a model's layer table: output shape (H, W, C) and parameters per layer, and the total."""
     need_torch("summary")
-    from ferkit.models import create_model
+    from ferkit.models import create_model, input_spec
     from ferkit.models.summary import format_summary, summarize
 
     try:
         net = create_model(model)
     except KeyError as exc:
         fail(exc.args[0])
-    typer.echo(format_summary(summarize(net), f"model: {model}"))
+    spec = input_spec(model)  # the input the family is built for: 48x48 grey, or e.g. faceres' 112x112 RGB
+    typer.echo(format_summary(summarize(net, (spec["size"], spec["size"]), spec["channels"]), f"model: {model}"))
 
 
 def data_info(path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.gz) or image folder export.")]) -> None:

@@ -40,7 +40,9 @@ def summarize(model: nn.Module, input_size: tuple[int, int] = (48, 48), channels
         for h in hooks:
             h.remove()
         model.train(was_training)
-    return [LayerRow(name, _kind(child), shapes[name], sum(p.numel() for p in child.parameters() if p.requires_grad))
+    # a child the forward pass does not run (FaceRes' identity feature ``feats``) is listed with the shape "not run"
+    return [LayerRow(name, _kind(child), shapes.get(name, "not run"),
+                     sum(p.numel() for p in child.parameters() if p.requires_grad))
             for name, child in model.named_children()]
 
 

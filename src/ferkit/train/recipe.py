@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit import preprocess
 from ferkit.inference import combine_probabilities, predict_logits, views_to_proba
 from ferkit.labels import EMOTIONS
 from ferkit.train.config import TrainConfig
@@ -138,9 +137,10 @@ def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf1
                                  channels_last=channels_last).numpy() for m in spec["members"]]
         combined = combine_probabilities(probs, [m["weight"] for m in spec["members"]], spec["combine"])
         return torch.from_numpy(combined).float()
+    from ferkit.spec import ModelSpec
+
     model = load_model(teacher).to(device)
-    norm = model.ferkit_meta["normalization"]
-    images = preprocess.apply(images, preprocess.of(model.ferkit_meta))  # the teacher's own input path
-    views = predict_logits(model, images, float(norm["mean"]), float(norm["std"]), bf16=bf16, tta=True,
+    spec = ModelSpec.from_metadata(model.ferkit_meta, teacher)  # the teacher's own input path: size, colour, preprocessing
+    views = predict_logits(model, spec.prepare(images), spec.mean, spec.std, bf16=bf16, tta=True,
                            device=device, channels_last=channels_last)
     return torch.from_numpy(views_to_proba(views, temperature))
