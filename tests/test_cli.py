@@ -135,9 +135,12 @@ def test_evaluate_default_model(tiny_csv):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["model"] == DEFAULT_MODEL and report["split"] == "PublicTest" and report["n"] == 70
-    assert report["tta"] is False and 0 <= report["ece"] <= 1
-    result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--tta", "--json", "-"])
-    assert json.loads(result.output)["tta"] is True
+    from ferkit.spec import resolve_spec
+
+    assert report["tta"] is resolve_spec().tta and 0 <= report["ece"] <= 1  # the default's own TTA choice
+    for flag, used in (("--tta", True), ("--no-tta", False)):
+        result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), flag, "--json", "-"])
+        assert json.loads(result.output)["tta"] is used
 
 
 def run_main(argv, capsys):

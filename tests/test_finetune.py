@@ -130,7 +130,7 @@ def test_bad_data_gets_one_line_errors(tmp_path):
     assert result.exit_code == 1 and "row 3" in result.output and "contempt" in result.output
 
     result = runner.invoke(app, ["finetune", str(one), "--out", str(tmp_path / "o"), "--layers", "middle"])
-    assert result.exit_code == 1 and "unknown --layers 'middle'" in result.output
+    assert result.exit_code == 2 and "unknown --layers 'middle'" in result.output  # a usage error (issue 31)
 
 
 def test_min_confidence_abstains_instead_of_guessing(tmp_path):

@@ -69,10 +69,10 @@ def photo_set(tmp_path_factory):
 def test_photo_set_is_matched_by_iou_and_cropped_like_predict(photo_set):
     from ferkit.recognize import Recognizer
 
-    found = find_faces(photo_set)
+    found = find_faces(photo_set)  # 48x48 grey crops, box framing: what fer-e and fer-real-int8 take
     assert found.found.tolist() == [True, True, False, True]
     assert found.labels.tolist() == [3, 6, 4, 6]
-    rec = Recognizer(detect=True)
+    rec = Recognizer("fer-real-int8", detect=True)
     result = rec.predict(photo_set / "img" / "group.jpg")
     faces = sorted(result.faces, key=lambda f: f.box[0])
     report = evaluate_photos(found, "fer-e")

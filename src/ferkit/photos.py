@@ -105,11 +105,10 @@ def find_faces(root: str | Path, *, detector: str = DEFAULT_DETECTOR, max_side: 
 def evaluate_photos(found: FoundFaces, model: str | None = None, *, tta: bool | None = None) -> dict:
     """The photo report for one model on already found faces: the keys of ``ferkit evaluate``'s FER2013
     report, end to end (a labelled face that was not found counts as wrong), plus ``found``."""
-    from ferkit.evaluate import compute_metrics, load_predictor
-    from ferkit.spec import ModelSpec
+    from ferkit.evaluate import compute_metrics, load_predictor, model_spec
 
     predict, meta = load_predictor(model, tta=tta)
-    spec = ModelSpec.from_metadata(meta, model or "")
+    spec = model_spec(model)  # an ensemble's too (its members' input and framing)
     if spec.framing != found.framing:
         raise ValueError(f"{spec.name} was trained on faces framed by {spec.framing!r}; "
                          f"these faces were cropped by {found.framing!r}: call find_faces(..., framing=...)")
