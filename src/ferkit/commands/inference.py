@@ -63,7 +63,7 @@ def predict(
     detector: Annotated[str, typer.Option(help="Face detector: centerface-int8 (int8, the default) or centerface "
                                           "(fp32).")] = DEFAULT_DETECTOR,
     detect: Annotated[bool, typer.Option("--detect/--no-detect",
-                                         help="--no-detect: each whole image is one FER2013-style face crop.")] = True,
+                                         help="--no-detect: each whole image is one face crop (resized to the model's input).")] = True,
     min_face: Annotated[int, typer.Option(min=0, help="Faces narrower than this many pixels are flagged `small`.")] = 24,
     max_side: Annotated[int, typer.Option(min=32, help="The detector's main pass sees the image downscaled to this "
                                           "many pixels per side (with --scales auto, finer passes find the small "
@@ -93,7 +93,7 @@ def predict(
     per_face: Annotated[bool, typer.Option("--per-face", help="--engine ray: one row per face (--csv's columns) "
                                            "instead of one per image.")] = False,
 ) -> None:
-    """Find every face in photos, crop each like FER2013 and classify its expression.
+    """Find every face in photos, crop each as the model takes it (its spec) and classify its expression.
 
     One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
     [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and

@@ -84,11 +84,15 @@ def train(
                                        "gloo on CPUs, NCCL with --device cuda, one GPU each); each takes --batch-size "
                                        "faces per step. The same as torchrun --nproc-per-node N -m ferkit.train.")] = 1,
 ) -> None:
-    """Train a model on the Training rows of a FER2013 data set.
+    """Train a model on FER2013's Training rows and any labelled face-crop folders (--data, repeatable).
 
-    Checkpoints every epoch; Ctrl-C or SIGTERM saves and stops; --resume continues. Example:
+    Checkpoints every epoch; Ctrl-C or SIGTERM saves and stops; --resume continues. Examples:
 
-        ferkit train --data fer2013.csv.gz --model seed --preset paper --out runs/seed
+    \b
+        ferkit train --data fer2013.csv.gz --model seed --preset paper \\
+            --out runs/seed
+        ferkit train --data fer2013.csv.gz --data rafdb/ --model faceres \\
+            --init faceres-deep --preset finetune --out runs/faceres
     """
     need_torch("train")
     from ferkit.data import DataError
@@ -116,12 +120,14 @@ def train(
 
 def calibrate(
     weights: Annotated[Path, typer.Argument(help="A run's model.safetensors (rewritten with the temperature).")],
-    data: Annotated[Path, typer.Option(help="The FER2013 data the run trained on (CSV, folder export or .npz).")],
+    data: Annotated[Path, typer.Option(help="The FER2013 data the run trained on (CSV, folder export or .npz); the "
+                                       "run's crop folders are read from its metadata.")],
     split: Annotated[str, typer.Option(help="Split on which ECE is reported before and after (never fitted on).")] = "PublicTest",
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Set whether inference averages in the "
                                                 "mirrored face (default: the run's choice); the fit is for that path.")] = None,
 ) -> None:
-    """Fit a softmax temperature on the run's held-out slice of Training and store it in the weights.
+    """Fit a softmax temperature on the run's held-out faces and store it in the weights: its slice of FER2013's
+    Training rows and the validation part of each face-crop folder it trained on.
 
     Predictions do not change (argmax is kept); the probabilities become calibrated. `ferkit export`
     carries the temperature into the shipped files and every inference path applies it.
