@@ -4,7 +4,8 @@ included), on synthetic 640x480 clips at 30 fps with 1 and 3 faces (the bundled 
 Grace Hopper's, from matplotlib's sample data, drifting sideways). The detector's share of the time comes
 from a second, in-process pass with the detector timed. Peak RSS (the child's ru_maxrss) is reported
 for clips of ``--rss-minutes`` minutes, to show memory stays flat.
-Usage: python benchmarks/video_speed.py [--seconds 10] [--rss-minutes 1 10]
+Usage: python benchmarks/video_speed.py [--seconds 10] [--rss-minutes 1 10] [--models fer-faceres fer-real-int8]
+(``--models``: each model's rows in turn, on the same clips; default: the default model only)
 """
 
 from __future__ import annotations
@@ -48,26 +49,27 @@ def make_clip(path: Path, seconds: float, n_faces: int, fps: int = 30) -> Path:
 
 
 WRAPPER = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-m', 'ferkit.cli', 'video', sys.argv[1],"
-           " '--jsonl', sys.argv[2], '--out', sys.argv[3]], check=True, capture_output=True);"
+           " '--jsonl', sys.argv[2], '--out', sys.argv[3]] + sys.argv[4:], check=True, capture_output=True);"
            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def run_cli(clip: Path, workdir: Path) -> tuple[float, int, float]:
+def run_cli(clip: Path, workdir: Path, model: str | None = None) -> tuple[float, int, float]:
     """Wall seconds, frames processed, and peak RSS in MiB of one `ferkit video` process (run under a
     wrapper so its ru_maxrss is its own)."""
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", WRAPPER, str(clip), str(workdir / "t.jsonl"),
-                          str(workdir / "annotated.mp4")], capture_output=True, text=True, check=True).stdout
+                          str(workdir / "annotated.mp4")] + (["--model", model] if model else []),
+                         capture_output=True, text=True, check=True).stdout
     seconds = time.perf_counter() - start
     frames = len({json.loads(line)["frame"] for line in open(workdir / "t.jsonl")})
     return seconds, frames, int(out) / 1024
 
 
-def detector_share(clip: Path) -> float:
+def detector_share(clip: Path, model: str | None = None) -> float:
     from ferkit.recognize import Recognizer
     from ferkit.video import stream
 
-    rec = Recognizer()
+    rec = Recognizer(model, scales="single")
     spent = [0.0]
     real = rec.detector.detect
 
@@ -88,16 +90,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rss-minutes", type=float, nargs="*", default=[1, 10])
+    ap.add_argument("--models", nargs="*", default=[None], help="models to run, each on the same clips")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     print(f"# ferkit video, default flags (detect every frame at 320 px, 1 thread), {os.cpu_count()} cores, "
           f"640x480 at 30 fps, {args.seconds:g} s clips; wall time includes start-up and MP4 encoding")
-    print(f"{'faces':>5s} {'frames':>7s} {'wall s':>7s} {'frames/s':>9s} {'detector share':>15s} {'peak RSS':>9s}")
-    for n in (1, 3):
-        clip = make_clip(tmp / f"clip{n}.mp4", args.seconds, n)
-        seconds, frames, rss = run_cli(clip, tmp)
-        print(f"{n:5d} {frames:7d} {seconds:7.2f} {frames / seconds:9.1f} {detector_share(clip) * 100:14.0f}% {rss:6.0f} MiB",
-              flush=True)
+    print(f"{'model':16s} {'faces':>5s} {'frames':>7s} {'wall s':>7s} {'frames/s':>9s} {'detector share':>15s} "
+          f"{'peak RSS':>9s}")
+    clips = {n: make_clip(tmp / f"clip{n}.mp4", args.seconds, n) for n in (1, 3)}
+    for n, clip in clips.items():
+        for model in args.models:
+            seconds, frames, rss = run_cli(clip, tmp, model)
+            print(f"{model or 'default':16s} {n:5d} {frames:7d} {seconds:7.2f} {frames / seconds:9.1f} "
+                  f"{detector_share(clip, model) * 100:14.0f}% {rss:6.0f} MiB", flush=True)
     for minutes in args.rss_minutes:
         clip = make_clip(tmp / f"long{minutes:g}.mp4", minutes * 60, 1)
         seconds, frames, rss = run_cli(clip, tmp)
