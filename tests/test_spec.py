@@ -216,3 +216,15 @@ def test_serve_and_predict_refuse_a_model_whose_labels_do_not_fit(tmp_path):
                        fp16_weights=False)
     result = runner.invoke(app, ["predict", "--model", str(path)])
     assert result.exit_code == 1 and "labels must be distinct names" in result.output and str(path) in result.output
+
+
+def test_evaluate_photos_takes_an_ensemble_and_a_colour_model(tmp_path, colour_model):
+    """An ensemble's spec is its members' (its own metadata has no normalisation): evaluate --photos crops for it."""
+    from test_finetune import make_subject_photos
+
+    data = make_subject_photos(tmp_path / "photos", per_class=2)
+    for k, model in enumerate(("fer-ens3", str(colour_model))):
+        report = tmp_path / f"r{k}.json"
+        result = runner.invoke(app, ["evaluate", "--photos", str(data), "--model", model, "--json", str(report)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(report.read_text())["n"] == 6
