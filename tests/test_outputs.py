@@ -234,12 +234,12 @@ def test_finetune_leaves_out_copies_with_conflicting_labels_and_keeps_copies_tog
 
 
 def test_copies_never_sit_on_both_sides_of_the_split(tmp_path):
-    from ferkit.adapt import keep_duplicates_together
+    from ferkit.adapt import _file_hashes, keep_duplicates_together
 
     for name, content in [("a", b"1"), ("b", b"1"), ("c", b"2"), ("d", b"3")]:
         (tmp_path / name).write_bytes(content)
     paths = [str(tmp_path / n) for n in "abcd"]
-    train, held = keep_duplicates_together(paths, np.array([0, 2]), np.array([1, 3]))
+    train, held = keep_duplicates_together(_file_hashes(paths), np.array([0, 2]), np.array([1, 3]))
     assert train.tolist() == [0, 1, 2] and held.tolist() == [3]
 
 

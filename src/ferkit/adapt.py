@@ -292,11 +292,12 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     if len(present) < 2:
         raise DataError(f"{data}: fine-tuning needs faces of at least 2 emotions; found "
                         f"{', '.join(EMOTIONS[c] for c in present) or 'none'} in {len(faces)} face(s)")
-    faces, conflicts = drop_conflicting_duplicates(faces)
+    hashes = _file_hashes(faces.paths)  # read once: both duplicate rules use them
+    faces, hashes, conflicts = drop_conflicting_duplicates(faces, hashes)
     for path, reason in conflicts:
         log(f"skipped {path}: {reason}")
     train_idx, held_idx, warnings = split_held_out(faces.labels, val_fraction, seed)
-    train_idx, held_idx = keep_duplicates_together(faces.paths, train_idx, held_idx)
+    train_idx, held_idx = keep_duplicates_together(hashes, train_idx, held_idx)
     for w in warnings:
         log(f"warning: {w}")
     if len(held_idx) == 0:
@@ -352,17 +353,17 @@ def _file_hashes(paths: list[str]) -> list[str]:
     return out
 
 
-def drop_conflicting_duplicates(faces: FaceSet) -> tuple[FaceSet, list[tuple[str, str]]]:
-    """Exact copies of one photo (same bytes) labelled with different emotions contradict each other: every copy
-    is left out and reported as ``(path, reason)``; copies that agree stay (see :func:`keep_duplicates_together`).
-    Returns the faces kept and the report, which also goes into ``skipped``."""
-    hashes = _file_hashes(faces.paths)
+def drop_conflicting_duplicates(faces: FaceSet, hashes: list[str]) -> tuple[FaceSet, list[str], list[tuple[str, str]]]:
+    """Exact copies of one photo (same bytes: ``hashes``, one per face, :func:`_file_hashes`) labelled with
+    different emotions contradict each other: every copy is left out and reported as ``(path, reason)``; copies
+    that agree stay (see :func:`keep_duplicates_together`). Returns the faces kept, their hashes and the report,
+    which also goes into ``skipped``."""
     labels_of: dict[str, set] = {}
     for h, y in zip(hashes, faces.labels):
         labels_of.setdefault(h, set()).add(int(y))
     bad = {h for h, ys in labels_of.items() if len(ys) > 1}
     if not bad:
-        return faces, []
+        return faces, hashes, []
     report = []
     for i, h in enumerate(hashes):
         if h in bad:
@@ -373,14 +374,13 @@ def drop_conflicting_duplicates(faces: FaceSet) -> tuple[FaceSet, list[tuple[str
     keep = np.array([h not in bad for h in hashes])
     kept = FaceSet(faces.crops[keep], faces.labels[keep], [p for p, k in zip(faces.paths, keep) if k],
                    faces.skipped + report, faces.source)
-    return kept, report
+    return kept, [h for h, k in zip(hashes, keep) if k], report
 
 
-def keep_duplicates_together(paths: list[str], train_idx: np.ndarray, held_idx: np.ndarray
+def keep_duplicates_together(hashes: list[str], train_idx: np.ndarray, held_idx: np.ndarray
                              ) -> tuple[np.ndarray, np.ndarray]:
-    """Move every held-out face that has an exact copy (same bytes) on the training side to the training side too:
-    a copy on both sides would score the model on a face it trained on."""
-    hashes = _file_hashes(paths)
+    """Move every held-out face that has an exact copy (the same file hash, :func:`_file_hashes`) on the training
+    side to the training side too: a copy on both sides would score the model on a face it trained on."""
     trained = {hashes[i] for i in train_idx}
     moved = np.array([i for i in held_idx if hashes[i] in trained], dtype=np.int64)
     if not len(moved):

@@ -58,7 +58,6 @@ class Classifier:
             raise WeightsError(str(exc) if isinstance(exc, SpecError) else f"{self.path}: unreadable metadata ({exc})") from None
         self._check_graph()
         self.labels: list[str] = list(self.spec.labels)
-        self._mean, self._std = self.spec.mean, self.spec.std
         self.tta = self.spec.tta if tta is None else tta
         self.temperature = self.spec.temperature  # fitted by `ferkit calibrate`
         self.name: str = self.spec.name
@@ -88,7 +87,7 @@ class Classifier:
                                f"labels ({', '.join(spec.labels)})")
 
     def _load_ensemble(self, threads: int, tta: bool | None) -> None:
-        from ferkit.crop import framing_of
+        from dataclasses import replace
 
         spec = read_ensemble(self.path)
         self.members = [Classifier(m["model"], threads=threads, tta=tta) for m in spec["members"]]
@@ -98,10 +97,8 @@ class Classifier:
         for m in self.members[1:]:
             if m.labels != first.labels or m.spec.face_shape != first.spec.face_shape:
                 raise WeightsError(f"{self.path}: members {first.name} and {m.name} differ in labels or input")
-            if framing_of(m.metadata) != framing_of(first.metadata):
+            if m.spec.framing != first.spec.framing:
                 raise WeightsError(f"{self.path}: members {first.name} and {m.name} expect differently framed faces")
-        from dataclasses import replace
-
         self.name = spec["name"]
         self.labels = first.labels
         self.tta = any(m.tta for m in self.members)
@@ -111,7 +108,7 @@ class Classifier:
         self.metadata = {**spec.get("metadata", {}), "name": self.name, "arch": "ensemble", "combine": self.combine,
                          "labels": self.labels, "input_size": first.metadata["input_size"],
                          "channels": first.spec.channels,
-                         "framing": framing_of(first.metadata).method,
+                         "framing": first.spec.framing,
                          "members": [{"name": m.name, "arch": m.metadata.get("arch"), "weight": float(w),
                                       "preprocessing": m.metadata.get("preprocessing"), "tta": m.tta,
                                       "temperature": m.temperature} for m, w in zip(self.members, self.weights)]}

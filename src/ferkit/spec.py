@@ -134,16 +134,16 @@ class ModelSpec:
         faces = np.asarray(faces)
         if faces.shape == self.face_shape or faces.shape == (48, 48):
             faces = faces[None]
-        if faces.shape[1:] != self.face_shape:
-            if faces.ndim == 3 and faces.shape[1:] == (48, 48):
-                faces = as_model_input(to_levels(faces, "faces"), self.size, self.colour)
-            elif self.face_shape == (48, 48):
+        enlarge = faces.shape[1:] != self.face_shape and faces.ndim == 3 and faces.shape[1:] == (48, 48)
+        if faces.shape[1:] != self.face_shape and not enlarge:
+            if self.face_shape == (48, 48):
                 raise ValueError(f"faces must be (N, 48, 48) grey images, got shape {faces.shape}")
-            else:
-                raise ValueError(f"faces must be (N, {', '.join(map(str, self.face_shape))}) "
-                                 f"{'RGB' if self.colour else 'grey'} crops for {self.name}, or (N, 48, 48) grey "
-                                 f"faces; got shape {faces.shape}")
-        faces = to_levels(faces, "faces")
+            raise ValueError(f"faces must be (N, {', '.join(map(str, self.face_shape))}) "
+                             f"{'RGB' if self.colour else 'grey'} crops for {self.name}, or (N, 48, 48) grey "
+                             f"faces; got shape {faces.shape}")
+        faces = to_levels(faces, "faces")  # once, before any resize
+        if enlarge:
+            faces = as_model_input(faces, self.size, self.colour)
         return faces if self.colour else preprocess.apply(faces, self.preprocessing)
 
     def network_input(self, faces: np.ndarray) -> np.ndarray:
