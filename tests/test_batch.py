@@ -1,6 +1,7 @@
 """Batch inference on Ray Data: a local Ray (2 CPUs, no cluster) gives the records of the plain commands."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -146,3 +147,22 @@ def test_engine_options_are_checked(tmp_path):
     assert result.exit_code == 2 and "--engine ray" in result.output
     result = runner.invoke(app, ["video", "a.mp4", "b.mp4"])
     assert result.exit_code == 2 and "--engine ray" in result.output
+
+
+def test_a_successful_ray_run_prints_no_error_or_warning_lines(tmp_path):
+    """Issue 31 item 22: a run that succeeds printed Ray's error-level core_worker line (actor restarts with
+    arguments in the object store), its token and progress-bar notices and a false 'no available CPUs' warning."""
+    import subprocess
+    import sys
+
+    from ferkit.classify import SAMPLE_PHOTO
+
+    out = tmp_path / "rows"
+    done = subprocess.run([str(Path(sys.executable).parent / "ferkit"), "predict", str(SAMPLE_PHOTO), "--engine", "ray",
+                           "--num-workers", "1", "--out", str(out), "--format", "jsonl"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "1 image(s) -> 1 row(s)" in done.stdout + done.stderr
+    noise = [line for line in done.stderr.splitlines()
+             if " E " in line or "ERROR" in line or "WARNING" in line or "Warning" in line]
+    assert noise == [], noise

@@ -60,3 +60,39 @@ def test_calibrate_refuses_a_run_without_held_out_faces(tiny_csv, tmp_path, tiny
     train(cfg, progress=False, log=lambda m: None)
     with pytest.raises(ValueError, match="val_fraction 0"):
         calibrate_weights(tmp_path / "run" / "model.safetensors", load_fer2013(tiny_csv), log=lambda m: None)
+
+
+def test_calibrate_refuses_too_few_held_out_faces_and_leaves_the_file(tiny_csv, tmp_path, tiny_model_name):
+    """Issue 31 item 21: a temperature fitted on a handful of faces follows their noise: refused, file untouched."""
+    from typer.testing import CliRunner
+
+    from ferkit.calibrate import MIN_CALIBRATION_FACES
+    from ferkit.cli import app
+
+    cfg = make_config("fast", data=str(tiny_csv), out=str(tmp_path / "run"), model=tiny_model_name, batch_size=32,
+                      epochs=1, val_fraction=0.05)  # 14 of 280 rows held out, as in the report
+    train(cfg, progress=False, log=lambda m: None)
+    weights = tmp_path / "run" / "model.safetensors"
+    before = weights.read_bytes()
+    with pytest.raises(ValueError, match=f"only 14 held-out faces \\(fewer than {MIN_CALIBRATION_FACES}\\)"):
+        calibrate_weights(weights, load_fer2013(tiny_csv), log=lambda m: None)
+    result = CliRunner().invoke(app, ["calibrate", str(weights), "--data", str(tiny_csv)])
+    assert result.exit_code == 1 and "left as it was" in result.output and len(result.output.splitlines()) == 1
+    assert weights.read_bytes() == before
+
+
+def test_a_temperature_that_worsens_ece_is_refused():
+    """Issue 31 item 21: the check compares ECE on the fitted faces with and without (or with the current) T."""
+    from ferkit.calibrate import temperature_refusal
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, size=(2000, 7))
+    p = views_to_proba(logits[None])
+    labels = np.array([rng.choice(7, p=row / row.sum()) for row in p.astype(np.float64)])  # calibrated at T = 1
+    assert "ECE worse" in temperature_refusal(logits[None], labels, 0.25)
+    assert temperature_refusal(logits[None], labels, fit_temperature(logits[None], labels)) is None
+    assert "too few" in temperature_refusal(logits[None, :30], labels[:30], 1.0)
+    # against the current temperature: 1.0 is worse than the true T 0.25 the model already has
+    sharp = views_to_proba(logits[None], 0.25)
+    labels = np.array([rng.choice(7, p=row / row.sum()) for row in sharp.astype(np.float64)])
+    assert "ECE worse" in temperature_refusal(logits[None], labels, 1.0, current=0.25)

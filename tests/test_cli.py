@@ -50,7 +50,7 @@ def test_data_info_bad_file(tmp_path):
 def test_train_then_evaluate_the_run(tiny_csv, tmp_path, tiny_model_name):
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", "--data", str(tiny_csv), "--out", str(out), "--model", tiny_model_name,
-                                 "--epochs", "2", "--batch-size", "64"])
+                                 "--epochs", "2", "--batch-size", "32", "--val-fraction", "0.2", "--preset", "fast"])  # >= 50 held out to calibrate
     assert result.exit_code == 0, result.output
     assert "epoch   2/2" in result.output
     result = runner.invoke(app, ["evaluate", "--data", str(tiny_csv), "--weights", str(out / "model.safetensors"),
@@ -251,3 +251,17 @@ def test_engine_ray_without_ray_gives_the_install_hint(args, monkeypatch, tmp_pa
     result = runner.invoke(app, [*args, "--engine", "ray"])
     assert result.exit_code == 1
     assert result.output == "error: --engine ray needs Ray Data: pip install 'ferkit[ray]'\n"
+
+
+def test_models_lists_the_face_detectors():
+    """Issue 31 item 22: `ferkit models` names every --detector choice, the default marked, with its file."""
+    from ferkit.detect import list_detectors
+    from ferkit.weights import DEFAULT_DETECTOR
+
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("face detectors (--detector):")
+    listed = lines[start + 1:]
+    assert [line.split()[0].rstrip(":") for line in listed] == list_detectors()
+    assert any(line.startswith(f"  {DEFAULT_DETECTOR} (default):") and "MB" in line for line in listed)

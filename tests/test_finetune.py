@@ -153,3 +153,40 @@ def test_min_confidence_abstains_instead_of_guessing(tmp_path):
     assert "uncertain (best guess" in result.output
     result = runner.invoke(app, ["predict", "--min-confidence", "1.5"])
     assert result.exit_code == 2
+
+
+def test_finetuning_an_int8_base_writes_an_int8_model(tmp_path):
+    """Issue 31 item 22: a quantized base (fer-real-int8) gives a quantized model.onnx, not a 10.6 MB fp32 one."""
+    from ferkit.runtime import Classifier
+    from ferkit.weights import read_manifest, read_metadata, shipped_path
+
+    data = make_subject_photos(tmp_path / "photos", per_class=6)
+    out = tmp_path / "tuned-int8"
+    result = runner.invoke(app, ["finetune", str(data), "--out", str(out), "--base", "fer-real-int8", "--epochs", "20",
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert read_metadata(out / "model.onnx")["precision"] == "int8" and "int8: held-out accuracy" in result.output
+    assert (out / "model.onnx").stat().st_size < 0.5 * shipped_path("fer-real", "onnx").stat().st_size
+    report = json.loads((out / "finetune.json").read_text())
+    assert report["precision"] == "int8" and 0 <= report["held_out_accuracy_int8"] <= 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest) == {"model"} and manifest["model"]["onnx"]["precision"] == "int8"
+    assert not (out / "model-int8.onnx").exists() and read_manifest()  # nothing left beside the model
+    probs = Classifier(out).predict_proba(np.zeros((2, 48, 48), np.uint8))
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+def test_a_changed_file_in_a_model_folder_is_refused(tuned, tmp_path):
+    """Issue 31 item 22 (finetune.md's manifest.json): the folder's manifest is checked when the model loads."""
+    import shutil
+
+    _, out, result = tuned
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    data = bytearray((copy / "model.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (copy / "model.onnx").write_bytes(bytes(data))
+    result = runner.invoke(app, ["classify", "--model", str(copy)])
+    assert result.exit_code == 1 and "sha256 does not match manifest.json" in result.output
+    assert "Traceback" not in result.output

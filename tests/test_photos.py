@@ -125,3 +125,30 @@ def test_cli_evaluate_photos(photo_set, tmp_path):
     assert result.exit_code == 2 and "give --data" in result.output
     result = runner.invoke(app, ["evaluate", "--photos", str(tmp_path / "none")])
     assert result.exit_code == 1 and "not a folder" in result.output
+
+
+def test_evaluate_without_scikit_learn_says_so_before_detecting(photo_set, monkeypatch):
+    """Issue 31 item 21: a core install (no scikit-learn) is told in one line, before the detection pass."""
+    import sys
+
+    import ferkit.photos
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.metrics", None)
+
+    def no_detection(*args, **kwargs):
+        raise AssertionError("the detection pass ran before the scikit-learn check")
+
+    monkeypatch.setattr(ferkit.photos, "find_faces", no_detection)
+    result = runner.invoke(app, ["evaluate", "--photos", str(photo_set)])
+    assert result.exit_code == 1 and "scikit-learn" in result.output and "Traceback" not in result.output
+    with pytest.raises(ImportError, match="scikit-learn"):
+        ferkit.photos.evaluate_photo_folder(photo_set)
+
+
+def test_evaluate_photos_no_progress_draws_no_bar(photo_set):
+    """Issue 31 item 21: ``evaluate --no-progress``; the bar (tqdm, on stderr) is drawn only without it."""
+    quiet = runner.invoke(app, ["evaluate", "--photos", str(photo_set), "--no-progress"])
+    loud = runner.invoke(app, ["evaluate", "--photos", str(photo_set), "--progress"])
+    assert quiet.exit_code == loud.exit_code == 0, quiet.output + loud.output
+    assert "photos:" in loud.output and "photos:" not in quiet.output  # tqdm's desc="photos"

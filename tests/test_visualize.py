@@ -177,3 +177,41 @@ def test_html_report_renders_in_a_browser(tiny_csv, tmp_path):
                     (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[:2] == (1400, 1000) and img.std() > 10
+
+
+def _drawn_outside(fig) -> list[float]:
+    """How far (px) what the figure draws (titles, labels, the colour bar and its label) reaches past each edge
+    (left, bottom, right, top): all <= 0 when nothing is cut off."""
+    fig.canvas.draw()
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.dpi_scale_trans)
+    box = fig.bbox
+    return [box.x0 - drawn.x0, box.y0 - drawn.y0, drawn.x1 - box.x1, drawn.y1 - box.y1]
+
+
+@pytest.mark.parametrize("n", [1, 5, 12])
+def test_saliency_keeps_every_label_inside_the_figure(n):
+    """Issue 31 item 22: the colour bar's label "Grad-CAM (0..1)" was cut off at the right edge."""
+    from ferkit.models import load_model
+    from ferkit.visualize import saliency
+
+    net = load_model("seed")
+    faces = [np.random.default_rng(k).integers(0, 255, (48, 48), dtype=np.uint8) for k in range(n)]
+    fig = saliency(net, faces)
+    assert max(_drawn_outside(fig)) <= 1
+    assert any(t.get_text() == "Grad-CAM (0..1)" for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+
+
+def test_curves_of_one_epoch_draw_points(tmp_path):
+    """Issue 31 item 22: a run of one epoch drew empty axes (a line through one point is invisible)."""
+    import json
+
+    from ferkit.visualize import curves
+
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_loss": 1.5, "val_loss": 1.6,
+                                                        "train_acc": 0.4, "val_acc": 0.38, "test_acc": 0.37}) + "\n")
+    fig = curves(tmp_path)
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    assert len(lines) == 5
+    for line in lines:
+        assert line.get_marker() not in (None, "", "None", " ") and line.get_markersize() >= 4, line.get_label()
+    assert max(_drawn_outside(fig)) <= 1

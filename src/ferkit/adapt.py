@@ -15,7 +15,10 @@ Two modes:
   shift, erasing) and BatchNorm statistics frozen. Minutes on a CPU for a few hundred faces.
 
 The result is a model folder (``model.onnx``, ``model.safetensors``, ``manifest.json``, ``finetune.json``,
-``skipped.csv``) that every command takes with ``--model FOLDER``.
+``skipped.csv``) that every command takes with ``--model FOLDER``. A base that runs as int8 (``fer-faceres-int8``,
+``fer-real-int8``) is tuned in fp32 (the network it was quantized from) and its ``model.onnx`` is quantized again,
+as the base was, calibrated on the training faces (``finetune.json`` records ``precision`` and the int8 model's
+held-out accuracy); ``model.safetensors`` stays fp16 for PyTorch.
 """
 
 from __future__ import annotations
@@ -150,7 +153,7 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
     import torch
     import torch.nn.functional as F
 
-    from ferkit.calibrate import fit_temperature
+    from ferkit.calibrate import fit_temperature, temperature_refusal
 
     if layers not in LAYERS:
         raise ValueError(f"unknown --layers {layers!r}; expected one of {', '.join(LAYERS)}")
@@ -241,11 +244,15 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
 
     temperature = float(meta.get("temperature", 1.0))
     calibration = {"temperature": temperature, "fitted_on": "kept from the base model"}
-    if len(held_idx) >= MIN_FACES_FOR_TEMPERATURE:
-        temperature = fit_temperature(held_logits(), y_held)
-        calibration = {"temperature": temperature, "fitted_on": f"{len(held_idx)} held-out faces"}
-    elif len(held_idx):
-        calibration["why"] = f"only {len(held_idx)} held-out faces (< {MIN_FACES_FOR_TEMPERATURE})"
+    if len(held_idx):  # a fitted temperature is kept only if it calibrates the held-out faces better than the base's
+        fitted = fit_temperature(held_logits(), y_held)
+        why = temperature_refusal(held_logits(), y_held, fitted, min_faces=MIN_FACES_FOR_TEMPERATURE,
+                                  current=temperature)
+        if why:
+            calibration["why"] = why
+        else:
+            temperature = fitted
+            calibration = {"temperature": temperature, "fitted_on": f"{len(held_idx)} held-out faces"}
     after_acc, after_nll = _score(held_logits(), y_held, temperature) if len(held_idx) else (float("nan"),) * 2
 
     return {"layers": layers, **settings, "held_out_accuracy_before": base_acc, "held_out_accuracy_after": after_acc,
@@ -308,7 +315,7 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     net = load_model(str(base_path))
     meta = dict(net.ferkit_meta)
     result = tune(net, faces.crops, faces.labels, train_idx, held_idx, layers=layers, seed=seed, **settings)
-    if len(held_idx) >= MIN_FACES_FOR_TEMPERATURE:
+    if "why" not in result["calibration"] and len(held_idx):
         result["calibration"]["fitted_on"] = f"{len(held_idx)} held-out faces of {data}"
     temperature, calibration, history = result.pop("temperature"), result.pop("calibration"), result.pop("history")
     base_acc, after_acc = result["held_out_accuracy_before"], result["held_out_accuracy_after"]
@@ -330,6 +337,10 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
 
     export_weights(fp32, "model", out)
     fp32.unlink()
+    if _is_int8(base):  # quantized as the base was, calibrated on the faces it was tuned on
+        report["precision"] = "int8"
+        report["held_out_accuracy_int8"] = _quantize_folder(out, faces.crops[train_idx], faces.crops[held_idx],
+                                                            faces.labels[held_idx])
     (out / "finetune.json").write_text(json.dumps(report, indent=2) + "\n")
     with open(out / "skipped.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -338,8 +349,39 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     report["seconds"] = time.perf_counter() - started
     log(f"{len(faces)} faces ({len(train_idx)} trained on, {len(held_idx)} held out), {len(faces.skipped)} skipped; "
         f"held-out accuracy {base_acc * 100:.1f}% -> {after_acc * 100:.1f}% (best epoch {report['best_epoch']}); "
-        f"{report['seconds']:.1f} s; model folder {out}")
+        f"{report['seconds']:.1f} s; model folder {out}"
+        + (f" (int8: held-out accuracy {report['held_out_accuracy_int8'] * 100:.1f}%)" if "precision" in report else ""))
     return report
+
+
+def _is_int8(base: str | None) -> bool:
+    """Whether ``base`` (a name, file or model folder) runs as int8 ONNX: the fine-tuned model is then quantized too."""
+    from ferkit.weights import WeightsError, read_metadata, resolve
+
+    try:
+        return read_metadata(resolve(base, "onnx")).get("precision") == "int8"
+    except WeightsError:
+        return False
+
+
+def _quantize_folder(out: Path, train_crops: np.ndarray, held_crops: np.ndarray, held_labels: np.ndarray) -> float:
+    """Replace ``out/model.onnx`` by its int8 copy (:func:`ferkit.export.export_int8`, calibrated on up to 512 of the
+    training crops), keeping ``model.safetensors`` for PyTorch; returns the int8 model's held-out accuracy (NaN
+    when nothing was held out)."""
+    from ferkit.export import export_int8
+    from ferkit.runtime import Classifier
+    from ferkit.weights import sha256_of
+
+    pick = np.random.default_rng(0).permutation(len(train_crops))[:512]
+    export_int8("model", train_crops[pick], out)
+    (out / "model-int8.onnx").replace(out / "model.onnx")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("model-int8", None)
+    manifest["model"]["onnx"] = {"file": "model.onnx", "sha256": sha256_of(out / "model.onnx"), "precision": "int8"}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if not len(held_labels):
+        return float("nan")
+    return float((Classifier(out / "model.onnx").predict_proba(held_crops).argmax(1) == held_labels).mean())
 
 
 def _file_hashes(paths: list[str]) -> list[str]:

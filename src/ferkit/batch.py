@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -103,8 +104,7 @@ def predict_dataset(ds, *, model: str | None = None, detector: str = DEFAULT_DET
     _require_ray()
     kwargs = {"model": model, "detector": detector, "max_side": max_side, "min_face": min_face,
               "min_confidence": min_confidence, "per_face": per_face, "path_column": path_column, "scales": scales}
-    return ds.map_batches(_bound(_Photos, kwargs), batch_size=batch_size, batch_format="pyarrow",
-                          compute=_pool(num_workers), num_cpus=1)
+    return _map(ds, _Photos, kwargs, batch_size, num_workers)
 
 
 def analyse_video(path: str, recognizer, *, window: int = 15, detect_every: int = 1, classify_every: int = 1
@@ -153,8 +153,7 @@ def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: 
     kwargs = {"model": model, "max_side": max_side, "window": window, "detect_every": detect_every,
               "min_confidence": min_confidence, "scales": scales, "classify_every": classify_every,
               "detector": detector}
-    return ds.map_batches(_bound(_Videos, kwargs), batch_size=1, batch_format="pyarrow",
-                          compute=_pool(num_workers), num_cpus=1)
+    return _map(ds, _Videos, kwargs, 1, num_workers)
 
 
 def summarize_video_rows(rows) -> dict[str, list[dict]]:
@@ -190,6 +189,31 @@ def _count_errors(ds) -> int:
                               batch_format="pyarrow").sum("bad") or 0)
 
 
+def _map(ds, cls, kwargs: dict, batch_size: int, num_workers: int | None):
+    """``ds.map_batches`` on a pool of ``cls`` workers (one CPU each), not restarted: Ray Data keeps a pool actor's
+    constructor arguments in the object store and, with restarts on, logs an error-level line on every successful
+    run (ray-project/ray#53727). A worker that dies fails the run, which reports it. ``max_restarts`` is passed
+    the way Ray Data documents (extra remote arguments, deprecated there since 2.5x; without it where refused)."""
+    import warnings
+
+    args = dict(batch_size=batch_size, batch_format="pyarrow", compute=_pool(num_workers), num_cpus=1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        try:
+            return ds.map_batches(_bound(cls, kwargs), **args, max_restarts=0)
+        except TypeError:
+            return ds.map_batches(_bound(cls, kwargs), **args)
+
+
+class _NotErrors(logging.Filter):
+    """Drops Ray's notices about choices ferkit makes on purpose (progress bars off, a local cluster's token)."""
+
+    NOTICES = ("Progress bars disabled", "Token authentication is enabled")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in self.NOTICES)
+
+
 def _pool(num_workers: int | None):
     import ray.data
 
@@ -206,20 +230,41 @@ def init(address: str | None = None, num_cpus: int | None = None) -> float:
     """Join the Ray cluster at ``address`` (``auto``, ``ray://host:port``) or start a local one; returns the
     seconds it took. Output order is kept (rows come out in input order)."""
     _require_ray()
-    import logging
-
     import ray
 
     start = time.perf_counter()
+    _quiet_notices()
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    _quiet_notices()
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     ray.data.DataContext.get_current().enable_progress_bars = False
     return time.perf_counter() - start
+
+
+def _quiet_notices() -> None:
+    """Attach :class:`_NotErrors` to the handlers of Ray's loggers (each has its own; propagate is off)."""
+    quiet = _NotErrors()
+    for name in ("ray", "ray.data"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _NotErrors) for f in handler.filters):
+                handler.addFilter(quiet)
+
+
+def _check_cpus() -> None:
+    """Say (once, as a ferkit warning) when the cluster has no free CPU, so the job waits for one; then keep Ray
+    Data's own copy of that warning quiet: it also fires after every successful ``materialize()``, when the
+    finished pool still holds its CPUs (a false alarm on every run)."""
+    import ray
+    from ray.util.debug import log_once
+
+    if not ray.available_resources().get("CPU"):
+        logging.getLogger("ferkit.batch").warning("the Ray cluster has no free CPU: the job waits until one is free")
+    log_once("cpu_warning")  # the key ray.data.Dataset._execute warns under
 
 
 def input_paths(inputs: list[str]) -> list[str]:
@@ -276,6 +321,7 @@ def run_photos(inputs: list[str], out: str | os.PathLike, *, address: str | None
     if not paths:
         raise ValueError("no image files found in: " + ", ".join(map(str, inputs)))
     start = time.perf_counter()
+    _check_cpus()
     ds = predict_dataset(ray.data.from_items([{"path": p} for p in paths]), per_face=per_face,
                          num_workers=num_workers, **options).materialize()
     _write(ds, Path(out), fmt)
@@ -295,6 +341,7 @@ def run_videos(inputs: list[str], out: str | os.PathLike, *, summary_json: str |
     videos = [str(v) for v in inputs]
     startup = init(address)
     start = time.perf_counter()
+    _check_cpus()
     ds = video_dataset(ray.data.from_items([{"path": v} for v in videos]), num_workers=num_workers,
                        **options).materialize()
     _write(ds, Path(out), fmt)

@@ -47,6 +47,30 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> list
             for b in range(bins)]
 
 
+# Fewer held-out faces than this and `ferkit calibrate` refuses: one parameter fitted on a few dozen faces follows their
+# noise (a run held out 14 faces and got T 0.257, which made ECE worse, 1.08% -> 4.52%; issue 31).
+MIN_CALIBRATION_FACES = 50
+
+
+def temperature_refusal(view_logits: np.ndarray, labels: np.ndarray, temperature: float, *,
+                        min_faces: int = MIN_CALIBRATION_FACES, current: float = 1.0) -> str | None:
+    """Why a fitted ``temperature`` must not be stored, or None when it may: fewer than ``min_faces`` faces, or
+    it makes the ECE of the very faces it was fitted on worse than the ``current`` temperature does (NLL and ECE
+    can disagree; the docs promise calibrated probabilities, so a temperature that worsens ECE is refused).
+    ``view_logits`` (V, N, C), ``labels`` (N,)."""
+    from ferkit.inference import views_to_proba
+
+    n = len(labels)
+    if n < min_faces:
+        return f"only {n} held-out faces (fewer than {min_faces}): too few to fit a temperature"
+    before = expected_calibration_error(views_to_proba(view_logits, current), labels)
+    after = expected_calibration_error(views_to_proba(view_logits, temperature), labels)
+    if after > before:
+        return (f"temperature {temperature:.3f} makes the held-out faces' ECE worse ({before * 100:.2f}% -> "
+                f"{after * 100:.2f}%)")
+    return None
+
+
 def fit_temperature(view_logits: np.ndarray, labels: np.ndarray, *, low: float = 0.05, high: float = 20.0) -> float:
     """The temperature minimising the NLL of mean-over-views softmax(logits / T); logits are (V, N, C)."""
     from scipy.optimize import minimize_scalar
@@ -71,7 +95,9 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     trained on (``ferkit.sources``; its ECE before and after is reported too). ECE and NLL on ``split`` are reported before
     and after; they are measured, never used to fit. ``tta`` sets whether inference averages in the
     mirrored face (stored in the metadata; default: keep the run's choice); the temperature is fitted for
-    exactly that inference path. Returns the calibration record.
+    exactly that inference path. Returns the calibration record. Raises ValueError, writing nothing, when the
+    run held out fewer than :data:`MIN_CALIBRATION_FACES` faces or the fitted temperature makes their ECE worse
+    (:func:`temperature_refusal`).
     """
     from ferkit.crop import framing_of
     from ferkit.data import relabel, train_val_split
@@ -112,13 +138,21 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
             parts[folder.name] = (logits(folder.faces.images[val]), folder.faces.labels[val])
     held_out = np.concatenate([v for v, _ in parts.values()], axis=1)
     y_held = np.concatenate([y for _, y in parts.values()])
-    temperature = fit_temperature(held_out, y_held)
+    temperature = fit_temperature(held_out, y_held) if len(y_held) else 1.0
+    refusal = temperature_refusal(held_out, y_held, temperature)
+    if refusal:
+        hint = ("hold out more faces: train with a larger --val-fraction or more data" if "too few" in refusal
+                else "its probabilities are better calibrated as they are")
+        raise ValueError(f"{path}: {refusal}; the file is left as it was ({hint})")
     fitted_on = f"{len(val_idx)} held-out Training faces (val_fraction {cfg['val_fraction']}, seed {cfg.get('seed', 0)})"
     if len(parts) > 1:
         fitted_on += "".join(f" + {len(y)} of {name}'s validation part" for name, (_, y) in list(parts.items())[1:])
     record = {"temperature": temperature, "fitted_on": fitted_on, "bins": BINS, "tta": tta,
-              "held_out": {"nll_before": nll(views_to_proba(held_out), y_held),
-                           "nll_after": nll(views_to_proba(held_out, temperature), y_held)}}
+              "held_out": {"n": int(len(y_held)),
+                           "nll_before": nll(views_to_proba(held_out), y_held),
+                           "nll_after": nll(views_to_proba(held_out, temperature), y_held),
+                           "ece_before": expected_calibration_error(views_to_proba(held_out), y_held),
+                           "ece_after": expected_calibration_error(views_to_proba(held_out, temperature), y_held)}}
     for name, (v, y) in list(parts.items())[1:]:  # measured on faces the fit saw: one parameter, reported so
         record[f"{name} validation"] = {"ece_before": expected_calibration_error(views_to_proba(v), y),
                                         "ece_after": expected_calibration_error(views_to_proba(v, temperature), y)}

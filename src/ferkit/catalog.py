@@ -1,12 +1,14 @@
-"""What ``ferkit models`` lists: the registered model families (when PyTorch is installed) and the shipped models,
-each with what its own run recorded (architecture, preprocessing, labels, accuracy)."""
+"""What ``ferkit models`` lists: the registered model families (when PyTorch is installed), the shipped models,
+each with what its own run recorded (architecture, preprocessing, labels, accuracy), and the face detectors."""
 
 from __future__ import annotations
 
 
 def describe_models() -> list[str]:
     """One line for the families, a heading, then one line per shipped model (sorted by name; the default is
-    marked). A shipped model whose files cannot be read gets its error as its line, never an exception."""
+    marked), then the face detectors (``--detector``). A shipped model whose files cannot be read gets its error as
+    its line, never an exception."""
+    from ferkit.detect import describe_detectors
     from ferkit.preprocess import describe
     from ferkit.weights import (DEFAULT_MODEL, WeightsError, is_ensemble, read_ensemble, read_manifest,
                                 read_metadata, shipped_path)
@@ -44,4 +46,6 @@ def describe_models() -> list[str]:
         lines.append(f"  {name}{default}: {meta['arch']}{precision}, preprocessing "
                      f"{describe(meta.get('preprocessing'))}, labels {meta.get('label_source', 'fer2013')}; "
                      f"{source}: {acc}")
+    lines.append("face detectors (--detector):")
+    lines.extend(describe_detectors())
     return lines

@@ -94,8 +94,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> np.ndarray:
 
 PRECISIONS = {"fp32": "centerface.onnx", "int8": "centerface-int8.onnx"}  # int8: tools/quantize_detector.py
 
-
-
 class CenterFace:
     """CenterFace on onnxruntime; boxes and landmarks come back in the original image's pixels.
 
@@ -233,6 +231,23 @@ def register_detector(name: str, factory: Callable[..., object]) -> None:
 
 def list_detectors() -> list[str]:
     return sorted(_DETECTORS)
+
+
+def describe_detectors() -> list[str]:
+    """One line per registered detector for ``ferkit models``: name, what it is, its file and size (MB); the
+    default is marked. A detector registered by a user (no shipped file) is listed by name."""
+    lines = []
+    for name in list_detectors():
+        default = " (default)" if name == DEFAULT_DETECTOR else ""
+        precision = name.removeprefix("centerface").lstrip("-") or "fp32"
+        if name.startswith("centerface") and precision in PRECISIONS:
+            path = DETECTORS_DIR / PRECISIONS[precision]
+            how = "published weights" if precision == "fp32" else "quantized by tools/quantize_detector.py"
+            lines.append(f"  {name}{default}: CenterFace (Xu et al. 2019), {precision}, {how}; "
+                         f"{path.name} {path.stat().st_size / 1e6:.1f} MB, MIT licence (LICENSE-centerface)")
+        else:
+            lines.append(f"  {name}{default}: registered with ferkit.detect.register_detector")
+    return lines
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, **kwargs):

@@ -36,6 +36,15 @@ def second_guess_table(probs: np.ndarray, labels: np.ndarray) -> dict:
     return {"pairs": pairs, "overall": row(wrong)}
 
 
+def need_metrics() -> None:
+    """Raise ImportError (one line, with the install hint) when scikit-learn, which computes the metrics, is
+    missing: called before any detection or inference so a core install fails in a second, not after the work."""
+    try:
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        raise ImportError("metrics need scikit-learn: pip install 'ferkit[train]'") from None
+
+
 def compute_metrics(probs: np.ndarray, labels: np.ndarray, found: np.ndarray | None = None) -> dict:
     """Accuracy, top-2 accuracy, per-class precision/recall/F1/support, confusion (rows = true), calibration
     (ECE over 15 bins, NLL).
@@ -49,11 +58,8 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, found: np.ndarray | N
         return _end_to_end_metrics(np.asarray(probs, np.float64), np.asarray(labels), np.asarray(found, bool))
     from ferkit.calibrate import expected_calibration_error, nll
 
-    try:
-        from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
-                                     top_k_accuracy_score)
-    except ImportError:
-        raise ImportError("metrics need scikit-learn: pip install 'ferkit[train]'") from None
+    need_metrics()
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
 
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels)
@@ -197,6 +203,7 @@ def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool 
     :func:`ferkit.data.relabel`)."""
     from ferkit.data import relabel
 
+    need_metrics()
     if labels not in ("fer2013", "ferplus-majority"):
         raise ValueError(f"evaluate against fer2013 or ferplus-majority labels, not {labels!r} (votes and mixed "
                          "targets are distributions, not labels)")

@@ -128,9 +128,11 @@ def evaluate_photo_folder(root: str | Path, model: str | None = None, *, tta: bo
                           detector: str = DEFAULT_DETECTOR, max_side: int = 320, scales: str = "auto",
                           progress: bool = False) -> dict:
     """``ferkit evaluate --photos``: the faces of a photo set found and framed as ``model`` was trained
-    (:func:`find_faces`), then its report (:func:`evaluate_photos`); unreadable photos are in ``unreadable``."""
-    from ferkit.evaluate import model_spec
+    (:func:`find_faces`), then its report (:func:`evaluate_photos`); unreadable photos are in ``unreadable``.
+    Raises ImportError before any photo is read when scikit-learn (the metrics) is missing."""
+    from ferkit.evaluate import model_spec, need_metrics
 
+    need_metrics()
     spec = model_spec(model)
     found = find_faces(root, detector=detector, max_side=max_side, scales=scales, progress=progress,
                        framing=spec.framing, size=spec.size, colour=spec.colour)

@@ -165,15 +165,16 @@ def curves(run: str | Path):
         raise ValueError(f"{path}: the metrics log is empty")
     ep = [r["epoch"] for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=DPI)
-    a.plot(ep, [r["train_loss"] for r in rows], label="train (augmented batches)")
-    a.plot(ep, [r["val_loss"] for r in rows], label="validation")
+    dots = {"marker": "o", "markersize": 4}  # a run of one epoch is one point: a line alone would draw nothing
+    a.plot(ep, [r["train_loss"] for r in rows], label="train (augmented batches)", **dots)
+    a.plot(ep, [r["val_loss"] for r in rows], label="validation", **dots)
     a.set_xlabel("epoch")
     a.set_ylabel("loss")
     a.legend()
-    b.plot(ep, [r["train_acc"] for r in rows], label="train (augmented batches)")
-    b.plot(ep, [r["val_acc"] for r in rows], label="validation")
+    b.plot(ep, [r["train_acc"] for r in rows], label="train (augmented batches)", **dots)
+    b.plot(ep, [r["val_acc"] for r in rows], label="validation", **dots)
     if "test_acc" in rows[0]:
-        b.plot(ep, [r.get("test_acc") for r in rows], label="test (logged, never selects)", linestyle="--")
+        b.plot(ep, [r.get("test_acc") for r in rows], label="test (logged, never selects)", linestyle="--", **dots)
     b.set_xlabel("epoch")
     b.set_ylabel("accuracy")
     b.legend()
@@ -228,7 +229,7 @@ def saliency(model, faces: list[np.ndarray], target: int | None = None, title: s
     plt = _plt()
     rows, cols = _grid(len(faces))
     fig, axes = plt.subplots(rows, cols, figsize=(max(4.5, cols * 2.2), max(4.5, rows * 2.4)), dpi=DPI,
-                             squeeze=False)
+                             squeeze=False, layout="constrained")  # room for the colour bar and its label
     for ax in axes.ravel():
         ax.axis("off")
     im = None
@@ -238,7 +239,7 @@ def saliency(model, faces: list[np.ndarray], target: int | None = None, title: s
         im = ax.imshow(cam, cmap="jet", alpha=0.45, vmin=0, vmax=1)
         ax.set_title(EMOTIONS[cls], fontsize=9)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, label="Grad-CAM (0..1)")
+        fig.colorbar(im, ax=axes, fraction=0.03, label="Grad-CAM (0..1)")
     fig.suptitle(f"{title}where the model looks (Grad-CAM, last convolution)", fontsize=9)
     return fig
 

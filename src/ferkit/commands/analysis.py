@@ -82,6 +82,7 @@ def evaluate(
     max_side: Annotated[int, typer.Option(min=32, help="--photos: the detector's main pass sees the photo downscaled "
                                           "to this many pixels per side (see --scales).")] = 320,
     scales: PhotoScalesOpt = "auto",
+    progress: Annotated[bool, typer.Option(help="--photos: show a progress bar while detecting (on stderr).")] = True,
 ) -> None:
     """Accuracy, top-2, per-class precision/recall/F1, confusion matrix, calibration and the 2nd-guess table,
     on a FER2013 split (--data) or on real photos (--photos).
@@ -89,20 +90,24 @@ def evaluate(
     Shipped models and .onnx files run on onnxruntime; a .safetensors file runs on PyTorch.
     """
     from ferkit.data import DataError, load_fer2013
-    from ferkit.evaluate import evaluate_model, format_report
+    from ferkit.evaluate import evaluate_model, format_report, need_metrics
     from ferkit.images import ImageError
     from ferkit.weights import WeightsError
 
     if (data is None) == (photos is None):
         fail("give --data (a FER2013 file) or --photos (a folder of labelled photos)", 2)
     check_outputs((json_out, "--json"))  # before the evaluation, not after it
+    try:
+        need_metrics()  # a core install: said before any data is read or any face detected
+    except ImportError as exc:
+        fail(str(exc))
     chosen = str(weights) if weights else model
     try:
         if photos is not None:
             from ferkit.photos import evaluate_photo_folder
 
             report = evaluate_photo_folder(photos, chosen, tta=tta, detector=detector, max_side=max_side,
-                                           scales=scales, progress=True)
+                                           scales=scales, progress=progress)
             for error in report["unreadable"].values():
                 typer.echo(f"error: {error}", err=True)
         else:

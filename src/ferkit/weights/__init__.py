@@ -119,6 +119,7 @@ def _resolve(name_or_path: str | Path, kind: str) -> Path:
         files = [path / f"model.{kind}", path / "model.safetensors", path / "model.onnx"]
         for candidate in files:
             if candidate.exists():
+                _check_folder_file(path, candidate)
                 return candidate
         raise WeightsError(f"{path}: a model folder holds model.onnx or model.safetensors; this one has neither")
     if path.suffix in (".safetensors", ".onnx", ".json") or path.exists():
@@ -126,6 +127,21 @@ def _resolve(name_or_path: str | Path, kind: str) -> Path:
             raise WeightsError(f"{path}: no such weight file")
         return path
     return shipped_path(str(name_or_path), kind)
+
+
+def _check_folder_file(folder: Path, path: Path) -> None:
+    """A model folder's ``manifest.json`` (written by ``ferkit finetune``) lists each file's sha256: a file that
+    changed since is refused (WeightsError naming it). A folder without a manifest is taken as it is."""
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.exists():
+        return
+    try:
+        entries = {e["file"]: e["sha256"] for entry in json.loads(manifest_file.read_text()).values()
+                   for e in entry.values() if isinstance(e, dict) and "file" in e}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        raise WeightsError(f"{manifest_file}: not a ferkit manifest (damaged JSON)") from None
+    if path.name in entries and sha256_of(path) != entries[path.name]:
+        raise WeightsError(f"{path}: sha256 does not match {manifest_file.name}: the file changed or is damaged")
 
 
 def is_ensemble(path: str | Path) -> bool:
