@@ -135,10 +135,11 @@ class NoFaces:
 
 
 def fake_stream(monkeypatch, tmp_path, capture):
-    import ferkit.video as video
+    """A file PyAV cannot open, read through the OpenCV fallback (ferkit.decode.CvFile) of ``capture``."""
+    import ferkit.decode as decode
 
     (tmp_path / "clip.webm").write_bytes(b"x")
-    monkeypatch.setattr(video, "_quiet_capture", lambda target: capture)
+    monkeypatch.setattr(decode, "_quiet_capture", lambda target: capture)
     return stream(tmp_path / "clip.webm", recognizer=NoFaces())
 
 
@@ -189,22 +190,27 @@ def test_a_frame_count_that_is_an_estimate_is_not_a_broken_file(monkeypatch, tmp
 
 
 def test_rotation_tags_are_applied(monkeypatch, tmp_path):
-    import ferkit.video as video
+    import ferkit.decode as decode
 
-    clip = make_clip(tmp_path / "c.mp4", frames=3)
     captures = []
-    real = video.cv2.VideoCapture
 
     def recording(*args):
         captures.append(FakeCapture([0.0], 1))
         return captures[-1]
 
-    monkeypatch.setattr(video.cv2, "VideoCapture", recording)
-    video.open_source(clip)
-    assert captures[0].props == {cv2.CAP_PROP_ORIENTATION_AUTO: 1}  # asked for explicitly
-    monkeypatch.setattr(video.cv2, "VideoCapture", real)
+    (tmp_path / "seq.webm").write_bytes(b"x")  # PyAV refuses it: the OpenCV fallback asks for the rotation too
+    monkeypatch.setattr(decode.cv2, "VideoCapture", recording)
+    decode.open_source(tmp_path / "seq.webm")
+    assert captures[0].props == {cv2.CAP_PROP_ORIENTATION_AUTO: 1}
+    monkeypatch.undo()
     portrait = rotated(make_clip(tmp_path / "r.mp4", frames=3))
-    assert [f.image.shape for f in stream(portrait, keep_images=True)] == [(480, 240, 3)] * 3
+    frames = [f.image for f in stream(portrait, keep_images=True)]
+    assert [f.shape for f in frames] == [(480, 240, 3)] * 3
+    cap = cv2.VideoCapture(str(portrait))  # OpenCV's own reading of the tag turns the same way
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    ok, bgr = cap.read()
+    assert ok and bgr.shape == (480, 240, 3)
+    assert np.abs(frames[0].astype(int) - bgr[..., ::-1].astype(int)).mean() < 3
 
 
 def test_cut_between_two_people_starts_a_new_track(tmp_path):
@@ -317,11 +323,17 @@ def test_stream_raises_for_a_source_without_frames(tmp_path):
 def test_live_reader_drops_frames_instead_of_queueing():
     import time
 
-    from ferkit.video import _LatestFrame
+    from ferkit.decode import Camera
 
     class FakeCamera:  # 50 frames, one every 2 ms
         def __init__(self):
             self.n = 0
+
+        def get(self, prop):
+            return 0.0
+
+        def release(self):
+            pass
 
         def read(self):
             if self.n >= 50:
@@ -330,12 +342,13 @@ def test_live_reader_drops_frames_instead_of_queueing():
             self.n += 1
             return True, np.full((4, 4, 3), self.n, np.uint8)
 
-    reader = _LatestFrame(FakeCamera())
+    reader = Camera(FakeCamera())
     taken, dropped, last = 0, 0, 0
     while True:
-        frame, skipped = reader.get()
-        if frame is None:
+        got = reader.read()
+        if got is None:
             break
+        frame, _, skipped = got
         assert frame[0, 0, 0] > last  # always the newest frame, in order
         last = int(frame[0, 0, 0])
         taken += 1
@@ -421,3 +434,101 @@ def test_profile_prints_the_time_of_every_stage(tmp_path):
     assert len({r["frame"] for r in rows}) == 12  # the fp32 detector finds the face on every frame too
     bad = runner.invoke(app, ["video", str(clip), "--detector", "nope"])
     assert bad.exit_code == 1 and "unknown detector 'nope'" in bad.output
+
+
+def make_av_clip(path, video_s=2.0, audio_s=5.0, fps=10):
+    """A Matroska file made with PyAV: a face on a plain background for ``video_s`` seconds (MPEG-4 part 2) and
+    a FLAC tone for ``audio_s`` seconds: the container's duration is the longer of the two."""
+    import fractions
+
+    import av
+
+    a, _ = people()
+    out = av.open(str(path), "w")
+    vs = out.add_stream("mpeg4", rate=fps)
+    vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
+    sound = out.add_stream("flac", rate=16000)
+    sound.layout = "mono"
+    for i in range(int(video_s * fps)):
+        frame = np.full((240, 320, 3), 200, np.uint8)
+        frame[20:220, 80:230] = a[..., ::-1]
+        vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        vf.pts, vf.time_base = i, fractions.Fraction(1, fps)
+        for packet in vs.encode(vf):
+            out.mux(packet)
+    for packet in vs.encode():
+        out.mux(packet)
+    total, pts = int(audio_s * 16000), 0
+    while pts < total:
+        k = min(1024, total - pts)
+        tone = (np.sin(np.arange(pts, pts + k) / 10) * 3000).astype(np.int16)[None]
+        af = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+        af.sample_rate, af.pts, af.time_base = 16000, pts, fractions.Fraction(1, 16000)
+        for packet in sound.encode(af):
+            out.mux(packet)
+        pts += k
+    for packet in sound.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def test_audio_that_outlasts_the_video_is_not_a_truncated_file(tmp_path):
+    """Issue 31 item 5: completeness is judged by the video stream (2 s), not the container (5 s with the audio)."""
+    clip = make_av_clip(tmp_path / "talk.mkv")
+    assert cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT) == 50  # what OpenCV claims: 5 s x 10 fps
+    result = runner.invoke(app, ["video", str(clip), "--jsonl", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "truncated" not in result.output and "20 frame(s)" in result.output
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert len({r["frame"] for r in rows}) == 20 and rows[-1]["time_s"] == pytest.approx(1.9)
+    # the same file cut short is still reported: its video stops before the length the file declares
+    data = clip.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 3])
+    result = runner.invoke(app, ["video", str(tmp_path / "cut.mkv")])
+    assert result.exit_code == 1 and "the rest is unreadable (truncated or broken file)" in result.output
+
+
+def make_resized_stream(path, sizes=((320, 240), (640, 480)), per_size=15):
+    """An MJPEG stream (concatenated JPEGs, as IP cameras send) whose resolution changes: the same scene, a face
+    at the same relative place, first at ``sizes[0]`` then at ``sizes[1]``."""
+    a, _ = people()
+    with open(path, "wb") as f:
+        for w, h in sizes:
+            scene = np.full((240, 320, 3), 200, np.uint8)
+            scene[20:220, 80:230] = a
+            frame = cv2.resize(scene, (w, h), interpolation=cv2.INTER_AREA)
+            for _ in range(per_size):
+                f.write(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes())
+    return path
+
+
+def test_a_resolution_change_gives_boxes_in_each_frames_own_pixels(tmp_path):
+    """Issue 31 item 6: OpenCV rescales every frame to the first size (so boxes came out in the wrong units, with
+    no warning); each frame now keeps its size, the track goes on, and the CLI warns once."""
+    clip = make_resized_stream(tmp_path / "cam.mjpeg")
+    cap = cv2.VideoCapture(str(clip))
+    opencv_sizes = set()
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        opencv_sizes.add(bgr.shape[:2])
+    assert opencv_sizes == {(240, 320)}  # the failure this fixes: OpenCV hides the change
+    info = {}
+    frames = list(stream(clip, keep_images=True, info=info))
+    assert [f.image.shape[:2] for f in frames] == [(240, 320)] * 15 + [(480, 640)] * 15
+    assert info["size_changes"] == [{"frame": 15, "time_s": pytest.approx(frames[15].time_s, abs=1e-4),
+                                     "from": [320, 240], "to": [640, 480]}]
+    small, large = frames[5].faces[0], frames[25].faces[0]
+    assert large.box[2] == pytest.approx(2 * small.box[2], rel=0.1) and large.box[0] == pytest.approx(
+        2 * small.box[0], abs=6)
+    assert small.track_id == large.track_id  # the same person goes on after the change
+    result = runner.invoke(app, ["video", str(clip), "--out", str(tmp_path / "a.mp4")])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "the frame size changes at frame 15" in warnings[0] and "320x240 -> 640x480" in \
+        warnings[0]
+    out = cv2.VideoCapture(str(tmp_path / "a.mp4"))
+    assert (out.get(cv2.CAP_PROP_FRAME_WIDTH), out.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (320, 240)
+    assert out.get(cv2.CAP_PROP_FRAME_COUNT) >= 29  # every frame written, the later ones scaled to the first size

@@ -71,6 +71,16 @@ class Tracker:
         """End every track (a scene cut)."""
         self.tracks = []
 
+    def rescale(self, sx: float, sy: float) -> None:
+        """Scale the live tracks' boxes and landmarks by (``sx``, ``sy``): the stream changed resolution (the same
+        scene at another size), so each track goes on in the new frames' pixels."""
+        from dataclasses import replace
+
+        for t in self.tracks:
+            x, y, w, h = t.face.box
+            marks = None if t.face.landmarks is None else tuple((px * sx, py * sy) for px, py in t.face.landmarks)
+            t.face = replace(t.face, box=(x * sx, y * sy, w * sx, h * sy), landmarks=marks)
+
     def update(self, faces: list[Face], looks: list[np.ndarray]) -> list[_Track]:
         """Assign each face to a track (new or continued); returns the tracks in the order of ``faces``."""
         pairs = []
@@ -122,6 +132,7 @@ class FrameTracker:
         self.rec, self.scene_cut, self.classify_every = recognizer, scene_cut, classify_every
         self.tracker = Tracker(window=window)
         self.previous: np.ndarray | None = None
+        self.size: tuple[int, int] | None = None  # (H, W) of the last frame
         self.times = times
         self._timed = timer(times)
         self.classified = 0  # faces sent to the classifier so far (the rest reused a stable track's probabilities)
@@ -131,6 +142,10 @@ class FrameTracker:
         the detector runs anyway. Every face is classified unless ``classify_every`` lets a stable track keep
         its last probabilities."""
         rec, labels = self.rec, self.rec.labels
+        size = rgb.shape[:2]
+        if self.size is not None and size != self.size:  # a resolution change: the tracks go on in the new pixels
+            self.tracker.rescale(size[1] / self.size[1], size[0] / self.size[0])
+        self.size = size
         with self._timed("scene"):
             small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
             small = small.astype(np.int16)

@@ -18,9 +18,10 @@ classified (mean absolute difference of the two 48x48 crops <= :data:`~ferkit.tr
 may keep those probabilities for up to M frames. :class:`~ferkit.profiling.StageTimes` measures the time of each
 stage (``--profile``).
 
-A file is read as a stream: every frame gets a result, and memory does not grow with the video's length.
-Times are the frames' presentation times as the decoder gives them (right for variable frame rates), and
-phone videos' rotation tags are applied.
+A file is read as a stream (PyAV, :mod:`ferkit.decode`): every frame gets a result, and memory does not grow with
+the video's length. Times are the frames' presentation times as the decoder gives them (right for variable frame
+rates), phone videos' rotation tags are applied, and each frame keeps its own size: after a resolution change
+the boxes are in the new frames' pixels (the CLI warns once).
 A live camera never falls behind: a reader thread keeps only the newest frame, and the frames it had to
 drop are counted in :attr:`FrameResult.skipped`.
 """
@@ -28,23 +29,17 @@ drop are counted in :attr:`FrameResult.skipped`.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: FFmpeg's chatter is not ferkit's error
 import numpy as np
 
+from ferkit.decode import VideoError, open_source  # noqa: F401 - VideoError, open_source: re-exported
 from ferkit.profiling import StageTimes, timer
 from ferkit.tracking import FrameTracker, TrackedFace
-
-
-class VideoError(ValueError):
-    """A video source that cannot be read; the message names the source and the reason."""
 
 
 @dataclass(frozen=True)
@@ -60,103 +55,21 @@ class FrameResult:
         return [{"frame": self.frame, "time_s": round(self.time_s, 4), **f.to_dict()} for f in self.faces]
 
 
-class _LatestFrame:
-    """Reads a live source on a thread and keeps only the newest frame; counts the frames it dropped."""
-
-    def __init__(self, cap: cv2.VideoCapture):
-        self.cap, self.lock, self.frame, self.dropped, self.done = cap, threading.Lock(), None, 0, False
-        self.fresh = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.done:
-            ok, frame = self.cap.read()
-            if not ok:
-                with self.lock:
-                    self.done = True
-                self.fresh.set()
-                return
-            with self.lock:
-                if self.frame is not None:
-                    self.dropped += 1
-                self.frame = frame
-            self.fresh.set()
-
-    def get(self):
-        """The newest frame not yet taken and how many were dropped before it; (None, 0) at the end."""
-        while True:
-            with self.lock:
-                if self.frame is not None:
-                    frame, dropped = self.frame, self.dropped
-                    self.frame, self.dropped = None, 0
-                    return frame, dropped
-                if self.done:
-                    return None, 0
-                self.fresh.clear()
-            self.fresh.wait(0.5)
-
-    def stop(self) -> None:
-        self.done = True
-
-
-def _quiet_capture(target) -> cv2.VideoCapture:
-    """cv2.VideoCapture without OpenCV's and FFmpeg's own warnings on stderr (``[ WARN:0@0.1] ...``, ``moov
-    atom not found``): a source that cannot be opened gets ferkit's one-line error instead."""
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        return cv2.VideoCapture(target)
-    finally:
-        logging.setLogLevel(level)
-
-
-def open_source(source: str | Path | int) -> tuple[cv2.VideoCapture, bool]:
-    """An opened capture and whether it is live (a camera index)."""
-    if isinstance(source, int):
-        cap = _quiet_capture(source)
-        if not cap.isOpened():
-            raise VideoError(f"camera {source}: cannot be opened")
-        return cap, True
-    from ferkit.images import check_file
-
-    path = check_file(source, "a video", VideoError)
-    cap = _quiet_capture(str(path))
-    if not cap.isOpened():
-        raise VideoError(f"{path}: not a readable video")
-    if hasattr(cv2, "CAP_PROP_ORIENTATION_AUTO"):  # phone videos: apply the rotation tag, frames come upright
-        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-    return cap, False
-
-
-def presentation_time(position_ms: float, index: int, fps: float, previous: float | None) -> float:
-    """The time (s) of frame ``index``: the decoder's position after reading it (``CAP_PROP_POS_MSEC``),
-    which follows a variable frame rate. Where the container gives none -- 0 after the first frame, negative,
-    not a number, or not after ``previous`` (the last frame's time) -- the frame is placed ``1 / fps`` after
-    the previous one (``index / fps`` for a source without any times)."""
-    t = position_ms / 1000.0
+def presentation_time(position_s: float | None, index: int, fps: float, previous: float | None) -> float:
+    """The time (s) of frame ``index``: its presentation time as the source gives it (PyAV: the frame's own;
+    OpenCV: ``CAP_PROP_POS_MSEC`` after reading it), which follows a variable frame rate. Where the source gives
+    none -- None, 0 after the first frame, negative, not a number, or not after ``previous`` (the last frame's
+    time) -- the frame is placed ``1 / fps`` after the previous one (``index / fps`` for a source without any
+    times)."""
+    t = float("nan") if position_s is None else float(position_s)
     if np.isfinite(t) and t >= 0 and (index == 0 or t > 0) and (previous is None or t > previous):
-        return float(t)
+        return t
     return index / fps if previous is None else previous + 1.0 / fps
 
 
-def _read(cap) -> np.ndarray | None:
-    """The next frame of a file, or None at its end. A failed read is retried once (``grab``): the decoder
-    may skip a broken packet and go on."""
-    ok, bgr = cap.read()
-    if ok:
-        return bgr
-    if cap.grab():
-        ok, bgr = cap.retrieve()
-        if ok:
-            return bgr
-    return None
-
-
 def ended_early(last_s: float | None, expected: int, fps: float) -> bool:
-    """Whether a file whose decoder stopped after a frame at ``last_s`` seconds ended before its container's
-    duration (``expected`` frames at ``fps``, as OpenCV reports them). The frame count is an estimate in some
+    """Whether a file whose decoder stopped after a frame at ``last_s`` seconds ended before its video stream's
+    length (``expected`` frames at ``fps``: :attr:`ferkit.decode.FrameSource.frames`). The frame count is an estimate in some
     containers (duration x nominal rate: Matroska/WebM, variable frame rates), so fewer frames than it says is
     not an error: the file is broken only where its frames stop short of the duration, by more than
     0.5 s or 3 frames."""
@@ -178,10 +91,13 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     every face on every frame). ``times``: a :class:`StageTimes` that receives each stage's time (``decode``
     included).
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
-    Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its
-    container's duration (after yielding every frame it could read; see :func:`ended_early`). A file's
-    ``time_s`` is each frame's presentation time (:func:`presentation_time`); rotation tags are applied. ``info``, if given, receives the source's ``fps``,
-    ``frames`` (0 if unknown) and ``live`` once it is opened.
+    Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its video
+    stream's length (after yielding every frame it could read; see :func:`ended_early`; an audio track that
+    outlasts the video does not count). A file is read by :mod:`ferkit.decode`: each frame at its own size
+    (boxes are in that frame's pixels, also after a resolution change: the tracks go on, rescaled), ``time_s`` its
+    presentation time (:func:`presentation_time`), rotation tags applied. ``info``, if given, receives the
+    source's ``fps``, ``frames`` (0 if unknown) and ``live`` once it is opened, and ``size_changes``: a
+    ``{"frame", "time_s", "from": [W, H], "to": [W, H]}`` for each resolution change, as it comes.
     """
     from ferkit.recognize import Recognizer
 
@@ -190,37 +106,31 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
         raise ValueError(f"window and detect_every must be at least 1, not {window} and {detect_every}")
     if classify_every < 1:
         raise ValueError(f"classify_every must be at least 1, not {classify_every}")
-    cap, live = open_source(source)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    fps = fps if 1.0 <= fps <= 1000.0 else 30.0
-    expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not live else 0
+    src = open_source(source)
+    live, fps = src.live, src.fps
+    expected = 0 if live else src.frames
     if info is not None:
-        info.update(fps=fps, frames=expected, live=live)
+        info.update(fps=fps, frames=expected, live=live, size_changes=[])
     tracker = FrameTracker(rec, window=window, scene_cut=scene_cut, classify_every=classify_every, times=times)
     timed = timer(times)
-    reader = _LatestFrame(cap) if live else None
-    start, index, t = time.perf_counter(), -1, None
+    start, index, t, size = time.perf_counter(), -1, None, None
     try:
         while True:
             with timed("decode"):
-                if reader is not None:
-                    bgr, dropped = reader.get()
-                else:
-                    bgr, dropped = _read(cap), 0
-                rgb = None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if bgr is None:
+                got = src.read()
+            if got is None:
                 break
+            rgb, position, dropped = got
             index += 1 + dropped
-            if live:
-                t = time.perf_counter() - start
-            else:
-                t = presentation_time(cap.get(cv2.CAP_PROP_POS_MSEC), index, fps, t)
+            t = time.perf_counter() - start if live else presentation_time(position, index, fps, t)
+            if size is not None and rgb.shape[:2] != size and info is not None:
+                info["size_changes"].append({"frame": index, "time_s": round(t, 4), "from": [size[1], size[0]],
+                                             "to": [rgb.shape[1], rgb.shape[0]]})
+            size = rgb.shape[:2]
             out = tracker.step(rgb, detect=index % detect_every == 0)
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
     finally:
-        if reader is not None:
-            reader.stop()
-        cap.release()
+        src.close()
     if index < 0:
         raise VideoError(f"{source}: no frames could be read")
     if not live and ended_early(t, expected, fps):
@@ -281,7 +191,8 @@ def draw_frame(frame: FrameResult, labels: list[str]) -> np.ndarray:
 
 
 class AnnotatedVideo:
-    """An MP4 (mp4v) file written frame by frame at a constant ``fps``; the size is taken from the first frame.
+    """An MP4 (mp4v) file written frame by frame at a constant ``fps``; the size is taken from the first frame
+    (later frames of another size, after a resolution change, are scaled to it).
 
     Given each frame's presentation time, output frame k shows the last frame due by k / ``fps`` seconds
     (rounded to the nearest place): a variable-frame-rate source keeps its timing, a frame repeated over a
@@ -299,6 +210,9 @@ class AnnotatedVideo:
             if not self.writer.isOpened():
                 raise VideoError(f"{self.path}: cannot write a video here")
             self.start = time_s
+            self.size = (bgr.shape[1], bgr.shape[0])
+        if (bgr.shape[1], bgr.shape[0]) != self.size:  # the source changed resolution: one file keeps one size
+            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         if self.pending is not None:
             place = self.written + 1
             if time_s is not None and self.start is not None:
@@ -326,6 +240,17 @@ class VideoReport:
     summary: Summary
     seconds: float
     error: str | None = None
+    size_changes: list[dict] = field(default_factory=list)  # resolution changes, as stream()'s info gives them
+
+    def warnings(self, source) -> list[str]:
+        """One line per kind of thing the user should know that is not an error (a resolution change)."""
+        if not self.size_changes:
+            return []
+        first = self.size_changes[0]
+        more = f" (and {len(self.size_changes) - 1} more change(s))" if len(self.size_changes) > 1 else ""
+        return [f"{source}: the frame size changes at frame {first['frame']} ({first['time_s']:.2f} s), "
+                f"{first['from'][0]}x{first['from'][1]} -> {first['to'][0]}x{first['to'][1]}{more}; boxes are in "
+                "each frame's own pixels (an annotated --out video keeps the first size)"]
 
     @property
     def read_nothing(self) -> bool:
@@ -409,7 +334,8 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
             writer.close()
         if sink is not None and close:
             sink.close()
-    report = VideoReport(frames, skipped, summary, time.perf_counter() - start, error)
+    report = VideoReport(frames, skipped, summary, time.perf_counter() - start, error,
+                         source_info.get("size_changes", []))
     if summary_json is not None and not report.read_nothing:
         Path(summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     return report

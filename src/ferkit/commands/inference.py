@@ -271,6 +271,8 @@ def video(
     report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
                        classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,
                        times=times)
+    for line in report.warnings(source if camera is None else f"camera {camera}"):
+        typer.echo(f"warning: {line}", err=True)
     nothing_else = out is None and jsonl is None and summary_json is None and not show
     if (summary or nothing_else) and not report.read_nothing:  # with no output asked for, the summary is the result
         print(report.summary.format(), file=sys.stderr if jsonl == "-" else sys.stdout)
