@@ -223,7 +223,8 @@ def test_cut_between_two_people_starts_a_new_track(tmp_path):
     assert {r["track_id"] for r in rows if r["frame"] < 20} == {0}
     assert {r["track_id"] for r in rows if r["frame"] >= 20} == {1}
     for r in rows:
-        assert set(r) == {"frame", "time_s", "track_id", "box", "score", "emotion", "probabilities", "smoothed"}
+        assert set(r) == {"frame", "time_s", "track_id", "box", "score", "emotion", "probabilities", "smoothed",
+                          "landmarks", "pose"}
         assert abs(sum(r["smoothed"].values()) - 1) < 1e-3 and r["emotion"] == max(r["smoothed"], key=r["smoothed"].get)
     assert rows[20]["time_s"] == pytest.approx(1.0)  # 20 fps
     cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))

@@ -341,12 +341,12 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
         report["precision"] = "int8"
         report["held_out_accuracy_int8"] = _quantize_folder(out, faces.crops[train_idx], faces.crops[held_idx],
                                                             faces.labels[held_idx])
+    report["seconds"] = time.perf_counter() - started  # everything but writing these two small files
     (out / "finetune.json").write_text(json.dumps(report, indent=2) + "\n")
     with open(out / "skipped.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "reason"])
         writer.writerows(faces.skipped)
-    report["seconds"] = time.perf_counter() - started
     log(f"{len(faces)} faces ({len(train_idx)} trained on, {len(held_idx)} held out), {len(faces.skipped)} skipped; "
         f"held-out accuracy {base_acc * 100:.1f}% -> {after_acc * 100:.1f}% (best epoch {report['best_epoch']}); "
         f"{report['seconds']:.1f} s; model folder {out}"

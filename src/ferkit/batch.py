@@ -46,20 +46,25 @@ def schemas() -> dict:
     import pyarrow as pa
 
     probs = pa.struct([(e, pa.float64()) for e in EMOTIONS])
+    marks = pa.list_(pa.list_(pa.float64()))
+    pose = pa.struct([("yaw", pa.float64()), ("pitch", pa.float64()), ("roll", pa.float64()), ("reliable", pa.bool_())])
     face = pa.struct([("box", pa.list_(pa.int64())), ("score", pa.float64()), ("emotion", pa.string()),
                       ("probabilities", probs), ("low_confidence", pa.bool_()), ("small", pa.bool_()),
-                      ("uncertain", pa.bool_())])
+                      ("uncertain", pa.bool_()), ("landmarks", marks), ("pose", pose)])
     image = pa.schema([("schema_version", pa.int64()), ("path", pa.string()), ("width", pa.int64()),
                        ("height", pa.int64()), ("faces", pa.list_(face)), ("error", pa.string())])
     from ferkit.outputs import CSV_FIELDS
 
+    from ferkit.outputs import LANDMARK_FIELDS
+
     types = {"path": pa.string(), "emotion": pa.string(), "error": pa.string(), "score": pa.float64(),
-             "low_confidence": pa.bool_(), "small": pa.bool_(), "uncertain": pa.bool_(),
-             **{e: pa.float64() for e in EMOTIONS}}
+             "low_confidence": pa.bool_(), "small": pa.bool_(), "uncertain": pa.bool_(), "pose_reliable": pa.bool_(),
+             **{e: pa.float64() for e in EMOTIONS}, **{f: pa.float64() for f in [*LANDMARK_FIELDS, "yaw", "pitch", "roll"]}}
     per_face = pa.schema([(f, types.get(f, pa.int64())) for f in CSV_FIELDS])
     video = pa.schema([("video", pa.string()), ("frame", pa.int64()), ("time_s", pa.float64()),
                        ("track_id", pa.int64()), ("box", pa.list_(pa.int64())), ("score", pa.float64()),
-                       ("emotion", pa.string()), ("probabilities", probs), ("smoothed", probs), ("error", pa.string())])
+                       ("emotion", pa.string()), ("probabilities", probs), ("smoothed", probs), ("landmarks", marks),
+                       ("pose", pose), ("error", pa.string())])
     return {"image": image, "face": per_face, "video": video}
 
 
@@ -322,8 +327,9 @@ def run_photos(inputs: list[str], out: str | os.PathLike, *, address: str | None
         raise ValueError("no image files found in: " + ", ".join(map(str, inputs)))
     start = time.perf_counter()
     _check_cpus()
+    batches = -(-len(paths) // options.get("batch_size", 16))  # no more workers than batches to give them
     ds = predict_dataset(ray.data.from_items([{"path": p} for p in paths]), per_face=per_face,
-                         num_workers=num_workers, **options).materialize()
+                         num_workers=min(num_workers or _cpus(), batches), **options).materialize()
     _write(ds, Path(out), fmt)
     errors = _count_errors(ds)
     return {"images": len(paths), "rows": ds.count(), "errors": errors, "seconds": time.perf_counter() - start,
@@ -342,8 +348,8 @@ def run_videos(inputs: list[str], out: str | os.PathLike, *, summary_json: str |
     startup = init(address)
     start = time.perf_counter()
     _check_cpus()
-    ds = video_dataset(ray.data.from_items([{"path": v} for v in videos]), num_workers=num_workers,
-                       **options).materialize()
+    ds = video_dataset(ray.data.from_items([{"path": v} for v in videos]),
+                       num_workers=min(num_workers or _cpus(), max(1, len(videos))), **options).materialize()
     _write(ds, Path(out), fmt)
     failed = {row["video"]: row["error"] for row in ds.select_columns(["video", "error"]).iter_rows()
               if row["error"] is not None}

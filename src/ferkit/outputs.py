@@ -144,8 +144,24 @@ def open_output(target: str | os.PathLike, *, pending: bool = True):
 
 
 # One CSV row per face (one row with empty face fields for an image without faces or with an error).
+LANDMARK_NAMES = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")  # image-left/right, as detected
+LANDMARK_FIELDS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
+POSE_FIELDS = ["yaw", "pitch", "roll", "pose_reliable"]
 CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
-              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "uncertain", "error"]
+              "happy", "sad", "surprise", "neutral", "low_confidence", "small", "uncertain", *LANDMARK_FIELDS,
+              *POSE_FIELDS, "error"]
+
+
+def landmark_columns(face: dict) -> dict:
+    """A record face's landmarks and pose as flat columns (:data:`LANDMARK_FIELDS`, :data:`POSE_FIELDS`); empty
+    strings where it has none."""
+    marks, pose = face.get("landmarks"), face.get("pose")
+    out = dict.fromkeys(LANDMARK_FIELDS + POSE_FIELDS, "")
+    if marks:
+        out.update({f"{name}_{axis}": v for name, point in zip(LANDMARK_NAMES, marks) for axis, v in zip("xy", point)})
+    if pose:
+        out.update({"yaw": pose["yaw"], "pitch": pose["pitch"], "roll": pose["roll"], "pose_reliable": pose["reliable"]})
+    return out
 
 
 def csv_rows(record: dict):
@@ -157,7 +173,7 @@ def csv_rows(record: dict):
         x, y, w, h = face["box"]
         yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
                **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"],
-               "uncertain": face.get("uncertain", False)}
+               "uncertain": face.get("uncertain", False), **landmark_columns(face)}
 
 
 class RecordWriter:
@@ -238,5 +254,5 @@ class RecordWriter:
         self.close(discard=exc_type is not None and self.written == 0)
 
 
-__all__ = ["CSV_FIELDS", "OutputError", "RecordWriter", "check_apart", "check_writable", "csv_rows", "open_output",
+__all__ = ["CSV_FIELDS", "LANDMARK_FIELDS", "LANDMARK_NAMES", "POSE_FIELDS", "landmark_columns", "OutputError", "RecordWriter", "check_apart", "check_writable", "csv_rows", "open_output",
            "same_file"]

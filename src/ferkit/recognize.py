@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.images import ImageError, from_array, read_image
+from ferkit.pose import HeadPose, head_pose
 from ferkit.weights import DEFAULT_DETECTOR
 
 SCHEMA_VERSION = 1
@@ -35,11 +36,22 @@ class FaceResult:
     low_confidence: bool  # the top probability is under LOW_CONFIDENCE
     small: bool  # the face is narrower than the recogniser's min_face pixels: too small to trust
     uncertain: bool = False  # the top probability is under the recogniser's min_confidence: emotion is UNCERTAIN
+    # the detector's 5 landmarks (x, y) in image pixels: image-left eye, image-right eye, nose tip, mouth corners
+    landmarks: tuple[tuple[float, float], ...] | None = None
+    pose: HeadPose | None = None  # approximate head pose from the landmarks (ferkit.pose)
 
     def to_dict(self) -> dict:
         return {"box": list(self.box), "score": round(self.score, 4), "emotion": self.emotion,
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-                "low_confidence": self.low_confidence, "small": self.small, "uncertain": self.uncertain}
+                "low_confidence": self.low_confidence, "small": self.small, "uncertain": self.uncertain,
+                **landmark_fields(self.landmarks, self.pose)}
+
+
+def landmark_fields(landmarks, pose) -> dict:
+    """The ``landmarks`` ([[x, y] x 5], px to 0.1) and ``pose`` ({yaw, pitch, roll, reliable}, degrees to 0.1) of
+    a record; None where the face has no landmarks (``--no-detect``)."""
+    return {"landmarks": None if landmarks is None else [[round(float(x), 1), round(float(y), 1)] for x, y in landmarks],
+            "pose": None if pose is None else pose.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -90,12 +102,15 @@ class Recognizer:
         self.min_confidence = min_confidence
 
     def locate(self, rgb: np.ndarray) -> list:
-        """The faces in an RGB image: the detector's, or the whole image as one face with ``detect=False``."""
+        """The faces in an RGB image: the detector's (a face tilted by 10 degrees or more gets its landmarks found
+        again upright: :func:`ferkit.detect.upright_landmarks`), or the whole image as one face with ``detect=False``."""
         if self.detector is None:
             from ferkit.detect import Face
 
             return [Face((0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0])), 1.0)]
-        return self.detector.detect(rgb)
+        from ferkit.detect import upright_landmarks
+
+        return [upright_landmarks(self.detector, rgb, f) for f in self.detector.detect(rgb)]
 
     def crops(self, rgb: np.ndarray, faces: list) -> np.ndarray:
         """The crops (N, *spec.face_shape) uint8 of ``faces`` in ``rgb`` as the model takes them (48x48 grey, or
@@ -123,7 +138,8 @@ class Recognizer:
             out.append(FaceResult((int(round(x)), int(round(y)), int(round(w)), int(round(h))), float(face.score),
                                   UNCERTAIN if uncertain else self.labels[top],
                                   {name: float(v) for name, v in zip(self.labels, p)},
-                                  bool(p[top] < LOW_CONFIDENCE), bool(min(w, h) < self.min_face), uncertain))
+                                  bool(p[top] < LOW_CONFIDENCE), bool(min(w, h) < self.min_face), uncertain,
+                                  face.landmarks, head_pose(face.landmarks, face.box)))
         return out
 
     def predict(self, image, *, color: str | None = None) -> ImageResult:

@@ -14,7 +14,8 @@ import numpy as np
 
 from ferkit.detect import Face, iou
 from ferkit.profiling import StageTimes, timer
-from ferkit.recognize import UNCERTAIN
+from ferkit.pose import HeadPose, head_pose
+from ferkit.recognize import UNCERTAIN, landmark_fields
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,14 @@ class TrackedFace:
     emotion: str  # argmax of `smoothed`, or "uncertain" where its top value is under the recogniser's min_confidence
     probabilities: dict[str, float]  # this frame's own (raw) probabilities
     smoothed: dict[str, float]  # mean over the track's last `window` frames
+    landmarks: tuple[tuple[float, float], ...] | None = None  # the 5 landmarks (x, y) in frame pixels
+    pose: HeadPose | None = None  # approximate head pose from the landmarks (ferkit.pose)
 
     def to_dict(self) -> dict:
         return {"track_id": self.track_id, "box": list(self.box), "score": round(self.score, 4),
                 "emotion": self.emotion, "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-                "smoothed": {k: round(v, 4) for k, v in self.smoothed.items()}}
+                "smoothed": {k: round(v, 4) for k, v in self.smoothed.items()},
+                **landmark_fields(self.landmarks, self.pose)}
 
 
 def thumbnail(crop: np.ndarray) -> np.ndarray:
@@ -179,7 +183,8 @@ class FrameTracker:
             out.append(TrackedFace(track.id, (int(round(x)), int(round(y)), int(round(w)), int(round(h))),
                                    float(face.score), emotion,
                                    {k: float(v) for k, v in zip(labels, p)},
-                                   {k: float(v) for k, v in zip(labels, mean)}))
+                                   {k: float(v) for k, v in zip(labels, mean)},
+                                   face.landmarks, head_pose(face.landmarks, face.box)))
         return out
 
     def _stable(self, track: _Track, crop: np.ndarray) -> bool:

@@ -177,6 +177,10 @@ def curves(run: str | Path):
         b.plot(ep, [r.get("test_acc") for r in rows], label="test (logged, never selects)", linestyle="--", **dots)
     b.set_xlabel("epoch")
     b.set_ylabel("accuracy")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     b.legend()
     fig.suptitle(f"training curves: {path.parent.name}")
     fig.tight_layout()
