@@ -12,7 +12,8 @@ from __future__ import annotations
 from ferkit.labels import EMOTIONS
 
 __version__ = "0.1.0"
-__all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013", "finetune"]
+__all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013", "finetune",
+           "to_pandas"]
 
 
 def __getattr__(name: str):
@@ -33,6 +34,10 @@ def __getattr__(name: str):
         from ferkit.adapt import finetune
 
         return finetune
+    if name == "to_pandas":
+        from ferkit.outputs import to_pandas
+
+        return to_pandas
     if name == "load_fer2013":
         from ferkit.data import load_fer2013
 

@@ -57,7 +57,7 @@ def schemas() -> dict:
 
     from ferkit.outputs import LANDMARK_FIELDS
 
-    types = {"path": pa.string(), "emotion": pa.string(), "error": pa.string(), "score": pa.float64(),
+    types = {"path": pa.string(), "emotion": pa.string(), "error": pa.string(), "score": pa.float64(), "crop": pa.string(),
              "low_confidence": pa.bool_(), "small": pa.bool_(), "uncertain": pa.bool_(), "pose_reliable": pa.bool_(),
              **{e: pa.float64() for e in EMOTIONS}, **{f: pa.float64() for f in [*LANDMARK_FIELDS, "yaw", "pitch", "roll"]}}
     per_face = pa.schema([(f, types.get(f, pa.int64())) for f in CSV_FIELDS])

@@ -27,3 +27,6 @@ def label_from_name(name: str) -> int:
         return _SYNONYMS[name.strip().lower()]
     except KeyError:
         raise KeyError(f"unknown emotion name {name!r}; expected one of {', '.join(EMOTIONS)}") from None
+
+
+LOW_CONFIDENCE = 0.4  # a face whose top probability is under this is flagged `low_confidence` in every record

@@ -60,6 +60,33 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return a.resolve() == b.resolve()
 
 
+def save_crop(path: str | os.PathLike, crop) -> Path:
+    """Write one face crop, (size, size) grey or (size, size, 3) RGB uint8 as the model saw it, as a PNG file
+    (folders made as needed); returns its path. Raises OutputError when it cannot be written."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)):
+        raise OutputError(f"{path}: the face crop cannot be written here")
+    return path
+
+
+def check_crops_folder(folder: str | os.PathLike, inputs: list, searched: list | None = None) -> None:
+    """Refuse a ``--crops`` folder that holds one of ``inputs`` or lies inside a folder the inputs were searched in
+    (``searched``): the crops would mix with the photos, and the next run over that folder would read them as
+    photos. Raises :class:`OutputError` naming the input or the folder."""
+    root = Path(folder).resolve()
+    for p in inputs:
+        if root in Path(p).resolve().parents:
+            raise OutputError(f"{folder}: --crops is a folder that holds inputs ({p}); give the crops a folder of "
+                              "their own")
+    for d in searched or []:
+        if Path(d).is_dir() and (root == Path(d).resolve() or Path(d).resolve() in root.parents):
+            raise OutputError(f"{folder}: --crops lies inside {d}, a folder of inputs (the next run over it would "
+                              "read the crops as photos); give the crops a folder of their own")
+
+
 def check_apart(inputs: list, outputs: dict[str, str | os.PathLike | None], *, annotated: list | None = None) -> None:
     """Refuse, before anything is written, an output that would destroy an input or another output: an output
     file (``outputs``: option -> path; ``None`` and ``-`` skipped) that is one of ``inputs``, two options naming one
@@ -149,7 +176,7 @@ LANDMARK_FIELDS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
 POSE_FIELDS = ["yaw", "pitch", "roll", "pose_reliable"]
 CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
               "happy", "sad", "surprise", "neutral", "low_confidence", "small", "uncertain", *LANDMARK_FIELDS,
-              *POSE_FIELDS, "error"]
+              *POSE_FIELDS, "crop", "error"]
 
 
 def landmark_columns(face: dict) -> dict:
@@ -173,7 +200,55 @@ def csv_rows(record: dict):
         x, y, w, h = face["box"]
         yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
                **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"],
-               "uncertain": face.get("uncertain", False), **landmark_columns(face)}
+               "uncertain": face.get("uncertain", False), **landmark_columns(face), "crop": face.get("crop", "")}
+
+
+VIDEO_FIELDS = ["frame", "time_s", "track_id", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
+                "happy", "sad", "surprise", "neutral", *[f"smoothed_{e}" for e in ("angry", "disgust", "fear", "happy",
+                                                                                   "sad", "surprise", "neutral")],
+                "low_confidence", *LANDMARK_FIELDS, *POSE_FIELDS, "crop"]
+
+
+def video_columns(row: dict) -> dict:
+    """One ``ferkit video --jsonl`` row flat (:data:`VIDEO_FIELDS`): the box as x, y, w, h, this frame's own
+    probabilities, the smoothed ones as ``smoothed_<emotion>``, ``low_confidence`` (the smoothed top under 0.4)."""
+    from ferkit.labels import LOW_CONFIDENCE
+
+    x, y, w, h = row["box"]
+    smoothed = row["smoothed"]
+    return {"frame": row["frame"], "time_s": row["time_s"], "track_id": row["track_id"], "x": x, "y": y, "w": w,
+            "h": h, "score": row["score"], "emotion": row["emotion"], **row["probabilities"],
+            **{f"smoothed_{k}": v for k, v in smoothed.items()},
+            "low_confidence": max(smoothed.values()) < LOW_CONFIDENCE, **landmark_columns(row),
+            "crop": row.get("crop", "")}
+
+
+def to_pandas(results):
+    """A pandas DataFrame of results, one row per face: photos (:class:`~ferkit.recognize.ImageResult` objects or
+    their record dicts: the ``--csv`` columns, :data:`CSV_FIELDS`, an image without faces or with an error one row
+    of its own) or video (:class:`~ferkit.video.FrameResult` objects or ``--jsonl`` rows: one row per face per
+    frame, :data:`VIDEO_FIELDS`). Missing values are NaN/None. Needs pandas (``pip install pandas``; in the
+    ``train`` extra): raises ImportError with that hint."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("DataFrames need pandas: pip install pandas (or ferkit[train])") from None
+    rows, columns = [], CSV_FIELDS
+    for item in results:
+        if hasattr(item, "rows") and hasattr(item, "faces"):  # a video FrameResult
+            rows += [video_columns(r) for r in item.rows()]
+            columns = VIDEO_FIELDS
+        elif isinstance(item, dict) and "frame" in item:  # a video row
+            rows.append(video_columns(item))
+            columns = VIDEO_FIELDS
+        else:
+            record = item if isinstance(item, dict) else item.to_dict()
+            rows += list(csv_rows(record))
+    frame = pd.DataFrame([{k: (None if v == "" else v) for k, v in r.items()} for r in rows], columns=columns)
+    numeric = [c for c in columns if c not in ("path", "emotion", "error", "crop", "low_confidence", "small",
+                                               "uncertain", "pose_reliable")]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    return frame
 
 
 class RecordWriter:
@@ -254,5 +329,5 @@ class RecordWriter:
         self.close(discard=exc_type is not None and self.written == 0)
 
 
-__all__ = ["CSV_FIELDS", "LANDMARK_FIELDS", "LANDMARK_NAMES", "POSE_FIELDS", "landmark_columns", "OutputError", "RecordWriter", "check_apart", "check_writable", "csv_rows", "open_output",
+__all__ = ["VIDEO_FIELDS", "check_crops_folder", "save_crop", "to_pandas", "video_columns", "CSV_FIELDS", "LANDMARK_FIELDS", "LANDMARK_NAMES", "POSE_FIELDS", "landmark_columns", "OutputError", "RecordWriter", "check_apart", "check_writable", "csv_rows", "open_output",
            "same_file"]

@@ -38,7 +38,8 @@ class PhotoJob:
 
     Each :class:`~ferkit.recognize.ImageResult` is yielded after its record went to ``writer`` and, with
     ``annotate`` (a folder), its annotated PNG was written there (boxes, labels, probability bars; paths
-    mirror the inputs). Unreadable files give a result with ``error`` set; the rest still run. ``recognizer``
+    mirror the inputs); with ``crops`` (a folder), each face's crop as the model saw it (:func:`write_crops`), its
+    path in the face's record as ``crop``. Unreadable files give a result with ``error`` set; the rest still run. ``recognizer``
     keywords go to :class:`~ferkit.recognize.Recognizer` (``detect=False``: each whole image is one face).
 
     Raises :class:`NoImagesError` (no image under ``paths``), :class:`~ferkit.weights.WeightsError` (a model
@@ -46,14 +47,15 @@ class PhotoJob:
     """
 
     def __init__(self, paths: list[str] | None, writer: RecordWriter, *, default: Path = SAMPLE_PHOTO,
-                 annotate: Path | None = None, progress: bool = False, threads: int = 0, **recognizer):
+                 annotate: Path | None = None, progress: bool = False, threads: int = 0, crops: Path | None = None,
+                 **recognizer):
         from ferkit.onnx_io import cpu_count
         from ferkit.recognize import Recognizer
 
         self.files = image_files(paths, default)
         self.recognizer = Recognizer(threads=1, **recognizer)
         self.workers = threads or cpu_count()
-        self.writer, self.annotate, self.progress = writer, annotate, progress
+        self.writer, self.annotate, self.progress, self.crops = writer, annotate, progress, crops
 
     @property
     def labels(self) -> list[str]:
@@ -61,21 +63,41 @@ class PhotoJob:
 
     def __iter__(self) -> Iterator:
         annotate = self.annotate
-        results = self.recognizer.predict_paths(self.files, keep_images=annotate is not None, workers=self.workers)
+        results = self.recognizer.predict_paths(self.files, keep_images=annotate is not None, workers=self.workers,
+                                                keep_crops=True)
         if self.progress:
             from tqdm import tqdm
 
             results = tqdm(results, total=len(self.files), unit="image", file=sys.stderr, disable=None, leave=False)
+        import cv2
+
+        from ferkit.annotate import annotate as draw, annotated_paths
+
         if annotate is not None:
-            import cv2
-
-            from ferkit.annotate import annotate as draw, annotated_paths
-
             targets = annotated_paths(annotate, self.files)
-        for index, item in enumerate(results):
-            result, rgb = item if annotate is not None else (item, None)
+        crop_bases = annotated_paths(self.crops, self.files) if self.crops is not None else None
+        for index, (result, rgb, crops) in enumerate(results):
             if rgb is not None:
                 targets[index].parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(targets[index]), draw(rgb, result.faces, self.labels))
-            self.writer.write(result.to_dict())
+            record = result.to_dict()
+            if crop_bases is not None:
+                for face, path in zip(record["faces"], write_crops(crop_bases[index], crops)):
+                    face["crop"] = str(path)
+            self.writer.write(record)
             yield result
+
+
+def crop_paths(base: Path, count: int) -> list[Path]:
+    """Where the ``count`` face crops of one input go: ``base`` (its place in the crops folder, as
+    :func:`ferkit.annotate.annotated_paths` gives it) with ``_face0.png``, ``_face1.png``... (the face's index in
+    its record)."""
+    return [base.with_name(f"{base.stem}_face{i}.png") for i in range(count)]
+
+
+def write_crops(base: Path, crops) -> list[Path]:
+    """Write one input's face crops (F, size, size) grey or (F, size, size, 3) RGB uint8, as the model saw them,
+    as PNG files (:func:`crop_paths`); returns their paths."""
+    from ferkit.outputs import save_crop
+
+    return [save_crop(path, crop) for path, crop in zip(crop_paths(base, len(crops)), crops)]

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.images import ImageError, from_array, read_image
+from ferkit.labels import LOW_CONFIDENCE  # noqa: F401 - re-exported: a top probability under it is `low_confidence`
 from ferkit.pose import HeadPose, head_pose
 from ferkit.weights import DEFAULT_DETECTOR
 
 SCHEMA_VERSION = 1
-LOW_CONFIDENCE = 0.4  # a top probability under this is flagged `low_confidence`
 UNCERTAIN = "uncertain"  # the emotion of a face whose top probability is under the recogniser's min_confidence
 
 
@@ -65,6 +65,13 @@ class ImageResult:
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "path": self.path, "width": self.width, "height": self.height,
                 "faces": [f.to_dict() for f in self.faces], "error": self.error}
+
+    def to_pandas(self):
+        """This image's faces as a pandas DataFrame, one row per face (the ``--csv`` columns); see
+        :func:`ferkit.outputs.to_pandas` for many images or a video. Needs pandas."""
+        from ferkit.outputs import to_pandas
+
+        return to_pandas([self])
 
 
 class Recognizer:
@@ -175,10 +182,12 @@ class Recognizer:
         return ImageResult(path, int(rgb.shape[1]), int(rgb.shape[0]), self._results(faces, probs))
 
     def predict_paths(self, paths: Iterable[str | os.PathLike], batch_faces: int = 64, *, keep_images: bool = False,
-                      workers: int = 1) -> Iterator:
+                      workers: int = 1, keep_crops: bool = False) -> Iterator:
         """One :class:`ImageResult` per path, in order; unreadable files give a result with ``error`` set.
         Faces of consecutive images are classified together in batches. With ``keep_images`` each item is
-        ``(result, rgb)``, the decoded image (None for an unreadable file), so callers need not decode twice.
+        ``(result, rgb)``, the decoded image (None for an unreadable file), so callers need not decode twice;
+        with ``keep_crops`` it is ``(result, rgb, crops)``: also the crops the model saw, (F, *spec.face_shape)
+        uint8, one per face in ``result.faces`` (``rgb`` None unless ``keep_images``).
 
         ``workers``: photos are decoded and searched for faces on this many threads at once (OpenCV, Pillow and
         onnxruntime release the GIL), up to ``2 * workers`` photos ahead, while this thread classifies the faces
@@ -192,12 +201,15 @@ class Recognizer:
             crops = [c for _, _, c, _ in pending if len(c)]
             probs = self.classifier.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, 7))
             i = 0
-            for result, faces, _, rgb in pending:
+            for result, faces, crops_of, rgb in pending:
                 if result.error is None:
                     result = ImageResult(result.path, result.width, result.height,
                                          self._results(faces, probs[i:i + len(faces)]))
                     i += len(faces)
-                yield (result, rgb) if keep_images else result
+                if keep_crops:
+                    yield result, rgb, crops_of
+                else:
+                    yield (result, rgb) if keep_images else result
             pending.clear()
             n_crops = 0
 

@@ -173,6 +173,7 @@ class FrameTracker:
                 for i, p in zip(fresh, new):
                     probs[i] = p
                     tracks[i].probs, tracks[i].probs_crop, tracks[i].reused = p, crops[i], 0
+        self.last_crops = crops  # the crops the model saw this step, one per face returned (in their order)
         out = []
         for face, track, p in zip(faces, tracks, probs):
             track.history.append(p)

@@ -49,6 +49,7 @@ class FrameResult:
     faces: list[TrackedFace] = field(default_factory=list)
     skipped: int = 0  # live sources: frames dropped just before this one because processing was slower
     image: np.ndarray | None = field(default=None, repr=False, compare=False)  # RGB frame, if asked for
+    crops: np.ndarray | None = field(default=None, repr=False, compare=False)  # the faces' crops, if asked for
 
     def rows(self) -> list[dict]:
         """The JSONL rows of this frame: one per face."""
@@ -80,7 +81,7 @@ def ended_early(last_s: float | None, expected: int, fps: float) -> bool:
 
 def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detect_every: int = 1,
            keep_images: bool = False, scene_cut: float = 40.0, info: dict | None = None, classify_every: int = 1,
-           times: StageTimes | None = None) -> Iterator[FrameResult]:
+           times: StageTimes | None = None, keep_crops: bool = False) -> Iterator[FrameResult]:
     """Per-frame results of a video file or a camera index, as they come.
 
     ``recognizer``: a :class:`ferkit.recognize.Recognizer` (default: the default model and detector, with
@@ -89,7 +90,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     every k-th frame and carry the tracks' boxes in between. ``classify_every``: classify a stable tracked face
     at least every this many frames, reusing its last probabilities in between (see :class:`FrameTracker`; 1:
     every face on every frame). ``times``: a :class:`StageTimes` that receives each stage's time (``decode``
-    included).
+    included). ``keep_crops``: each result carries its faces' crops as the model saw them (``crops``).
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
     Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its video
     stream's length (after yielding every frame it could read; see :func:`ended_early`; an audio track that
@@ -128,7 +129,8 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
                                              "to": [rgb.shape[1], rgb.shape[0]]})
             size = rgb.shape[:2]
             out = tracker.step(rgb, detect=index % detect_every == 0)
-            yield FrameResult(index, t, out, dropped, rgb if keep_images else None)
+            yield FrameResult(index, t, out, dropped, rgb if keep_images else None,
+                              tracker.last_crops if keep_crops else None)
     finally:
         src.close()
     if index < 0:
@@ -275,12 +277,17 @@ NO_WINDOWS = ("--show needs an OpenCV build that can open windows; ferkit instal
 def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_every: int = 1,
               classify_every: int = 1, out: str | Path | None = None, jsonl: str | os.PathLike | None = None,
               show: bool = False, summary_json: str | Path | None = None,
-              times: StageTimes | None = None) -> VideoReport:
+              times: StageTimes | None = None, crops: str | Path | None = None, crops_every: int = 15,
+              plot: str | Path | None = None) -> VideoReport:
     """Track every face of a video file or a camera index (what ``ferkit video`` does on this machine).
 
     ``out``: an annotated MP4 (boxes, track ids, smoothed emotion and bars; see :class:`AnnotatedVideo`).
     ``jsonl``: one JSON line per face per frame (``"-"``: stdout), flushed frame by frame. ``show``: the annotated
     frames in a window (Esc or q stops). ``summary_json``: the per-track summary as JSON, unless nothing was read.
+    ``crops``: a folder that receives each track's face crop, as the model saw it, on the track's first frame and
+    every ``crops_every``-th frame of it after (``track<id>_frame<n>.png``; the row names it as ``crop``).
+    ``plot``: a PNG of each track's smoothed emotion probabilities over time (:func:`ferkit.charts.timeline`;
+    needs matplotlib), written at the end unless nothing was read.
     ``window``, ``detect_every``, ``classify_every``: as :func:`stream`. ``times``: a :class:`StageTimes` that
     receives the time of every stage, ``draw``, ``encode`` (the annotated video) and ``write`` (the summary and the
     JSON lines) included.
@@ -290,7 +297,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     """
     import json
 
-    from ferkit.outputs import open_output
+    from ferkit.outputs import open_output, save_crop
 
     sink, close = None, False  # opened at the first frame: a source that never opens leaves an old file as it was
     writer = None
@@ -299,18 +306,34 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     start = time.perf_counter()
     source_info: dict = {}
     timed = timer(times)
+    seen: dict[int, int] = {}  # frames of each track so far (--crops)
+    recorder = None
+    if plot is not None:
+        from ferkit.charts import TimelineRecorder
+
+        recorder = TimelineRecorder()
     try:
         for fr in stream(source, recognizer=recognizer, window=window, detect_every=detect_every,
                          classify_every=classify_every, keep_images=out is not None or show, info=source_info,
-                         times=times):
+                         times=times, keep_crops=crops is not None):
             frames += 1
             skipped += fr.skipped
             with timed("write"):
                 summary.add(fr)
+                if recorder is not None:
+                    recorder.add(fr)
+                rows = fr.rows()
+                if crops is not None:
+                    for row, crop in zip(rows, fr.crops):
+                        k = seen.get(row["track_id"], 0)
+                        seen[row["track_id"]] = k + 1
+                        if k % crops_every == 0:
+                            row["crop"] = str(save_crop(Path(crops) / f"track{row['track_id']}_frame{fr.frame:06d}.png",
+                                                         crop))
                 if jsonl is not None and sink is None:  # written as frames come, so that it can be read live
                     sink, close = open_output(jsonl, pending=False)
                 if sink is not None:
-                    for row in fr.rows():
+                    for row in rows:
                         sink.write(json.dumps(row) + "\n")
                     sink.flush()
             if fr.image is not None:
@@ -338,4 +361,8 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
                          source_info.get("size_changes", []))
     if summary_json is not None and not report.read_nothing:
         Path(summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    if recorder is not None and not report.read_nothing:
+        from ferkit.charts import timeline
+
+        timeline(recorder.tracks, plot, title=f"{source}: " if not isinstance(source, int) else f"camera {source}: ")
     return report

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ferkit.commands.options import (MinConfidenceOpt, ModelOpt, PhotoScalesOpt, VideoScalesOpt, check_outputs,
+from ferkit.commands.options import (MinConfidenceOpt, ModelOpt, PhotoScalesOpt, VideoScalesOpt, check_outputs, need_charts,
                                      check_ray, fail, open_records)
 from ferkit.weights import DEFAULT_DETECTOR
 
@@ -79,6 +79,12 @@ def predict(
     csv_file: Annotated[Optional[str], typer.Option("--csv", help="Write one CSV row per face ('-': stdout).")] = None,
     annotate: Annotated[Optional[Path], typer.Option(
         help="Write each image with boxes, labels and probability bars into this folder (PNG).")] = None,
+    crops: Annotated[Optional[Path], typer.Option(
+        help="Write each face as the model saw it (its crop, PNG) into this folder: <photo>_face<i>.png, paths "
+             "mirroring the inputs; each face's record names its file (`crop`).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw the emotions of the faces found into this PNG: all "
+                                                 "faces' top emotions, and each photo's mean probabilities (needs "
+                                                 "matplotlib).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
     engine: Annotated[Optional[str], typer.Option(metavar="ray", help="ray: run on Ray Data (pip install 'ferkit[ray]'), one actor "
                                                   "per worker; inputs may also be a .txt or .parquet list of paths. "
@@ -103,9 +109,9 @@ def predict(
     from ferkit.weights import WeightsError
 
     if engine is not None:
-        check_ray(engine, out is None or bool(json_file or jsonl_file or csv_file or annotate),
-                  "--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate are for "
-                  "the local engine", out, out_format)
+        check_ray(engine, out is None or bool(json_file or jsonl_file or csv_file or annotate or crops or plot),
+                  "--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate/--crops/"
+                  "--plot are for the local engine", out, out_format)
         from ferkit.batch import run_photos
 
         try:
@@ -132,15 +138,21 @@ def predict(
 
             annotated = annotated_paths(annotate, files)
         check_apart(files, {"--json": json_file, "--jsonl": jsonl_file, "--csv": csv_file}, annotated=annotated)
+        if crops is not None:
+            from ferkit.outputs import check_crops_folder
+
+            check_crops_folder(crops, files, paths)
     except NoImagesError as exc:
         fail(str(exc))
     except OutputError as exc:
         fail(str(exc), 2)
-    check_outputs((annotate, "--annotate", True))
+    check_outputs((annotate, "--annotate", True), (crops, "--crops", True), (plot, "--plot"))
+    need_charts(plot)
     errors, n_faces = 0, 0
+    per_photo: dict[str, list] = {}
     with open_records(json_file, jsonl_file, csv_file) as writer:
         try:
-            job = PhotoJob([str(f) for f in files], writer, annotate=annotate, progress=progress, model=model,
+            job = PhotoJob([str(f) for f in files], writer, annotate=annotate, crops=crops, progress=progress, model=model,
                            detector=detector,
                            threads=threads, min_face=min_face, detect=detect, max_side=max_side,
                            min_confidence=min_confidence, scales=scales)
@@ -149,6 +161,8 @@ def predict(
         start = time.perf_counter()
         for result in job:
             n_faces += len(result.faces)
+            if plot is not None and result.faces:
+                per_photo[result.path] = [f.probabilities for f in result.faces]
             if result.error:
                 errors += 1
                 typer.echo(f"error: {result.error}", err=True)
@@ -162,6 +176,10 @@ def predict(
                     flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
                     typer.echo(f"{result.path}: face {i} at {face.box}: {what}{flags}")
     seconds = time.perf_counter() - start
+    if plot is not None:
+        from ferkit.charts import distribution
+
+        typer.echo(f"chart written to {distribution(per_photo, plot, by='photo')}", err=True)
     read = len(job.files) - errors
     typer.echo(f"{read} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
                f"({read / max(seconds, 1e-9):.1f} images/s)", err=True)
@@ -182,6 +200,12 @@ def video(
                                           "probabilities and the emotion timeline (printed anyway when no other "
                                           "output is asked for).")] = False,
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the per-track summary as JSON.")] = None,
+    crops: Annotated[Optional[Path], typer.Option(
+        help="Write each track's face crop, as the model saw it, into this folder (track<id>_frame<n>.png) on the "
+             "track's first frame and every --crops-every frames after; the row names it (`crop`).")] = None,
+    crops_every: Annotated[int, typer.Option(min=1, help="--crops: frames of a track between two crops.")] = 15,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw each track's smoothed emotion probabilities over time "
+                                                 "into this PNG (needs matplotlib).")] = None,
     window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
                                               "the boxes in between.")] = 1,
@@ -224,9 +248,10 @@ def video(
     from ferkit.weights import WeightsError
 
     if engine is not None:
-        check_ray(engine, not sources or camera is not None or rows is None or bool(out or jsonl or show or summary),
+        check_ray(engine, not sources or camera is not None or rows is None or bool(out or jsonl or show or summary
+                                                                                    or crops),
                   "--engine ray takes video files and writes --rows (and --summary-json); --camera, --out, --jsonl, "
-                  "--show and --summary are for one video on the local engine", rows, out_format)
+                  "--show, --summary and --crops are for one video on the local engine", rows, out_format)
         from ferkit.batch import run_videos
 
         check_outputs((summary_json, "--summary-json"))
@@ -259,9 +284,15 @@ def video(
     try:
         check_apart([source] if source is not None else [],
                     {"--out": out, "--jsonl": jsonl, "--summary-json": summary_json})
+        if crops is not None:
+            from ferkit.outputs import check_crops_folder
+
+            check_crops_folder(crops, [source] if source is not None else [])
     except OutputError as exc:
         fail(str(exc), 2)
-    check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"))
+    check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"), (crops, "--crops", True),
+                  (plot, "--plot"))
+    need_charts(plot)
     try:
         rec = Recognizer(model, detector=detector, threads=threads, max_side=max_side, min_confidence=min_confidence,
                          scales=scales)
@@ -270,7 +301,7 @@ def video(
     times = StageTimes() if profile else None
     report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
                        classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,
-                       times=times)
+                       times=times, crops=crops, crops_every=crops_every, plot=plot)
     for line in report.warnings(source if camera is None else f"camera {camera}"):
         typer.echo(f"warning: {line}", err=True)
     nothing_else = out is None and jsonl is None and summary_json is None and not show

@@ -60,6 +60,17 @@ def check_outputs(*outputs) -> None:
             fail(str(exc), 2)
 
 
+def need_charts(plot) -> None:
+    """``--plot``: fail in one line (exit 1) before any work when matplotlib is missing."""
+    if plot is not None:
+        from ferkit.charts import need_matplotlib
+
+        try:
+            need_matplotlib()
+        except ImportError as exc:
+            fail(str(exc))
+
+
 def check_ray(engine: str, conflicting: bool, conflict: str, out, out_format: str) -> None:
     """`--engine ray`: fail in one line (exit 2) before Ray starts on an unknown engine, options that belong to the
     local engine (``conflicting``, explained by ``conflict``) or an output folder that would mix with old parts."""
