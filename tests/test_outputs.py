@@ -196,6 +196,27 @@ def test_video_show_without_windows_is_refused_up_front(monkeypatch, tmp_path):
     assert old.read_text() == "kept\n"
 
 
+def test_camera_show_without_windows_opens_the_browser_page(monkeypatch):
+    """Issue 32 item 6: on the shipped headless OpenCV, `video --camera 0 --show` is a live preview in the browser
+    (ferkit serve's page on 127.0.0.1), not a refusal."""
+    import webbrowser
+
+    import ferkit.serve
+    import ferkit.video as video
+
+    monkeypatch.setattr(video, "has_windows", lambda: False)
+    opened, served = [], []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    monkeypatch.setattr(ferkit.serve, "run_server", lambda config, **kw: served.append((config, kw)))
+    result = runner.invoke(app, ["video", "--camera", "0", "--show"])
+    assert result.exit_code == 0, result.output
+    assert len(opened) == 1 and opened[0].startswith("http://127.0.0.1:80") and "browser" in result.output
+    config, kw = served[0]
+    assert kw["host"] == "127.0.0.1" and opened[0] == f"http://127.0.0.1:{kw['port']}/" and kw["app"] is not None
+    result = runner.invoke(app, ["video", "clip.mp4", "--show"])  # a file cannot be shown in the browser page
+    assert result.exit_code == 2 and "ferkit serve" in result.output
+
+
 def test_the_shipped_headless_opencv_has_no_windows():
     import cv2
 

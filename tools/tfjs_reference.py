@@ -5,6 +5,8 @@ Run it once in a throwaway venv with TensorFlow (never a ferkit dependency):
 
     python3 -m venv /tmp/tf && /tmp/tf/bin/pip install tensorflow-cpu
     /tmp/tf/bin/python tools/tfjs_reference.py package/models/faceres-deep.json --out tests/data/faceres_fixture.npz
+    /tmp/tf/bin/python tools/tfjs_reference.py package/models/mobilefacenet.json --output embeddings \
+        --out tests/data/mobilefacenet_fixture.npz
 
 The GraphDef in ``modelTopology`` is parsed with protobuf's JSON reader; each weight ``Const`` gets its tensor from
 the ``.bin`` (float32, as the manifest says) and the graph runs in a TF1 session. The inputs: the sample face at
@@ -25,6 +27,8 @@ def main() -> None:
     ap.add_argument("graph", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--face", type=Path, default=Path(__file__).parent.parent / "src/ferkit/assets/sample_face.png")
+    ap.add_argument("--output", help="another graph's output to save instead of FaceRes's pooled and feats "
+                                     "(e.g. embeddings for mobilefacenet), at 112 px, for inputs (x - 127.5) / 128")
     args = ap.parse_args()
 
     import tensorflow as tf
@@ -51,9 +55,27 @@ def main() -> None:
         if node.op == "Placeholder":  # the graph fixes 224x224; any size runs (the module is built per size)
             for dim in node.attr["shape"].shape.dim[1:3]:
                 dim.size = -1
-    # _FusedMatMul cannot run in a session: rewrite it as MatMul + BiasAdd (+ Relu)
+    # _FusedMatMul, _FusedConv2D and FusedDepthwiseConv2dNative (TF.js's fused kernels) cannot run in a session:
+    # rewrite each as its plain operation + BiasAdd (+ Relu), as TF.js's converter fused them
     nodes = []
+    plain = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative"}
     for node in graph_def.node:
+        if node.op in plain:
+            fused = [s.decode() for s in node.attr["fused_ops"].list.s]
+            assert fused[0] == "BiasAdd" and set(fused) <= {"BiasAdd", "Relu"}, fused
+            conv = tf.compat.v1.NodeDef(name=node.name + "/conv", op=plain[node.op], input=list(node.input[:2]))
+            for key in ("T", "strides", "padding", "dilations", "data_format"):
+                if key in node.attr:
+                    conv.attr[key].CopyFrom(node.attr[key])
+            bias = tf.compat.v1.NodeDef(name=node.name + ("/bias" if "Relu" in fused else ""), op="BiasAdd",
+                                        input=[conv.name, node.input[2]])
+            bias.attr["T"].CopyFrom(node.attr["T"])
+            nodes += [conv, bias]
+            if "Relu" in fused:
+                relu = tf.compat.v1.NodeDef(name=node.name, op="Relu", input=[bias.name])
+                relu.attr["T"].CopyFrom(node.attr["T"])
+                nodes.append(relu)
+            continue
         if node.op != "_FusedMatMul":
             nodes.append(node)
             continue
@@ -77,7 +99,13 @@ def main() -> None:
     with tf.Graph().as_default() as graph:
         tf.compat.v1.import_graph_def(graph_def, name="")
         with tf.compat.v1.Session(graph=graph) as sess:
-            for size in (112, 224):
+            if args.output:  # any other graph: its one placeholder, one output, at 112 px
+                placeholder = next(n.name for n in graph_def.node if n.op == "Placeholder")
+                x = np.stack([np.asarray(Image.fromarray(face).resize((112, 112), Image.BILINEAR)),
+                              rng.integers(0, 256, (112, 112, 3))]).astype(np.uint8)
+                y = sess.run(f"{args.output}:0", {f"{placeholder}:0": (x.astype(np.float32) - 127.5) / 128})
+                out.update({"input_112": x, f"{args.output}_112": y.astype(np.float32)})
+            for size in (() if args.output else (112, 224)):
                 views = [np.asarray(Image.fromarray(face).resize((size, size), Image.BILINEAR))]
                 if size == 112:  # one noise image too: every channel and pixel position matters
                     views.append(rng.integers(0, 256, (size, size, 3)))

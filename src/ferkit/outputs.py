@@ -174,7 +174,7 @@ def open_output(target: str | os.PathLike, *, pending: bool = True):
 LANDMARK_NAMES = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")  # image-left/right, as detected
 LANDMARK_FIELDS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
 POSE_FIELDS = ["yaw", "pitch", "roll", "pose_reliable"]
-CSV_FIELDS = ["path", "width", "height", "face", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
+CSV_FIELDS = ["path", "width", "height", "face", "person", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
               "happy", "sad", "surprise", "neutral", "low_confidence", "small", "uncertain", *LANDMARK_FIELDS,
               *POSE_FIELDS, "crop", "error"]
 
@@ -198,7 +198,8 @@ def csv_rows(record: dict):
         yield {**base, "face": ""}
     for i, face in enumerate(record["faces"]):
         x, y, w, h = face["box"]
-        yield {**base, "face": i, "x": x, "y": y, "w": w, "h": h, "score": face["score"], "emotion": face["emotion"],
+        yield {**base, "face": i, "person": face.get("person", ""), "x": x, "y": y, "w": w, "h": h,
+               "score": face["score"], "emotion": face["emotion"],
                **face["probabilities"], "low_confidence": face["low_confidence"], "small": face["small"],
                "uncertain": face.get("uncertain", False), **landmark_columns(face), "crop": face.get("crop", "")}
 

@@ -39,7 +39,9 @@ class PhotoJob:
     Each :class:`~ferkit.recognize.ImageResult` is yielded after its record went to ``writer`` and, with
     ``annotate`` (a folder), its annotated PNG was written there (boxes, labels, probability bars; paths
     mirror the inputs); with ``crops`` (a folder), each face's crop as the model saw it (:func:`write_crops`), its
-    path in the face's record as ``crop``. Unreadable files give a result with ``error`` set; the rest still run. ``recognizer``
+    path in the face's record as ``crop``. With ``group_people`` every face gets a ``person`` (faces grouped by
+    :mod:`ferkit.identity` over all the photos): the records are written once every photo is seen, and
+    :attr:`people` holds the per-person summary (needs SciPy). Unreadable files give a result with ``error`` set; the rest still run. ``recognizer``
     keywords go to :class:`~ferkit.recognize.Recognizer` (``detect=False``: each whole image is one face).
 
     Raises :class:`NoImagesError` (no image under ``paths``), :class:`~ferkit.weights.WeightsError` (a model
@@ -48,7 +50,7 @@ class PhotoJob:
 
     def __init__(self, paths: list[str] | None, writer: RecordWriter, *, default: Path = SAMPLE_PHOTO,
                  annotate: Path | None = None, progress: bool = False, threads: int = 0, crops: Path | None = None,
-                 **recognizer):
+                 group_people: bool = False, **recognizer):
         from ferkit.onnx_io import cpu_count
         from ferkit.recognize import Recognizer
 
@@ -56,6 +58,13 @@ class PhotoJob:
         self.recognizer = Recognizer(threads=1, **recognizer)
         self.workers = threads or cpu_count()
         self.writer, self.annotate, self.progress, self.crops = writer, annotate, progress, crops
+        self.identity = None
+        self.people: list[dict] = []  # with group_people: the per-person summary, once the job has run
+        if group_people:
+            from ferkit.identity import IdentityEncoder, need_scipy
+
+            need_scipy()
+            self.identity = IdentityEncoder()
 
     @property
     def labels(self) -> list[str]:
@@ -63,8 +72,9 @@ class PhotoJob:
 
     def __iter__(self) -> Iterator:
         annotate = self.annotate
-        results = self.recognizer.predict_paths(self.files, keep_images=annotate is not None, workers=self.workers,
-                                                keep_crops=True)
+        grouping = self.identity is not None
+        results = self.recognizer.predict_paths(self.files, keep_images=annotate is not None or grouping,
+                                                workers=self.workers, keep_crops=True)
         if self.progress:
             from tqdm import tqdm
 
@@ -76,16 +86,49 @@ class PhotoJob:
         if annotate is not None:
             targets = annotated_paths(annotate, self.files)
         crop_bases = annotated_paths(self.crops, self.files) if self.crops is not None else None
+        held, features = [], []  # group_people: records wait for the persons, known once every photo is seen
         for index, (result, rgb, crops) in enumerate(results):
-            if rgb is not None:
+            if rgb is not None and annotate is not None:
                 targets[index].parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(targets[index]), draw(rgb, result.faces, self.labels))
             record = result.to_dict()
             if crop_bases is not None:
                 for face, path in zip(record["faces"], write_crops(crop_bases[index], crops)):
                     face["crop"] = str(path)
-            self.writer.write(record)
+            if grouping:
+                from ferkit.identity import crops as identity_crops
+
+                if result.faces:
+                    features.append(self.identity.features(identity_crops(rgb, result.faces)))
+                held.append(record)
+            else:
+                self.writer.write(record)
             yield result
+        if grouping:
+            self._group(held, features)
+
+    def _group(self, records: list[dict], features: list) -> None:
+        """Give every face of ``records`` its ``person`` (:func:`ferkit.identity.group` of all faces' features),
+        write the records and keep the per-person summary in :attr:`people`."""
+        import numpy as np
+
+        from ferkit.identity import group, summarize_people
+
+        faces = [(r, f) for r in records for f in r["faces"]]
+        persons = group(self.identity.normalise(np.concatenate(features))) if features else []
+        by_person: dict[int, list] = {}
+        for (record, face), person in zip(faces, persons):
+            face["person"] = int(person)
+            by_person.setdefault(int(person), []).append((record["path"], face["probabilities"]))
+        for record in records:
+            self.writer.write(record)
+        self.people = summarize_people(by_person)
+        self._by_person = by_person
+
+    def person_probabilities(self) -> dict[str, list[dict]]:
+        """After a run with ``group_people``: ``{"person N": [each face's probabilities]}`` (for
+        :func:`ferkit.charts.distribution`)."""
+        return {f"person {k}": [p for _, p in v] for k, v in sorted(getattr(self, "_by_person", {}).items())}
 
 
 def crop_paths(base: Path, count: int) -> list[Path]:

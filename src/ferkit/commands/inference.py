@@ -83,8 +83,12 @@ def predict(
         help="Write each face as the model saw it (its crop, PNG) into this folder: <photo>_face<i>.png, paths "
              "mirroring the inputs; each face's record names its file (`crop`).")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw the emotions of the faces found into this PNG: all "
-                                                 "faces' top emotions, and each photo's mean probabilities (needs "
-                                                 "matplotlib).")] = None,
+                                                 "faces' top emotions, and each photo's (with --group-people: each "
+                                                 "person's) mean probabilities (needs matplotlib).")] = None,
+    group_people: Annotated[bool, typer.Option("--group-people", help="Group the faces of all photos into persons "
+                                               "(a face descriptor, used only within these photos): each face gets a "
+                                               "`person`, records are written at the end, and a summary per person "
+                                               "is printed (needs SciPy).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
     engine: Annotated[Optional[str], typer.Option(metavar="ray", help="ray: run on Ray Data (pip install 'ferkit[ray]'), one actor "
                                                   "per worker; inputs may also be a .txt or .parquet list of paths. "
@@ -109,9 +113,10 @@ def predict(
     from ferkit.weights import WeightsError
 
     if engine is not None:
-        check_ray(engine, out is None or bool(json_file or jsonl_file or csv_file or annotate or crops or plot),
+        check_ray(engine, out is None or bool(json_file or jsonl_file or csv_file or annotate or crops or plot
+                                              or group_people),
                   "--engine ray writes to --out (Parquet or --format jsonl); --json/--jsonl/--csv/--annotate/--crops/"
-                  "--plot are for the local engine", out, out_format)
+                  "--plot/--group-people are for the local engine", out, out_format)
         from ferkit.batch import run_photos
 
         try:
@@ -148,11 +153,19 @@ def predict(
         fail(str(exc), 2)
     check_outputs((annotate, "--annotate", True), (crops, "--crops", True), (plot, "--plot"))
     need_charts(plot)
+    if group_people:
+        from ferkit.identity import need_scipy
+
+        try:
+            need_scipy()
+        except ImportError as exc:
+            fail(str(exc))
     errors, n_faces = 0, 0
     per_photo: dict[str, list] = {}
     with open_records(json_file, jsonl_file, csv_file) as writer:
         try:
-            job = PhotoJob([str(f) for f in files], writer, annotate=annotate, crops=crops, progress=progress, model=model,
+            job = PhotoJob([str(f) for f in files], writer, annotate=annotate, crops=crops, progress=progress,
+                           group_people=group_people, model=model,
                            detector=detector,
                            threads=threads, min_face=min_face, detect=detect, max_side=max_side,
                            min_confidence=min_confidence, scales=scales)
@@ -176,10 +189,19 @@ def predict(
                     flags = "".join([" (low confidence)" if face.low_confidence else "", " (small)" if face.small else ""])
                     typer.echo(f"{result.path}: face {i} at {face.box}: {what}{flags}")
     seconds = time.perf_counter() - start
+    if group_people:
+        for p in job.people:
+            print(f"person {p['person']}: {p['faces']} face(s) in {len(p['photos'])} photo(s), mostly "
+                  f"{p['dominant_emotion']} ({p['mean_probabilities'][p['dominant_emotion']] * 100:.0f}%)",
+                  file=sys.stderr if writer.uses_stdout else sys.stdout)
     if plot is not None:
         from ferkit.charts import distribution
 
-        typer.echo(f"chart written to {distribution(per_photo, plot, by='photo')}", err=True)
+        if group_people:
+            chart = distribution(job.person_probabilities(), plot, by="person")
+        else:
+            chart = distribution(per_photo, plot, by="photo")
+        typer.echo(f"chart written to {chart}", err=True)
     read = len(job.files) - errors
     typer.echo(f"{read} image(s), {n_faces} face(s), {errors} error(s) in {seconds:.1f} s "
                f"({read / max(seconds, 1e-9):.1f} images/s)", err=True)
@@ -223,9 +245,10 @@ def video(
     scales: VideoScalesOpt = "single",
     min_confidence: MinConfidenceOpt = 0.0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads (0: all cores).")] = 1,
-    show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window: needs a display and "
-                                       "an OpenCV build with windows, which the shipped opencv-python-headless is "
-                                       "not (refused then; `ferkit serve` shows the camera in a browser).")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (an OpenCV build with "
+                                       "windows). With the shipped opencv-python-headless: --camera --show opens "
+                                       "`ferkit serve`'s page in your browser instead (the browser's camera, boxes "
+                                       "and bars); with a file or other outputs it is refused.")] = False,
     engine: Annotated[Optional[str], typer.Option(metavar="ray", help="ray: many videos on Ray Data (pip install "
                                                   "'ferkit[ray]'), one video per task; rows go to --rows, "
                                                   "summaries to --summary-json.")] = None,
@@ -278,7 +301,11 @@ def video(
         from ferkit.video import NO_WINDOWS, has_windows
 
         if not has_windows():
-            fail(NO_WINDOWS, 2)
+            if camera is None or any(v is not None for v in (out, jsonl, summary_json, crops, plot)) or summary:
+                fail(NO_WINDOWS, 2)
+            _browser_preview(model=model, detector=detector, max_side=max_side, scales=scales,
+                             min_confidence=min_confidence)
+            return
     from ferkit.outputs import OutputError, check_apart
 
     try:
@@ -318,6 +345,37 @@ def video(
         raise typer.Exit(130)
     if report.error:
         fail(report.error)
+
+
+def _browser_preview(**settings) -> None:
+    """`video --camera N --show` where OpenCV has no windows (the shipped headless build): `ferkit serve`'s page,
+    which runs the browser's camera with boxes and bars, on this machine (127.0.0.1, the first free port from 8000),
+    opened in the browser. Ctrl-C stops it."""
+    import webbrowser
+
+    from ferkit.serve import ServeConfig, check_port, create_app, run_server
+    from ferkit.weights import WeightsError
+
+    port = None
+    for candidate in range(8000, 8020):
+        try:
+            check_port("127.0.0.1", candidate)
+            port = candidate
+            break
+        except (OSError, ValueError):
+            continue
+    if port is None:
+        fail("no free port from 8000 to 8019 on 127.0.0.1 for the preview page")
+    config = ServeConfig(**settings)  # the page's own smoothing window (5 frames at its 5 frames/s)
+    try:
+        app = create_app(config)
+    except (WeightsError, KeyError, ValueError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    url = f"http://127.0.0.1:{port}/"
+    typer.echo(f"this OpenCV has no windows: the preview runs in your browser at {url} (its page uses the "
+               "browser's camera: allow it there); Ctrl-C stops", err=True)
+    webbrowser.open(url)
+    run_server(config, host="127.0.0.1", port=port, log_level="warning", app=app)
 
 
 def serve(
