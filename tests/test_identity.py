@@ -109,3 +109,23 @@ def test_plot_by_person(tmp_path):
     assert result.exit_code == 0, result.output
     img = cv2.imread(str(tmp_path / "p.png"))
     assert img.shape[:2] == (int(round(3.6 * DPI)), 12 * DPI) and img.std() > 20
+
+
+def test_video_links_the_tracks_of_one_person(tmp_path):
+    """A person who leaves and comes back (A, then B, then A again at a cut): three tracks, two persons."""
+    pytest.importorskip("scipy")
+    a, b = people()
+    writer = cv2.VideoWriter(str(tmp_path / "back.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 20, (480, 240))
+    for i in range(60):
+        frame = np.full((240, 480, 3), 200, np.uint8)
+        x = 40 + int(10 * np.sin(i / 6)) + (150 if i >= 40 else 0)
+        frame[20:220, x:x + 150] = b if 20 <= i < 40 else a
+        writer.write(frame)
+    writer.release()
+    result = runner.invoke(app, ["video", str(tmp_path / "back.mp4"), "--group-people", "--summary", "--summary-json",
+                                 str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    tracks = json.loads((tmp_path / "s.json").read_text())
+    assert [t["track_id"] for t in tracks] == [0, 1, 2]
+    assert [t["person"] for t in tracks] == [0, 1, 0]
+    assert "track 2 (person 0): 20 frames" in result.output

