@@ -1,5 +1,6 @@
-"""The figures of docs/recipes.md: its commands run on generated inputs (the test suite's two people, 8 photos,
-and a 30-frame clip of both), their PNGs copied to docs/figures/recipe-people.png and recipe-timeline.png.
+"""The figures of docs/recipes.md and docs/photos.md: the commands run on generated inputs (the test suite's two
+people, 8 photos, and a 60-frame clip of both), their PNGs copied to docs/figures/recipe-people.png,
+recipe-timeline.png and recipe-photos.png (`predict --plot` per photo).
 
 Usage: python tools/recipe_figures.py
 """
@@ -29,7 +30,9 @@ def main() -> None:
                        cwd=tmp, check=True, capture_output=True)
         subprocess.run([ferkit, "video", "clip.mp4", "--plot", "timeline.png"], cwd=tmp, check=True,
                        capture_output=True)
-        for made, name in (("people.png", "recipe-people.png"), ("timeline.png", "recipe-timeline.png")):
+        subprocess.run([ferkit, "predict", "event/", "--plot", "photos.png"], cwd=tmp, check=True, capture_output=True)
+        for made, name in (("people.png", "recipe-people.png"), ("timeline.png", "recipe-timeline.png"),
+                           ("photos.png", "recipe-photos.png")):
             shutil.copy(tmp / made, ROOT / "docs" / "figures" / name)
             print(ROOT / "docs" / "figures" / name)
 
