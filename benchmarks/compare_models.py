@@ -154,7 +154,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from ferkit.data import ferplus_path, load_fer2013
+    from ferkit.data import load_fer2013
+    from ferkit.ferplus import ferplus_path
     from ferkit.photos import evaluate_photos, find_faces
 
     models = [(m.split("=", 1) if "=" in m else (m, m)) for m in args.models]

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import ferkit.detect as detect
-from ferkit.data import read_photo_set
+from ferkit.photoset import read_photo_set
 from ferkit.images import read_image
 from ferkit.photos import IOU_MIN, iou
 

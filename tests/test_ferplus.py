@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 
 from conftest import make_faces, write_csv
 from ferkit.cli import app
-from ferkit.data import FERPLUS_COLUMNS, DataError, load_fer2013, relabel
+from ferkit.data import DataError, load_fer2013
+from ferkit.ferplus import FERPLUS_COLUMNS, relabel
 from ferkit.labels import EMOTIONS
 
 runner = CliRunner()

@@ -64,3 +64,13 @@ def test_no_new_import_circle():
     found = circles(import_graph())
     new = [c for c in found if c not in KNOWN_CIRCLES]
     assert not new, f"import circle(s): {new}"
+
+
+def test_no_module_over_400_lines():
+    """Issue 33: a module of more than ~400 lines has more than one job; split it (data.py was 491)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "src" / "ferkit"
+    long = {str(p.relative_to(root)): n for p in root.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}

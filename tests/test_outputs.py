@@ -178,7 +178,8 @@ def test_resume_from_a_broken_or_foreign_checkpoint_says_so_in_one_line(content,
 
 
 def test_a_labels_csv_with_half_a_box_is_refused(tmp_path):
-    from ferkit.data import DataError, read_photo_set
+    from ferkit.data import DataError
+    from ferkit.photoset import read_photo_set
 
     (tmp_path / "labels.csv").write_text("path,emotion,x,y\na.jpg,happy,1,2\n")
     with pytest.raises(DataError, match="has box column\\(s\\) x,y but not w,h"):
@@ -255,7 +256,7 @@ def test_finetune_leaves_out_copies_with_conflicting_labels_and_keeps_copies_tog
 
 
 def test_copies_never_sit_on_both_sides_of_the_split(tmp_path):
-    from ferkit.adapt import _file_hashes, keep_duplicates_together
+    from ferkit.dedupe import file_hashes as _file_hashes, keep_duplicates_together
 
     for name, content in [("a", b"1"), ("b", b"1"), ("c", b"2"), ("d", b"3")]:
         (tmp_path / name).write_bytes(content)

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.data import read_photo_set, split_held_out
+from ferkit.photoset import read_photo_set, split_held_out
 from ferkit.detect import DETECTORS_DIR
 from ferkit.onnx_io import quantize_static_int8
 from ferkit.sources import HOLDOUT_SEED

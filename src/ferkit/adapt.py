@@ -33,7 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError, cache_dir, cached_arrays, files_key, split_held_out  # noqa: F401 - split_held_out: re-exported
+from ferkit.data import DataError, cache_dir, cached_arrays, files_key
+from ferkit.dedupe import drop_conflicting_duplicates, file_hashes, keep_duplicates_together  # noqa: F401
+from ferkit.photoset import split_held_out  # noqa: F401 - re-exported
 from ferkit.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR
 
@@ -299,7 +301,7 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     if len(present) < 2:
         raise DataError(f"{data}: fine-tuning needs faces of at least 2 emotions; found "
                         f"{', '.join(EMOTIONS[c] for c in present) or 'none'} in {len(faces)} face(s)")
-    hashes = _file_hashes(faces.paths)  # read once: both duplicate rules use them
+    hashes = file_hashes(faces.paths)  # read once: both duplicate rules use them
     faces, hashes, conflicts = drop_conflicting_duplicates(faces, hashes)
     for path, reason in conflicts:
         log(f"skipped {path}: {reason}")
@@ -337,10 +339,12 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
 
     export_weights(fp32, "model", out)
     fp32.unlink()
-    if _is_int8(base):  # quantized as the base was, calibrated on the faces it was tuned on
+    from ferkit.export import quantize_model_folder, runs_int8
+
+    if runs_int8(base):  # quantized as the base was, calibrated on the faces it was tuned on
         report["precision"] = "int8"
-        report["held_out_accuracy_int8"] = _quantize_folder(out, faces.crops[train_idx], faces.crops[held_idx],
-                                                            faces.labels[held_idx])
+        report["held_out_accuracy_int8"] = quantize_model_folder(out, faces.crops[train_idx], faces.crops[held_idx],
+                                                                 faces.labels[held_idx])
     report["seconds"] = time.perf_counter() - started  # everything but writing these two small files
     (out / "finetune.json").write_text(json.dumps(report, indent=2) + "\n")
     with open(out / "skipped.csv", "w", newline="") as f:
@@ -352,83 +356,6 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
         f"{report['seconds']:.1f} s; model folder {out}"
         + (f" (int8: held-out accuracy {report['held_out_accuracy_int8'] * 100:.1f}%)" if "precision" in report else ""))
     return report
-
-
-def _is_int8(base: str | None) -> bool:
-    """Whether ``base`` (a name, file or model folder) runs as int8 ONNX: the fine-tuned model is then quantized too."""
-    from ferkit.weights import WeightsError, read_metadata, resolve
-
-    try:
-        return read_metadata(resolve(base, "onnx")).get("precision") == "int8"
-    except WeightsError:
-        return False
-
-
-def _quantize_folder(out: Path, train_crops: np.ndarray, held_crops: np.ndarray, held_labels: np.ndarray) -> float:
-    """Replace ``out/model.onnx`` by its int8 copy (:func:`ferkit.export.export_int8`, calibrated on up to 512 of the
-    training crops), keeping ``model.safetensors`` for PyTorch; returns the int8 model's held-out accuracy (NaN
-    when nothing was held out)."""
-    from ferkit.export import export_int8
-    from ferkit.runtime import Classifier
-    from ferkit.weights import sha256_of
-
-    pick = np.random.default_rng(0).permutation(len(train_crops))[:512]
-    export_int8("model", train_crops[pick], out)
-    (out / "model-int8.onnx").replace(out / "model.onnx")
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest.pop("model-int8", None)
-    manifest["model"]["onnx"] = {"file": "model.onnx", "sha256": sha256_of(out / "model.onnx"), "precision": "int8"}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    if not len(held_labels):
-        return float("nan")
-    return float((Classifier(out / "model.onnx").predict_proba(held_crops).argmax(1) == held_labels).mean())
-
-
-def _file_hashes(paths: list[str]) -> list[str]:
-    """sha256 of each file's bytes (an exact copy has the same one, whatever its name or folder)."""
-    out = []
-    for p in paths:
-        try:
-            out.append(hashlib.sha256(Path(p).read_bytes()).hexdigest())
-        except OSError:
-            out.append(f"unreadable:{p}")
-    return out
-
-
-def drop_conflicting_duplicates(faces: FaceSet, hashes: list[str]) -> tuple[FaceSet, list[str], list[tuple[str, str]]]:
-    """Exact copies of one photo (same bytes: ``hashes``, one per face, :func:`_file_hashes`) labelled with
-    different emotions contradict each other: every copy is left out and reported as ``(path, reason)``; copies
-    that agree stay (see :func:`keep_duplicates_together`). Returns the faces kept, their hashes and the report,
-    which also goes into ``skipped``."""
-    labels_of: dict[str, set] = {}
-    for h, y in zip(hashes, faces.labels):
-        labels_of.setdefault(h, set()).add(int(y))
-    bad = {h for h, ys in labels_of.items() if len(ys) > 1}
-    if not bad:
-        return faces, hashes, []
-    report = []
-    for i, h in enumerate(hashes):
-        if h in bad:
-            others = [f"{faces.paths[j]} ({EMOTIONS[int(faces.labels[j])]})" for j, g in enumerate(hashes)
-                      if g == h and j != i]
-            report.append((faces.paths[i], f"the same image as {', '.join(others)}, labelled "
-                                           f"{EMOTIONS[int(faces.labels[i])]}: conflicting labels, left out"))
-    keep = np.array([h not in bad for h in hashes])
-    kept = FaceSet(faces.crops[keep], faces.labels[keep], [p for p, k in zip(faces.paths, keep) if k],
-                   faces.skipped + report, faces.source)
-    return kept, [h for h, k in zip(hashes, keep) if k], report
-
-
-def keep_duplicates_together(hashes: list[str], train_idx: np.ndarray, held_idx: np.ndarray
-                             ) -> tuple[np.ndarray, np.ndarray]:
-    """Move every held-out face that has an exact copy (the same file hash, :func:`_file_hashes`) on the training
-    side to the training side too: a copy on both sides would score the model on a face it trained on."""
-    trained = {hashes[i] for i in train_idx}
-    moved = np.array([i for i in held_idx if hashes[i] in trained], dtype=np.int64)
-    if not len(moved):
-        return train_idx, held_idx
-    return (np.sort(np.concatenate([train_idx, moved])).astype(train_idx.dtype),
-            np.array([i for i in held_idx if hashes[i] not in trained], dtype=held_idx.dtype))
 
 
 MODEL_FILES = ("model.onnx", "model.safetensors", "manifest.json", "finetune.json", "skipped.csv")

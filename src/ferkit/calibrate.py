@@ -100,7 +100,8 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     (:func:`temperature_refusal`).
     """
     from ferkit.crop import framing_of
-    from ferkit.data import relabel, train_val_split
+    from ferkit.data import train_val_split
+    from ferkit.ferplus import relabel
     from ferkit.models import load_model, model_tensors
     from ferkit.inference import predict_logits, views_to_proba
     from ferkit.weights import save_weights

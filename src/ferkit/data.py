@@ -10,13 +10,12 @@ Bad input raises :class:`DataError` whose message names the file and row (or ima
 Images in a folder export that are not 48x48 are refused, not resized: a resized face is framed
 differently from the rest of FER2013 and would silently cost accuracy.
 
-Over 400 lines on purpose: every reader of labelled faces (FER2013, FER+ labels, labelled photo sets) and the
-cache they share live here, below everything that reads data, so that no import circle forms (issue 26).
+FER+ labels are read by :mod:`ferkit.ferplus`, labelled photo sets by :mod:`ferkit.photoset` (both beside this
+module, below everything that reads data); the cache they share (:func:`cache_dir`, :func:`cached_arrays`) is here.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
@@ -254,210 +253,11 @@ def _load_folder(root: Path) -> FerData:
     return FerData(np.stack(images), np.array(labels, dtype=np.int64), np.array(usage, dtype="U11"), str(root))
 
 
-LABEL_SOURCES = ("fer2013", "ferplus-majority", "ferplus-votes", "mixed")
-MIX_WEIGHT = 0.5  # share of the FER2013 one-hot label in the ``mixed`` targets
-FERPLUS_FILE = "fer2013new.csv"
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown",
-                   "NF")
-# FER+ vote columns in FER2013's label order (angry, disgust, fear, happy, sad, surprise, neutral).
-_FERPLUS_TO_FER = [FERPLUS_COLUMNS.index(c) for c in ("anger", "disgust", "fear", "happiness", "sadness", "surprise",
-                                                        "neutral")]
-
-
-def ferplus_path(data: FerData, ferplus: str | os.PathLike | None = None) -> Path:
-    """The FER+ file for ``data``: ``ferplus`` if given, else ``fer2013new.csv`` beside the data file."""
-    if ferplus:
-        return Path(ferplus)
-    return Path(data.source).parent / FERPLUS_FILE
-
-
-def load_ferplus_votes(path: str | os.PathLike, data: FerData) -> np.ndarray:
-    """The FER+ votes (N, 10) for the rows of ``data``, in Microsoft's column order (:data:`FERPLUS_COLUMNS`).
-
-    The FER+ file (Microsoft's ``fer2013new.csv`` layout: ``Usage,Image name,neutral,...,NF``) must hold one
-    row per row of the FER2013 file, in the same order: Microsoft's full 35,887-row file beside the full
-    ``fer2013.csv``, or a subset of both in the same order. Rows FER+ dropped (empty ``Image name``) get no
-    votes. A file that does not line up (row count, or a row whose Usage differs) raises :class:`DataError`.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file; FER+ labels need Microsoft's fer2013new.csv beside the FER2013 CSV "
-                        "(or give its path with --ferplus)")
-    if Path(data.source).is_dir():
-        raise DataError(f"{data.source}: FER+ labels are aligned by row with the challenge CSV (or a .npz packed from "
-                        "it), not with a per-image folder export")
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError("reading FER+ labels needs pandas: pip install 'ferkit[train]'") from None
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise DataError(f"{path}: cannot be read as CSV: {exc}") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in ("Usage", "Image name", *FERPLUS_COLUMNS) if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; a FER+ file has Usage,Image name,"
-                        f"{','.join(FERPLUS_COLUMNS)}")
-    if len(frame) != len(data):
-        raise DataError(f"{path}: {len(frame)} rows, but {data.source} has {len(data)}: the FER+ file must have one "
-                        "row per row of the FER2013 file, in the same order")
-    usage = frame["Usage"].str.strip().to_numpy().astype("U11")
-    known = data.usage != "Unknown"
-    differ = np.flatnonzero(known & (usage != data.usage))
-    if len(differ):
-        i = int(differ[0])
-        raise DataError(f"{path}: row {i + 2}: Usage {str(usage[i])!r}, but row {i + 2} of {data.source} is "
-                        f"{str(data.usage[i])!r}: the files are not aligned row by row")
-    named = frame["Image name"].str.strip().to_numpy() != ""
-    votes = np.zeros((len(frame), len(FERPLUS_COLUMNS)), np.int64)
-    for j, col in enumerate(FERPLUS_COLUMNS):
-        values = pd.to_numeric(frame[col].str.strip().where(named, "0"), errors="coerce")
-        bad = values.isna() | (values < 0) | (values != values.round())
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}: row {i + 2}: {col} = {frame[col].iloc[i]!r} is not a vote count")
-        votes[:, j] = values.to_numpy().astype(np.int64)
-    return votes
-
-
-def relabel(data: FerData, source: str = "fer2013", ferplus: str | os.PathLike | None = None) -> FerData:
-    """``data`` with the labels of ``source``: ``fer2013`` (as it is), ``ferplus-majority``, ``ferplus-votes`` or
-    ``mixed``.
-
-    - ``ferplus-majority``: the emotion with the most of the 10 FER+ votes. Faces are dropped when the top
-      count is shared (no majority), when the top vote is contempt, unknown or not-a-face, or when FER+
-      dropped the row.
-    - ``ferplus-votes``: the soft distribution over the 7 emotions (``targets``; ``labels`` = its argmax,
-      ties to the earlier label). Contempt, unknown and not-a-face votes are left out and the rest
-      renormalised; faces with no vote for any of the 7 emotions are dropped.
-    - ``mixed``: soft targets ``MIX_WEIGHT`` x the FER2013 one-hot label + (1 - ``MIX_WEIGHT``) x the FER+ vote
-      distribution above; no face is dropped (faces without emotion votes keep their one-hot label), and
-      ``labels`` stay FER2013's (with a weight of 0.5 no emotion gets a larger target than the FER2013 label).
-    """
-    if source not in LABEL_SOURCES:
-        raise DataError(f"unknown label source {source!r}; expected one of {', '.join(LABEL_SOURCES)}")
-    if source == "fer2013":
-        return data
-    votes = load_ferplus_votes(ferplus_path(data, ferplus), data)
-    emotion_votes = votes[:, _FERPLUS_TO_FER].astype(np.float32)
-    if source == "ferplus-majority":
-        top = votes.max(axis=1)
-        unique = (votes == top[:, None]).sum(axis=1) == 1
-        winner = votes.argmax(axis=1)
-        fer_of = np.full(len(FERPLUS_COLUMNS), -1)
-        fer_of[_FERPLUS_TO_FER] = np.arange(NUM_CLASSES)
-        labels = fer_of[winner]
-        keep = (top > 0) & unique & (labels >= 0)
-        return FerData(data.images[keep], labels[keep].astype(np.int64), data.usage[keep], data.source)
-    total = emotion_votes.sum(axis=1)
-    if source == "mixed":
-        onehot = np.eye(NUM_CLASSES, dtype=np.float32)[data.labels]
-        voted = np.where(total[:, None] > 0, emotion_votes / np.maximum(total, 1)[:, None], onehot)
-        targets = MIX_WEIGHT * onehot + (1 - MIX_WEIGHT) * voted
-        return FerData(data.images, data.labels, data.usage, data.source, targets.astype(np.float32))
-    keep = total > 0
-    targets = emotion_votes[keep] / total[keep, None]
-    return FerData(data.images[keep], targets.argmax(axis=1).astype(np.int64), data.usage[keep], data.source,
-                   targets.astype(np.float32))
-
-
 def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random, seeded split of ``range(n)`` into train and validation indices."""
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * val_fraction))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-# Labelled face folders (photo sets, crop folders): read here, below ferkit.photos, ferkit.sources and ferkit.adapt,
-# which all use them.
-
-
-@dataclass(frozen=True)
-class LabelledFace:
-    path: Path
-    label: int
-    box: tuple[float, float, float, float] | None  # x, y, w, h; None: the largest face in the photo
-
-
-def read_photo_set(root: str | Path) -> list[LabelledFace]:
-    """The labelled faces of a photo set folder (``labels.csv``, or ``<emotion>/`` folders)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder; a photo set is a folder with labels.csv or <emotion>/ folders")
-    table = root / "labels.csv"
-    if table.exists():
-        return _read_labels_csv(table)
-    from ferkit.images import IMAGE_SUFFIXES
-
-    faces = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            label = label_from_name(folder.name)
-        except KeyError as exc:
-            raise DataError(f"{folder}: {exc.args[0]}") from None
-        faces += [LabelledFace(p, label, None) for p in sorted(folder.rglob("*"))
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    if not faces:
-        raise DataError(f"{root}: no labels.csv and no images in <emotion>/ folders")
-    return faces
-
-
-def _read_labels_csv(table: Path) -> list[LabelledFace]:
-    with open(table, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if "path" not in columns or "emotion" not in columns:
-            raise DataError(f"{table}: needs columns path,emotion (and x,y,w,h for boxes); found {', '.join(columns)}")
-        box_columns = [c for c in ("x", "y", "w", "h") if c in columns]
-        if box_columns and len(box_columns) < 4:  # a half-given box would silently be ignored: refuse it
-            missing = [c for c in ("x", "y", "w", "h") if c not in columns]
-            raise DataError(f"{table}: has box column(s) {','.join(box_columns)} but not {','.join(missing)}; a box "
-                            "needs all of x,y,w,h (or none: the face is then the largest one found)")
-        has_box = len(box_columns) == 4
-        faces = []
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            try:
-                label = label_from_name(row["emotion"])
-            except KeyError as exc:
-                raise DataError(f"{table}: row {line}: {exc.args[0]}") from None
-            box = None
-            if has_box:
-                try:
-                    box = tuple(float(row[k]) for k in ("x", "y", "w", "h"))
-                except ValueError:
-                    raise DataError(f"{table}: row {line}: box x,y,w,h must be numbers, got "
-                                    f"{','.join(row[k] for k in ('x', 'y', 'w', 'h'))}") from None
-                if box[2] <= 0 or box[3] <= 0:
-                    raise DataError(f"{table}: row {line}: box width and height must be > 0")
-            faces.append(LabelledFace(table.parent / row["path"], label, box))
-    if not faces:
-        raise DataError(f"{table}: no rows")
-    return faces
-
-
-def split_held_out(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Stratified split into (train, held-out) indices: from each emotion with at least 2 faces, ``fraction``
-    of them (at least 1, and at least 1 left to train on) is held out. Returns warnings for emotions with
-    fewer than 2 faces (trained on only, or absent)."""
-    rng = np.random.default_rng(seed)
-    train, held, warnings = [], [], []
-    for c, name in enumerate(EMOTIONS):
-        idx = np.flatnonzero(labels == c)
-        if len(idx) == 0:
-            warnings.append(f"no photos of {name}: the model keeps the base's behaviour for it")
-            continue
-        if len(idx) == 1 or fraction <= 0:
-            if len(idx) == 1:
-                warnings.append(f"only 1 photo of {name}: trained on, none held out to check it")
-            train += idx.tolist()
-            continue
-        idx = rng.permutation(idx)
-        n_held = min(len(idx) - 1, max(1, int(round(len(idx) * fraction))))
-        held += idx[:n_held].tolist()
-        train += idx[n_held:].tolist()
-    return np.sort(np.array(train, np.int64)), np.sort(np.array(held, np.int64)), warnings
 
 
 def cache_dir(sub: str = "") -> Path:
@@ -466,7 +266,7 @@ def cache_dir(sub: str = "") -> Path:
     return root / sub if sub else root
 
 
-def files_key(faces: list[LabelledFace], *, boxes: bool = True) -> list:
+def files_key(faces: list, *, boxes: bool = True) -> list:
     """Part of a cache key: each labelled file's resolved path, label, (box,) size and mtime (-1 if missing)."""
     items = []
     for f in faces:

@@ -200,8 +200,8 @@ def evaluate_model(model: str | None, data, split: str, *, train_accuracy: bool 
                    labels: str = "fer2013", ferplus=None) -> dict:
     """The full report of ``ferkit evaluate`` for one split of a loaded :class:`~ferkit.data.FerData`, against
     ``labels`` (``fer2013``, or ``ferplus-majority`` read from the FER+ file beside the data, see
-    :func:`ferkit.data.relabel`)."""
-    from ferkit.data import relabel
+    :func:`ferkit.ferplus.relabel`)."""
+    from ferkit.ferplus import relabel
 
     need_metrics()
     if labels not in ("fer2013", "ferplus-majority"):

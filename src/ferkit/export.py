@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.onnx_io import onnx_for, quantize_int8, write_onnx
-from ferkit.weights import WEIGHTS_DIR, WeightsError, load_tensors, read_metadata, save_weights, sha256_of
+from ferkit.weights import WEIGHTS_DIR, WeightsError, load_tensors, read_metadata, resolve, save_weights, sha256_of
 
-__all__ = ["export_weights", "export_int8", "export_model", "check_calibration", "calibration_faces", "onnx_for",
+__all__ = ["export_weights", "export_int8", "export_model", "quantize_model_folder", "runs_int8", "check_calibration", "calibration_faces", "onnx_for",
            "update_metadata", "write_ensemble"]
 INT8_SUFFIX = "-int8"
 
@@ -100,6 +100,32 @@ def export_int8(name: str, faces: np.ndarray, dest: str | Path = WEIGHTS_DIR, *,
     entry = {"onnx": {"file": path.name, "sha256": sha256_of(path), "precision": "int8", "quantized_from": name}}
     _record(dest, name + INT8_SUFFIX, entry)
     return entry
+
+
+def runs_int8(base: str | None) -> bool:
+    """Whether ``base`` (a name, file or model folder) runs as int8 ONNX: the fine-tuned model is then quantized too."""
+    try:
+        return read_metadata(resolve(base, "onnx")).get("precision") == "int8"
+    except WeightsError:
+        return False
+
+
+def quantize_model_folder(out: Path, train_crops: np.ndarray, held_crops: np.ndarray, held_labels: np.ndarray) -> float:
+    """Replace ``out/model.onnx`` by its int8 copy (:func:`ferkit.export.export_int8`, calibrated on up to 512 of the
+    training crops), keeping ``model.safetensors`` for PyTorch; returns the int8 model's held-out accuracy (NaN
+    when nothing was held out)."""
+    from ferkit.runtime import Classifier
+
+    pick = np.random.default_rng(0).permutation(len(train_crops))[:512]
+    export_int8("model", train_crops[pick], out)
+    (out / "model-int8.onnx").replace(out / "model.onnx")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("model-int8", None)
+    manifest["model"]["onnx"] = {"file": "model.onnx", "sha256": sha256_of(out / "model.onnx"), "precision": "int8"}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if not len(held_labels):
+        return float("nan")
+    return float((Classifier(out / "model.onnx").predict_proba(held_crops).argmax(1) == held_labels).mean())
 
 
 def check_calibration(sources: list[str | Path] | None) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import LabelledFace, read_photo_set  # noqa: F401 - their home is ferkit.data (no import circle)
+from ferkit.photoset import LabelledFace, read_photo_set  # noqa: F401 - their home is ferkit.photoset
 from ferkit.detect import iou  # noqa: F401 - matching labelled faces to detections; its home is ferkit.detect
 from ferkit.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR

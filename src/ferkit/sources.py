@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError, FerData, cache_dir, cached_arrays, files_key, read_photo_set, split_held_out
+from ferkit.data import DataError, FerData, cache_dir, cached_arrays, files_key
+from ferkit.photoset import read_photo_set, split_held_out
 from ferkit.labels import EMOTIONS
 
 HOLDOUT_SEED = 0  # the validation part of a folder does not move with the training seed

@@ -21,7 +21,7 @@ class TrainConfig:
     logit_adjust: float = 0.0  # tau of logit-adjusted cross-entropy (Menon et al. 2021): logits + tau*log(prior) in
     # training, plain logits at run time, so the classes count equally (the withheld checks weigh them so); 0 = off
     out: str = "runs/seed"
-    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes | mixed (see ferkit.data.relabel)
+    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes | mixed (see ferkit.ferplus.relabel)
     ferplus: str = ""  # the FER+ file; "" = fer2013new.csv beside the data
     preprocessing: str = "none"  # the model's input preprocessing (see ferkit.preprocess): none | equalize_hist | clahe
     model: str = "seed"
@@ -106,7 +106,7 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
         raise TypeError(f"unknown config field(s): {', '.join(sorted(unknown))}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}, "preset": preset}
     preprocess.parse(values.get("preprocessing"))  # a bad spec fails here, before any data is read
-    from ferkit.data import LABEL_SOURCES
+    from ferkit.ferplus import LABEL_SOURCES
 
     if values.get("labels", "fer2013") not in LABEL_SOURCES:
         raise ValueError(f"unknown labels {values['labels']!r}; expected one of {', '.join(LABEL_SOURCES)}")

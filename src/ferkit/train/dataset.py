@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from ferkit import preprocess
-from ferkit.data import FerData, load_fer2013, relabel, train_val_split
+from ferkit.data import FerData, load_fer2013, train_val_split
+from ferkit.ferplus import relabel
 from ferkit.labels import EMOTIONS
 from ferkit.train.config import TrainConfig
 
