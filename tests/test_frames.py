@@ -47,9 +47,12 @@ def test_predict_crops_are_what_the_model_saw_and_named_in_the_records(photos, t
             on_disk = on_disk if on_disk.ndim == 2 else cv2.cvtColor(on_disk, cv2.COLOR_BGR2RGB)
             assert on_disk.shape == rec.spec.face_shape and np.array_equal(on_disk, crop), face["crop"]
     assert "crop" in open(tmp_path / "r.csv").readline()
-    # a crops folder among the inputs is refused before any work
+    # a crops folder among the inputs is refused before any work, and so is one shared with --annotate
     result = runner.invoke(app, ["predict", str(photos), "--crops", str(photos / "crops")])
     assert result.exit_code == 2 and "a folder of inputs" in result.output and not (photos / "crops").exists()
+    result = runner.invoke(app, ["predict", str(photos), "--crops", str(tmp_path / "same"), "--annotate",
+                                 str(tmp_path / "same")])
+    assert result.exit_code == 2 and "name the same folder" in result.output and not (tmp_path / "same").exists()
 
 
 def test_video_crops_every_nth_frame_of_each_track(tmp_path):
@@ -117,6 +120,7 @@ def test_video_plot_draws_one_panel_per_track(tmp_path):
     clip = make_clip(tmp_path / "two.mp4", frames=20, two=True)
     result = runner.invoke(app, ["video", str(clip), "--plot", str(tmp_path / "timeline.png")])
     assert result.exit_code == 0, result.output
+    assert f"chart written to {tmp_path / 'timeline.png'}" in result.output
     img = _png(tmp_path / "timeline.png")
     assert img.shape[:2] == (int(round((1.6 + 1.7 * 2) * DPI)), 10 * DPI)  # two tracks: two panels
     # the happy astronaut's panel is mostly the happy colour

@@ -34,9 +34,10 @@ def make_two_people(folder, per_person=4, seed=0):
     return truth
 
 
-def test_two_generated_identities_are_two_persons(tmp_path):
+@pytest.mark.parametrize("per_person", [4, 8])  # 8 + 8 faces: a fixed switch to the faces' own mean split them
+def test_two_generated_identities_are_two_persons(tmp_path, per_person):
     pytest.importorskip("scipy")
-    truth = make_two_people(tmp_path / "event")
+    truth = make_two_people(tmp_path / "event", per_person=per_person)
     result = runner.invoke(app, ["predict", str(tmp_path / "event"), "--group-people", "--csv", str(tmp_path / "f.csv"),
                                  "--jsonl", str(tmp_path / "f.jsonl"), "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -48,7 +49,8 @@ def test_two_generated_identities_are_two_persons(tmp_path):
     assert person_of[str(tmp_path / "event" / "astro_0.jpg")] != person_of[str(tmp_path / "event" / "hopper_0.jpg")]
     records = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert all("person" in f for r in records for f in r["faces"])
-    assert "person 0: 4 face(s) in 4 photo(s), mostly" in result.output and "person 1: 4 face(s)" in result.output
+    assert f"person 0: {per_person} face(s) in {per_person} photo(s), mostly" in result.output
+    assert f"person 1: {per_person} face(s)" in result.output
 
 
 def test_descriptor_grouping_and_scores():

@@ -108,6 +108,10 @@ def distribution(groups: dict[str, list[dict[str, float]]], path: str | Path, *,
         right.barh(ys, means[:, k], left=start, color=COLOURS[e], label=e, height=0.8)
         start += means[:, k]
     right.set_yticks(ys, [_short(n) + f" ({len(groups[n])})" for n in names], fontsize=8)
+    if not names:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "no faces", ha="center", va="center", transform=ax.transAxes, fontsize=11)
+        left.set_xticks([])
     right.set_xlim(0, 1)
     right.set_xlabel("mean probability of its faces")
     more = f", the {len(names)} with most faces of {len(groups)}" if len(groups) > len(names) else ""

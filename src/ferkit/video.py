@@ -246,6 +246,7 @@ class VideoReport:
     seconds: float
     error: str | None = None
     size_changes: list[dict] = field(default_factory=list)  # resolution changes, as stream()'s info gives them
+    chart: Path | None = None  # the --plot chart, once written
 
     def warnings(self, source) -> list[str]:
         """One line per kind of thing the user should know that is not an error (a resolution change)."""
@@ -273,8 +274,8 @@ def has_windows() -> bool:
 
 
 NO_WINDOWS = ("--show needs an OpenCV build that can open windows; ferkit installs opencv-python-headless, which "
-              "cannot. Watch the annotated frames in the browser with `ferkit serve` (its page runs the camera), or "
-              "write them with --out clip.mp4")
+              "cannot. `ferkit video --camera N --show` (no other outputs) opens `ferkit serve`'s page in your browser "
+              "instead (it runs the camera), or write the annotated frames with --out annotated.mp4")
 
 
 def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_every: int = 1,
@@ -380,4 +381,5 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
         from ferkit.charts import timeline
 
         timeline(recorder.tracks, plot, title=f"{source}: " if not isinstance(source, int) else f"camera {source}: ")
+        report.chart = Path(plot)
     return report

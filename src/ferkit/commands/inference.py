@@ -107,8 +107,9 @@ def predict(
     """Find every face in photos, crop each as the model takes it (its spec) and classify its expression.
 
     One record per input file, failures included: `path`, `width`, `height`, `faces` (each with `box`
-    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`) and
-    `error` (null or a one-line reason). Exit code 1 if any file could not be read; the rest still run.
+    [x, y, w, h], detector `score`, `emotion`, all 7 `probabilities`, `low_confidence`, `small`, `uncertain`, the 5
+    `landmarks`, the head `pose`; `crop` with --crops, `person` with --group-people) and `error` (null or a
+    one-line reason). Exit code 1 if any file could not be read; the rest still run.
     """
     from ferkit.predict import NoImagesError, PhotoJob
     from ferkit.weights import WeightsError
@@ -145,9 +146,12 @@ def predict(
             annotated = annotated_paths(annotate, files)
         check_apart(files, {"--json": json_file, "--jsonl": jsonl_file, "--csv": csv_file}, annotated=annotated)
         if crops is not None:
-            from ferkit.outputs import check_crops_folder
+            from ferkit.outputs import OutputError, check_crops_folder, same_file
 
             check_crops_folder(crops, files, paths)
+            if annotate is not None and (same_file(crops, annotate) or Path(crops).resolve() == Path(annotate).resolve()):
+                raise OutputError(f"{crops}: --crops and --annotate name the same folder (a photo's annotated copy "
+                                  "could take a crop's name); give each its own")
     except NoImagesError as exc:
         fail(str(exc))
     except OutputError as exc:

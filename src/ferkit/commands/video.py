@@ -55,7 +55,8 @@ def video(
     show: Annotated[bool, typer.Option("--show", help="Show the annotated frames in a window (an OpenCV build with "
                                        "windows). With the shipped opencv-python-headless: --camera --show opens "
                                        "`ferkit serve`'s page in your browser instead (the browser's camera, boxes "
-                                       "and bars); with a file or other outputs it is refused.")] = False,
+                                       "and bars, the page's own settings); with a file or other outputs it is "
+                                       "refused.")] = False,
     engine: Annotated[Optional[str], typer.Option(metavar="ray", help="ray: many videos on Ray Data (pip install "
                                                   "'ferkit[ray]'), one video per task; rows go to --rows, "
                                                   "summaries to --summary-json.")] = None,
@@ -155,6 +156,8 @@ def video(
                    f"({report.frames / max(report.seconds, 1e-9):.1f} frames/s){note}", err=True)
         if times is not None:
             typer.echo(times.report(report.frames, report.seconds), err=True)
+        if report.chart is not None:
+            typer.echo(f"chart written to {report.chart}", err=True)
     if report.error == "interrupted":  # Ctrl-C: the complete records so far are written, as predict does
         typer.echo("interrupted", err=True)
         raise typer.Exit(130)
@@ -191,3 +194,4 @@ def _browser_preview(**settings) -> None:
                "browser's camera: allow it there); Ctrl-C stops", err=True)
     webbrowser.open(url)
     run_server(config, host="127.0.0.1", port=port, log_level="warning", app=app)
+    raise typer.Exit(130)  # the server returns only when stopped (Ctrl-C): as a stopped video, exit code 130
