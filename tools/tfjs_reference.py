@@ -57,35 +57,22 @@ def main() -> None:
                 dim.size = -1
     # _FusedMatMul, _FusedConv2D and FusedDepthwiseConv2dNative (TF.js's fused kernels) cannot run in a session:
     # rewrite each as its plain operation + BiasAdd (+ Relu), as TF.js's converter fused them
+    plain = {"_FusedMatMul": "MatMul", "_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative"}
     nodes = []
-    plain = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative"}
     for node in graph_def.node:
-        if node.op in plain:
-            fused = [s.decode() for s in node.attr["fused_ops"].list.s]
-            assert fused[0] == "BiasAdd" and set(fused) <= {"BiasAdd", "Relu"}, fused
-            conv = tf.compat.v1.NodeDef(name=node.name + "/conv", op=plain[node.op], input=list(node.input[:2]))
-            for key in ("T", "strides", "padding", "dilations", "data_format"):
-                if key in node.attr:
-                    conv.attr[key].CopyFrom(node.attr[key])
-            bias = tf.compat.v1.NodeDef(name=node.name + ("/bias" if "Relu" in fused else ""), op="BiasAdd",
-                                        input=[conv.name, node.input[2]])
-            bias.attr["T"].CopyFrom(node.attr["T"])
-            nodes += [conv, bias]
-            if "Relu" in fused:
-                relu = tf.compat.v1.NodeDef(name=node.name, op="Relu", input=[bias.name])
-                relu.attr["T"].CopyFrom(node.attr["T"])
-                nodes.append(relu)
-            continue
-        if node.op != "_FusedMatMul":
+        if node.op not in plain:
             nodes.append(node)
             continue
         fused = [s.decode() for s in node.attr["fused_ops"].list.s]
-        mm = tf.compat.v1.NodeDef(name=node.name + "/mm", op="MatMul", input=list(node.input[:2]))
-        mm.attr["T"].CopyFrom(node.attr["T"])
+        assert fused[0] == "BiasAdd" and set(fused) <= {"BiasAdd", "Relu"}, fused
+        op = tf.compat.v1.NodeDef(name=node.name + "/op", op=plain[node.op], input=list(node.input[:2]))
+        for key in ("T", "strides", "padding", "dilations", "data_format"):
+            if key in node.attr and (key == "T" or node.op != "_FusedMatMul"):
+                op.attr[key].CopyFrom(node.attr[key])
         bias = tf.compat.v1.NodeDef(name=node.name + ("/bias" if "Relu" in fused else ""), op="BiasAdd",
-                                    input=[mm.name, node.input[2]])
+                                    input=[op.name, node.input[2]])
         bias.attr["T"].CopyFrom(node.attr["T"])
-        nodes += [mm, bias]
+        nodes += [op, bias]
         if "Relu" in fused:
             relu = tf.compat.v1.NodeDef(name=node.name, op="Relu", input=[bias.name])
             relu.attr["T"].CopyFrom(node.attr["T"])

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ferkit.commands.options import (MinConfidenceOpt, ModelOpt, PhotoScalesOpt, check_outputs, check_ray, fail,
-                                     need_charts, open_records)
+                                     need_extras, open_records)
 from ferkit.weights import DEFAULT_DETECTOR
 
 
@@ -146,7 +146,7 @@ def predict(
             annotated = annotated_paths(annotate, files)
         check_apart(files, {"--json": json_file, "--jsonl": jsonl_file, "--csv": csv_file}, annotated=annotated)
         if crops is not None:
-            from ferkit.outputs import OutputError, check_crops_folder, same_file
+            from ferkit.outputs import check_crops_folder, same_file
 
             check_crops_folder(crops, files, paths)
             if annotate is not None and (same_file(crops, annotate) or Path(crops).resolve() == Path(annotate).resolve()):
@@ -157,14 +157,7 @@ def predict(
     except OutputError as exc:
         fail(str(exc), 2)
     check_outputs((annotate, "--annotate", True), (crops, "--crops", True), (plot, "--plot"))
-    need_charts(plot)
-    if group_people:
-        from ferkit.identity import need_scipy
-
-        try:
-            need_scipy()
-        except ImportError as exc:
-            fail(str(exc))
+    need_extras(plot, group_people)
     errors, n_faces = 0, 0
     per_photo: dict[str, list] = {}
     with open_records(json_file, jsonl_file, csv_file) as writer:

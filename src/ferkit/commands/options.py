@@ -60,15 +60,20 @@ def check_outputs(*outputs) -> None:
             fail(str(exc), 2)
 
 
-def need_charts(plot) -> None:
-    """``--plot``: fail in one line (exit 1) before any work when matplotlib is missing."""
-    if plot is not None:
-        from ferkit.charts import need_matplotlib
+def need_extras(plot=None, group_people: bool = False) -> None:
+    """``--plot`` (matplotlib) and ``--group-people`` (SciPy): fail in one line (exit 1) before any work when the
+    library the option needs is missing."""
+    try:
+        if plot is not None:
+            from ferkit.charts import need_matplotlib
 
-        try:
             need_matplotlib()
-        except ImportError as exc:
-            fail(str(exc))
+        if group_people:
+            from ferkit.identity import need_scipy
+
+            need_scipy()
+    except ImportError as exc:
+        fail(str(exc))
 
 
 def check_ray(engine: str, conflicting: bool, conflict: str, out, out_format: str) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ferkit.commands.options import (MinConfidenceOpt, ModelOpt, VideoScalesOpt, check_outputs, check_ray, fail,
-                                     need_charts)
+                                     need_extras)
 from ferkit.weights import DEFAULT_DETECTOR
 
 
@@ -128,14 +128,7 @@ def video(
         fail(str(exc), 2)
     check_outputs((out, "--out"), (jsonl, "--jsonl"), (summary_json, "--summary-json"), (crops, "--crops", True),
                   (plot, "--plot"))
-    need_charts(plot)
-    if group_people:
-        from ferkit.identity import need_scipy
-
-        try:
-            need_scipy()
-        except ImportError as exc:
-            fail(str(exc))
+    need_extras(plot, group_people)
     try:
         rec = Recognizer(model, detector=detector, threads=threads, max_side=max_side, min_confidence=min_confidence,
                          scales=scales)
