@@ -42,6 +42,15 @@ from ferkit.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR
 
 
+def emit(lines: list[str], out=None) -> str:
+    """Print a benchmark's table and, with ``out`` (a path), write it there too; returns the text."""
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+    return text
+
+
 def cpu_flags() -> str:
     try:
         flags = Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0]

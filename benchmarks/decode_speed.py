@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_models import cpu_flags  # noqa: E402
+from compare_models import cpu_flags, emit  # noqa: E402
 from video_speed import make_clip  # noqa: E402
 
 
@@ -78,10 +77,7 @@ def main() -> None:
              f"{'reader':42} {'frames':>6} {'ms/frame':>9}"]
     for name in readers:
         lines.append(f"{name:42} {counts[name]:>6} {statistics.median(times[name]):>9.3f}")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 ARCFACE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
                     [70.7299, 92.2041]])
 
@@ -47,6 +48,7 @@ def main() -> None:
     from ferkit.images import read_image
     from ferkit.models import create_model, load_tensors_into
     from ferkit.weights import load_tensors, pretrained_path
+    from compare_models import emit
     from tfjs_to_onnx import convert
 
     det = create_detector(threads=1)
@@ -92,10 +94,7 @@ def main() -> None:
                 v = session.run(None, {"input": fn(np.ascontiguousarray(arr))})[0]
                 lines.append(f"{'MobileFaceNet ' + scaling + ' ' + order:44s} {'ArcFace template':18s} "
                              f"{auc(v, ids):6.3f} {auc(v - v.mean(0), ids):8.3f}")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":
