@@ -74,3 +74,16 @@ def test_no_module_over_400_lines():
     long = {str(p.relative_to(root)): n for p in root.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_imports_go_one_way_down_the_layers():
+    """Issue 33: apps -> train -> analysis -> data -> pipeline -> runtime -> models -> base (ferkit.layers): no module
+    imports from a higher layer, and every module has a layer (a new one must be placed)."""
+    from ferkit.layers import LAYERS, layer_of
+
+    graph, rank = import_graph(), layer_of()
+    names = list(LAYERS)
+    assert sorted(set(graph) - set(rank)) == []  # every module placed
+    upward = sorted(f"{m} ({names[rank[m]]}) -> {d} ({names[rank[d]]})" for m, deps in graph.items() for d in deps
+                    if rank[d] > rank[m])
+    assert upward == []

@@ -1,0 +1,64 @@
+"""Draw docs/figures/architecture.png from the code: one band per layer of ferkit.layers (lowest at the bottom), its
+modules in it, and an arrow between two layers for the imports from one to the other (their count beside it),
+read from the source as tests/test_imports.py reads it.
+
+Usage: python tools/architecture.py [--out docs/figures/architecture.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "figures" / "architecture.png")
+    args = ap.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    from ferkit.layers import LAYERS, layer_of
+    from test_imports import import_graph
+
+    graph, rank = import_graph(), layer_of()
+    names = list(LAYERS)
+    between = Counter((rank[m], rank[d]) for m, deps in graph.items() for d in deps if rank[d] != rank[m])
+    fig, ax = plt.subplots(figsize=(12, 0.95 * len(names) + 0.6), dpi=110)
+    ax.set_xlim(0, 12)
+    ax.set_ylim(-0.2, len(names) * 1.0)
+    ax.axis("off")
+    colours = plt.cm.Pastel2.colors
+    for k, name in enumerate(names):
+        y = k * 1.0
+        ax.add_patch(FancyBboxPatch((2.2, y + 0.12), 9.6, 0.62, boxstyle="round,pad=0.02",
+                                    facecolor=colours[k % len(colours)], edgecolor="#555555"))
+        ax.text(0.1, y + 0.43, name, fontsize=11, fontweight="bold", va="center")
+        import textwrap
+
+        modules = "\n".join(textwrap.wrap(", ".join(m or "ferkit" for m in LAYERS[name]), 130))
+        ax.text(2.35, y + 0.43, modules, fontsize=7.5, va="center")
+        down = sum(n for (a, b), n in between.items() if a == k and b < k)
+        if k > 0:
+            ax.add_patch(FancyArrowPatch((1.6, y + 0.1), (1.6, y - 0.28), arrowstyle="-|>", mutation_scale=12,
+                                         color="#333333"))
+            ax.text(1.7, y - 0.1, f"{down} imports down", fontsize=7, va="center")
+    up = sum(n for (a, b), n in between.items() if b > a)
+    fig.suptitle(f"ferkit's layers, lowest at the bottom: each imports only from its own layer or lower ones "
+                 f"({up} imports upward)", fontsize=10)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
