@@ -246,16 +246,16 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
 
     temperature = float(meta.get("temperature", 1.0))
     calibration = {"temperature": temperature, "fitted_on": "kept from the base model"}
-    if len(held_idx):  # a fitted temperature is kept only if it calibrates the held-out faces better than the base's
-        fitted = fit_temperature(held_logits(), y_held)
-        why = temperature_refusal(held_logits(), y_held, fitted, min_faces=MIN_FACES_FOR_TEMPERATURE,
-                                  current=temperature)
+    held = held_logits() if len(held_idx) else None  # the chosen epoch's, for the temperature and the score
+    if held is not None:  # a fitted temperature is kept only if it calibrates the held-out faces better than the base's
+        fitted = fit_temperature(held, y_held)
+        why = temperature_refusal(held, y_held, fitted, min_faces=MIN_FACES_FOR_TEMPERATURE, current=temperature)
         if why:
             calibration["why"] = why
         else:
             temperature = fitted
             calibration = {"temperature": temperature, "fitted_on": f"{len(held_idx)} held-out faces"}
-    after_acc, after_nll = _score(held_logits(), y_held, temperature) if len(held_idx) else (float("nan"),) * 2
+    after_acc, after_nll = _score(held, y_held, temperature) if held is not None else (float("nan"),) * 2
 
     return {"layers": layers, **settings, "held_out_accuracy_before": base_acc, "held_out_accuracy_after": after_acc,
             "held_out_nll_before": base_nll, "held_out_nll_after": after_nll, "best_epoch": best["epoch"],

@@ -53,9 +53,7 @@ def schemas() -> dict:
                       ("uncertain", pa.bool_()), ("landmarks", marks), ("pose", pose)])
     image = pa.schema([("schema_version", pa.int64()), ("path", pa.string()), ("width", pa.int64()),
                        ("height", pa.int64()), ("faces", pa.list_(face)), ("error", pa.string())])
-    from ferkit.outputs import CSV_FIELDS
-
-    from ferkit.outputs import LANDMARK_FIELDS
+    from ferkit.outputs import CSV_FIELDS, LANDMARK_FIELDS
 
     types = {"path": pa.string(), "emotion": pa.string(), "error": pa.string(), "score": pa.float64(), "crop": pa.string(),
              "low_confidence": pa.bool_(), "small": pa.bool_(), "uncertain": pa.bool_(), "pose_reliable": pa.bool_(),

@@ -148,12 +148,11 @@ def calibrate_weights(path, data, *, split: str = "PublicTest", tta: bool | None
     fitted_on = f"{len(val_idx)} held-out Training faces (val_fraction {cfg['val_fraction']}, seed {cfg.get('seed', 0)})"
     if len(parts) > 1:
         fitted_on += "".join(f" + {len(y)} of {name}'s validation part" for name, (_, y) in list(parts.items())[1:])
+    raw, scaled = views_to_proba(held_out), views_to_proba(held_out, temperature)
     record = {"temperature": temperature, "fitted_on": fitted_on, "bins": BINS, "tta": tta,
-              "held_out": {"n": int(len(y_held)),
-                           "nll_before": nll(views_to_proba(held_out), y_held),
-                           "nll_after": nll(views_to_proba(held_out, temperature), y_held),
-                           "ece_before": expected_calibration_error(views_to_proba(held_out), y_held),
-                           "ece_after": expected_calibration_error(views_to_proba(held_out, temperature), y_held)}}
+              "held_out": {"n": int(len(y_held)), "nll_before": nll(raw, y_held), "nll_after": nll(scaled, y_held),
+                           "ece_before": expected_calibration_error(raw, y_held),
+                           "ece_after": expected_calibration_error(scaled, y_held)}}
     for name, (v, y) in list(parts.items())[1:]:  # measured on faces the fit saw: one parameter, reported so
         record[f"{name} validation"] = {"ece_before": expected_calibration_error(views_to_proba(v), y),
                                         "ece_after": expected_calibration_error(views_to_proba(v, temperature), y)}

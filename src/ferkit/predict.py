@@ -60,6 +60,7 @@ class PhotoJob:
         self.writer, self.annotate, self.progress, self.crops = writer, annotate, progress, crops
         self.identity = None
         self.people: list[dict] = []  # with group_people: the per-person summary, once the job has run
+        self._by_person: dict[int, list] = {}  # person -> [(path, probabilities) of each face]
         if group_people:
             from ferkit.identity import IdentityEncoder, need_scipy
 
@@ -87,6 +88,8 @@ class PhotoJob:
             targets = annotated_paths(annotate, self.files)
         crop_bases = annotated_paths(self.crops, self.files) if self.crops is not None else None
         held, features = [], []  # group_people: records wait for the persons, known once every photo is seen
+        if grouping:
+            from ferkit.identity import crops as identity_crops
         for index, (result, rgb, crops) in enumerate(results):
             if rgb is not None and annotate is not None:
                 targets[index].parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +99,6 @@ class PhotoJob:
                 for face, path in zip(record["faces"], write_crops(crop_bases[index], crops)):
                     face["crop"] = str(path)
             if grouping:
-                from ferkit.identity import crops as identity_crops
-
                 if result.faces:
                     features.append(self.identity.features(identity_crops(rgb, result.faces)))
                 held.append(record)
@@ -128,7 +129,7 @@ class PhotoJob:
     def person_probabilities(self) -> dict[str, list[dict]]:
         """After a run with ``group_people``: ``{"person N": [each face's probabilities]}`` (for
         :func:`ferkit.charts.distribution`)."""
-        return {f"person {k}": [p for _, p in v] for k, v in sorted(getattr(self, "_by_person", {}).items())}
+        return {f"person {k}": [p for _, p in v] for k, v in sorted(self._by_person.items())}
 
 
 def crop_paths(base: Path, count: int) -> list[Path]:

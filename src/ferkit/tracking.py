@@ -137,6 +137,7 @@ class FrameTracker:
         self.tracker = Tracker(window=window)
         self.previous: np.ndarray | None = None
         self.size: tuple[int, int] | None = None  # (H, W) of the last frame
+        self.last_crops: np.ndarray | None = None  # the crops the model saw in the last step, one per face returned
         self.times = times
         self._timed = timer(times)
         self.classified = 0  # faces sent to the classifier so far (the rest reused a stable track's probabilities)
@@ -173,7 +174,7 @@ class FrameTracker:
                 for i, p in zip(fresh, new):
                     probs[i] = p
                     tracks[i].probs, tracks[i].probs_crop, tracks[i].reused = p, crops[i], 0
-        self.last_crops = crops  # the crops the model saw this step, one per face returned (in their order)
+        self.last_crops = crops
         out = []
         for face, track, p in zip(faces, tracks, probs):
             track.history.append(p)

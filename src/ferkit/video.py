@@ -114,7 +114,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
         info.update(fps=fps, frames=expected, live=live, size_changes=[])
     tracker = FrameTracker(rec, window=window, scene_cut=scene_cut, classify_every=classify_every, times=times)
     timed = timer(times)
-    start, index, t, size = time.perf_counter(), -1, None, None
+    start, index, t = time.perf_counter(), -1, None
     try:
         while True:
             with timed("decode"):
@@ -124,10 +124,10 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
             rgb, position, dropped = got
             index += 1 + dropped
             t = time.perf_counter() - start if live else presentation_time(position, index, fps, t)
-            if size is not None and rgb.shape[:2] != size and info is not None:
-                info["size_changes"].append({"frame": index, "time_s": round(t, 4), "from": [size[1], size[0]],
+            was = tracker.size  # the last frame's (H, W): the tracker follows a resolution change itself
+            if was is not None and rgb.shape[:2] != was and info is not None:
+                info["size_changes"].append({"frame": index, "time_s": round(t, 4), "from": [was[1], was[0]],
                                              "to": [rgb.shape[1], rgb.shape[0]]})
-            size = rgb.shape[:2]
             out = tracker.step(rgb, detect=index % detect_every == 0)
             yield FrameResult(index, t, out, dropped, rgb if keep_images else None,
                               tracker.last_crops if keep_crops else None)
@@ -312,7 +312,6 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     start = time.perf_counter()
     source_info: dict = {}
     timed = timer(times)
-    seen: dict[int, int] = {}  # frames of each track so far (--crops)
     people = None
     if group_people:
         from ferkit.identity import IdentityEncoder, TrackPeople, need_scipy
@@ -338,10 +337,8 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
                     recorder.add(fr)
                 rows = fr.rows()
                 if crops is not None:
-                    for row, crop in zip(rows, fr.crops):
-                        k = seen.get(row["track_id"], 0)
-                        seen[row["track_id"]] = k + 1
-                        if k % crops_every == 0:
+                    for row, crop in zip(rows, fr.crops):  # the track's first frame, then every crops_every-th
+                        if (summary.tracks[row["track_id"]]["frames"] - 1) % crops_every == 0:
                             row["crop"] = str(save_crop(Path(crops) / f"track{row['track_id']}_frame{fr.frame:06d}.png",
                                                          crop))
                 if jsonl is not None and sink is None:  # written as frames come, so that it can be read live

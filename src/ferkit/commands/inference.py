@@ -149,7 +149,7 @@ def predict(
             from ferkit.outputs import check_crops_folder, same_file
 
             check_crops_folder(crops, files, paths)
-            if annotate is not None and (same_file(crops, annotate) or Path(crops).resolve() == Path(annotate).resolve()):
+            if annotate is not None and same_file(crops, annotate):
                 raise OutputError(f"{crops}: --crops and --annotate name the same folder (a photo's annotated copy "
                                   "could take a crop's name); give each its own")
     except NoImagesError as exc:
