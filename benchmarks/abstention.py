@@ -43,12 +43,12 @@ def main() -> None:
     ap.add_argument("--plot", type=Path)
     args = ap.parse_args()
 
-    from ferkit.runtime import Classifier
+    from ferkit.runtime.classifier import Classifier
 
     clf = Classifier(args.model)
     sets = {}
     if args.data:
-        from ferkit.data import load_fer2013
+        from ferkit.data.fer2013 import load_fer2013
 
         test = load_fer2013(args.data).split("PublicTest")
         sets["PublicTest"] = curve(clf.predict_proba(test.images), test.labels)

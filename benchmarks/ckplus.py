@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.labels import EMOTIONS
-from ferkit.recognize import Recognizer
+from ferkit.core.labels import EMOTIONS
+from ferkit.pipeline.recognize import Recognizer
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     truth, pred = np.array(truth), np.array(pred)
     import cv2
 
-    from ferkit.images import read_image
+    from ferkit.core.images import read_image
 
     variants = {"grey frame": [], "tight 256x256 crop": [], "half-size frame": []}
     for r, (x, y, w, h) in zip(rows, boxes):

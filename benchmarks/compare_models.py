@@ -2,7 +2,7 @@
 validation part of face-crop folders (RAF-DB validation).
 
 Every model decision is judged on both kinds of data at once. Faces in the photo sets are detected, matched
-and cropped once (``ferkit.photos.find_faces``, exactly as ``ferkit predict`` crops them), then every model
+and cropped once (``ferkit.analysis.photos.find_faces``, exactly as ``ferkit predict`` crops them), then every model
 classifies the same crops. Each model is a shipped name, a run's ``model.safetensors`` (PyTorch, fp32) or an
 ``.onnx`` file, optionally labelled ``LABEL=MODEL``; each applies its own declared preprocessing and its own
 flip-TTA choice, unless the model ends in ``@tta`` or ``@notta`` (e.g. ``fer-m-tta=fer-m@tta``).
@@ -19,7 +19,7 @@ mostly angry faces: ``../shared/data/expw_dev/README.md``). Photo faces are crop
 declare: framing (``box`` or ``align``), input size and channels (48x48 grey, 112x112 RGB; their ModelSpec).
 
 ``--crops FOLDER`` (repeatable, e.g. ``../shared/data/rafdb``): the folder's fixed validation part (the 10% that
-``ferkit train --data FOLDER`` holds out, ``ferkit.sources``) scored three ways: ``crop`` the stored crop itself
+``ferkit train --data FOLDER`` holds out, ``ferkit.data.sources``) scored three ways: ``crop`` the stored crop itself
 as the face (resized to the model's input, as ``ferkit classify`` or ``predict --no-detect`` take it), ``framed`` the
 crop re-framed as training framed it (grey padding, detector, the model's framing), and ``e2e`` ``ferkit
 predict`` on the crop file (detector on the crop as it is; a face not found counts as wrong). Each model row
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.evaluate import evaluate_model
-from ferkit.labels import EMOTIONS
+from ferkit.analysis.evaluate import evaluate_model
+from ferkit.core.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR
 
 
@@ -63,8 +63,8 @@ class CropSet:
     """The validation part of a face-crop folder, ready to score three ways (see the module docstring)."""
 
     def __init__(self, root: Path, max_side: int, detector: str = DEFAULT_DETECTOR):
-        from ferkit.photos import read_photo_set
-        from ferkit.sources import load_crop_folder
+        from ferkit.analysis.photos import read_photo_set
+        from ferkit.data.sources import load_crop_folder
 
         self.root, self.max_side, self.detector = root, max_side, detector
         val = load_crop_folder(root).faces.usage == "Validation"
@@ -80,10 +80,10 @@ class CropSet:
         if view not in self.framed:
             import tempfile
 
-            from ferkit.crop import whole_face
-            from ferkit.images import read_image
-            from ferkit.photos import find_faces
-            from ferkit.sources import load_crop_folder
+            from ferkit.runtime.crop import whole_face
+            from ferkit.core.images import read_image
+            from ferkit.analysis.photos import find_faces
+            from ferkit.data.sources import load_crop_folder
 
             framing, size, colour = view
             self.crop[view] = np.stack([whole_face(read_image(f.path), size, colour) for f in self.faces])
@@ -97,8 +97,8 @@ class CropSet:
         return self.crop[view], self.framed[view], self.e2e[view]
 
     def score(self, model: str, tta, view: tuple) -> dict:
-        from ferkit.evaluate import compute_metrics, load_predictor
-        from ferkit.photos import evaluate_photos
+        from ferkit.analysis.evaluate import compute_metrics, load_predictor
+        from ferkit.analysis.photos import evaluate_photos
 
         predict, _ = load_predictor(model, tta=tta)
         crop, framed, e2e = self._for(view)
@@ -109,7 +109,7 @@ class CropSet:
 
 def view_of(model: str) -> tuple:
     """How ``model`` wants its faces cropped: (framing, input size, colour), from its ModelSpec."""
-    from ferkit.evaluate import model_spec
+    from ferkit.analysis.evaluate import model_spec
 
     spec = model_spec(model)
     return spec.framing, spec.size, spec.colour
@@ -125,8 +125,8 @@ def cost(model: str, tta) -> tuple[float, float]:
     """(ms per face on one core, single-face calls, median of 3 rounds of 64 faces; MB of the model's files)."""
     import onnxruntime  # noqa: F401 - the shipped runtime
 
-    from ferkit.onnx_io import onnx_for
-    from ferkit.runtime import Classifier
+    from ferkit.runtime.onnx_io import onnx_for
+    from ferkit.runtime.classifier import Classifier
     from ferkit.weights import read_ensemble, is_ensemble, resolve
 
     try:
@@ -163,9 +163,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from ferkit.data import load_fer2013
-    from ferkit.ferplus import ferplus_path
-    from ferkit.photos import evaluate_photos, find_faces
+    from ferkit.data.fer2013 import load_fer2013
+    from ferkit.data.ferplus import ferplus_path
+    from ferkit.analysis.photos import evaluate_photos, find_faces
 
     models = [(m.split("=", 1) if "=" in m else (m, m)) for m in args.models]
     data = load_fer2013(args.data) if args.data else None

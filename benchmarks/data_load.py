@@ -15,7 +15,7 @@ def main() -> None:
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/fer2013/fer2013.csv.gz"
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FERKIT_CACHE"] = cache
-        from ferkit.data import load_fer2013
+        from ferkit.data.fer2013 import load_fer2013
 
         start = time.perf_counter()
         data = load_fer2013(path)

@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from ferkit.data import FerData, load_fer2013, save_npz
+    from ferkit.data.fer2013 import FerData, load_fer2013, save_npz
     from ferkit.train import cpu_supports_bf16, launch, make_config, train
 
     data = load_fer2013(args.data)

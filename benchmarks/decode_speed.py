@@ -1,5 +1,5 @@
 """Decoding a video file to RGB frames, side by side in one run: OpenCV's VideoCapture (+ BGR->RGB, ferkit's reader
-before issue 31) against ferkit.decode.AvFile (PyAV; 4:2:0 frames converted by OpenCV) and PyAV's own rgb24
+before issue 31) against ferkit.pipeline.decode.AvFile (PyAV; 4:2:0 frames converted by OpenCV) and PyAV's own rgb24
 conversion (swscale). Synthetic 640x480 clips at 30 fps (MPEG-4 part 2, as `benchmarks/video_speed.py` makes
 them), rounds interleaved, the median of each reported in ms per frame.
 Usage: python benchmarks/decode_speed.py [--seconds 10] [--rounds 5] [--out benchmarks/results/decode_speed.txt]
@@ -32,7 +32,7 @@ def opencv(path: Path) -> int:
 
 
 def ferkit_decode(path: Path) -> int:
-    from ferkit.decode import AvFile
+    from ferkit.pipeline.decode import AvFile
 
     src, n = AvFile(path), 0
     while src.read() is not None:
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    readers = {"OpenCV VideoCapture + BGR->RGB": opencv, "ferkit.decode (PyAV, OpenCV I420->RGB)": ferkit_decode,
+    readers = {"OpenCV VideoCapture + BGR->RGB": opencv, "ferkit.pipeline.decode (PyAV, OpenCV I420->RGB)": ferkit_decode,
                "PyAV rgb24 (swscale)": pyav_rgb24}
     times: dict[str, list[float]] = {k: [] for k in readers}
     with tempfile.TemporaryDirectory() as tmp:

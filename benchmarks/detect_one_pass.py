@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-import ferkit.detect as detect
-from ferkit.photoset import read_photo_set
-from ferkit.images import read_image
-from ferkit.photos import IOU_MIN, iou
+import ferkit.runtime.detect as detect
+from ferkit.data.photoset import read_photo_set
+from ferkit.core.images import read_image
+from ferkit.analysis.photos import IOU_MIN, iou
 
 PLANNED = detect.plan_scales
 

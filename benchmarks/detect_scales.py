@@ -6,7 +6,7 @@ scales the image needs (``--scales auto``, the default now), side by side in one
   face and Grace Hopper's (matplotlib's sample data), pasted on a plain background; median of
   ``--repeats-large``; and how many of its faces each finds (a box with IoU >= 0.3 with the pasted one);
 - ExpW dev found rate: the labelled faces matched by a detection with IoU >= 0.3 (the rule of ``ferkit evaluate
-  --photos``, :func:`ferkit.photos.find_faces`), the detections per photo, and the mean ms per photo.
+  --photos``, :func:`ferkit.analysis.photos.find_faces`), the detections per photo, and the mean ms per photo.
 
 Each mode runs with each ``--detectors`` (default: CenterFace fp32 and its int8 copy, ferkit's default since
 issue 25), ``max_side=320`` (the default), one onnxruntime thread; the runs are interleaved so that load on the
@@ -40,8 +40,8 @@ def face_tiles() -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     """Two real faces as RGB squares twice their face's width, each with its face box (x, y, w, h)."""
     import matplotlib.cbook as cbook
 
-    from ferkit.classify import SAMPLE_PHOTO
-    from ferkit.detect import create_detector
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.runtime.detect import create_detector
 
     det = create_detector("centerface", max_side=1024, scales="single")
     out = []
@@ -92,8 +92,8 @@ def time_ms(dets: dict, image: np.ndarray, repeats: int) -> dict:
 
 
 def expw(dets: dict, root: Path, limit: int | None) -> dict:
-    from ferkit.images import ImageError, read_image
-    from ferkit.photos import IOU_MIN, iou, read_photo_set
+    from ferkit.core.images import ImageError, read_image
+    from ferkit.analysis.photos import IOU_MIN, iou, read_photo_set
 
     by_photo: dict[Path, list] = {}
     for f in read_photo_set(root):
@@ -135,8 +135,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args(argv)
 
-    from ferkit.detect import create_detector
-    from ferkit.photos import IOU_MIN, iou
+    from ferkit.runtime.detect import create_detector
+    from ferkit.analysis.photos import IOU_MIN, iou
 
     dets = {f"{d} {m}": create_detector(d, threads=args.threads, max_side=args.max_side, scales=m)
             for d in args.detectors for m in MODES}

@@ -25,10 +25,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from ferkit.adapt import collect_faces
-    from ferkit.calibrate import expected_calibration_error
-    from ferkit.data import load_fer2013
-    from ferkit.inference import combine_probabilities
-    from ferkit.runtime import Classifier
+    from ferkit.analysis.calibrate import expected_calibration_error
+    from ferkit.data.fer2013 import load_fer2013
+    from ferkit.core.inference import combine_probabilities
+    from ferkit.runtime.classifier import Classifier
 
     test = load_fer2013(args.data).split("PublicTest")
     faces = collect_faces(args.photos)

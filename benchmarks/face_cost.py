@@ -1,5 +1,5 @@
 """The whole classifier's cost per face, side by side in one run on one thread: framing (the crop each model takes
-from a detected face: 48x48 grey or 112x112 RGB, :meth:`ferkit.spec.ModelSpec.crop`) plus the network with its own
+from a detected face: 48x48 grey or 112x112 RGB, :meth:`ferkit.runtime.spec.ModelSpec.crop`) plus the network with its own
 TTA choice and without TTA (``Classifier.predict_proba``, one face per call, the face already detected). Rounds are
 interleaved so machine noise falls on every model alike; median of 5 rounds of 200 faces.
 
@@ -26,10 +26,10 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from ferkit.classify import SAMPLE_PHOTO
-    from ferkit.detect import create_detector
-    from ferkit.images import read_image
-    from ferkit.runtime import Classifier
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.runtime.detect import create_detector
+    from ferkit.core.images import read_image
+    from ferkit.runtime.classifier import Classifier
     from speed import cpu_flags, cpu_model
 
     rgb = read_image(SAMPLE_PHOTO)

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from compare_models import cpu_flags
-from ferkit.labels import EMOTIONS
+from ferkit.core.labels import EMOTIONS
 
 
 def predict(net, crops: np.ndarray) -> np.ndarray:
-    from ferkit import preprocess
-    from ferkit.inference import predict_proba
+    from ferkit.runtime import preprocess
+    from ferkit.core.inference import predict_proba
 
     meta = net.ferkit_meta
     if len(crops) == 0:

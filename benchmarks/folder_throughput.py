@@ -11,8 +11,8 @@ import platform
 import time
 from pathlib import Path
 
-from ferkit.images import find_images
-from ferkit.recognize import Recognizer
+from ferkit.core.images import find_images
+from ferkit.pipeline.recognize import Recognizer
 
 
 def main() -> None:

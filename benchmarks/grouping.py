@@ -1,4 +1,4 @@
-"""How well ``predict --group-people`` groups faces into persons (ferkit.identity), by pairwise precision and recall
+"""How well ``predict --group-people`` groups faces into persons (ferkit.runtime.identity), by pairwise precision and recall
 (of the pairs of faces put together, the share that are one person; of the pairs that are one person, the share
 put together), on the two sets here where identity is known:
 
@@ -12,7 +12,7 @@ put together), on the two sets here where identity is known:
 
 Two regimes each: all faces at once (many people), and 200 drawn "events" of 2-3 persons (few people: what a
 user's photo folder usually is). Every threshold in ``--thresholds`` and every weight of the reference mean in
-``--priors`` is reported; the shipped pair (ferkit.identity.SAME_PERSON, PRIOR_FACES) was chosen on the two CK+ sets
+``--priors`` is reported; the shipped pair (ferkit.runtime.identity.SAME_PERSON, PRIOR_FACES) was chosen on the two CK+ sets
 alone (the highest mean pairwise F1); the RAF-DB sets measure it apart.
 Usage: python benchmarks/grouping.py --ckplus D/ckplus_peak --rafdb D/rafdb [--faces 60] [--json F]
 """
@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_models import cpu_flags  # noqa: E402
 
-from ferkit.detect import create_detector  # noqa: E402
-from ferkit.identity import PRIOR_FACES, SAME_PERSON, IdentityEncoder, crops, group, pairwise_scores  # noqa: E402
-from ferkit.images import find_images, read_image  # noqa: E402
+from ferkit.runtime.detect import create_detector  # noqa: E402
+from ferkit.runtime.identity import PRIOR_FACES, SAME_PERSON, IdentityEncoder, crops, group, pairwise_scores  # noqa: E402
+from ferkit.core.images import find_images, read_image  # noqa: E402
 
 
 def largest(rgb, det):
@@ -114,7 +114,7 @@ def main() -> None:
     raf_raw, raf_ids = enc.features(np.stack(cut)), np.array(vids)
     ck_view_ids = np.array(ck_view_ids)
     report = {"cpu": cpu_flags(), "same_person": SAME_PERSON, "prior_faces": PRIOR_FACES, "sets": {}}
-    lines = [f"# grouping faces into persons (ferkit.identity: FaceRes pooled feature, centred with the reference "
+    lines = [f"# grouping faces into persons (ferkit.runtime.identity: FaceRes pooled feature, centred with the reference "
              f"mean counted as PRIOR faces, average linkage); CPU flags {report['cpu']}; shipped: threshold "
              f"{SAME_PERSON}, PRIOR {PRIOR_FACES:g}"]
     for prior in args.priors:

@@ -1,8 +1,8 @@
-"""How good ferkit's 5-landmark head pose is (ferkit.pose), on what can be measured without 3D ground truth:
+"""How good ferkit's 5-landmark head pose is (ferkit.runtime.pose), on what can be measured without 3D ground truth:
 
 - roll on real faces turned by known angles (CK+ peak frames, -45..45 degrees): roll + turn is the face's own roll,
   so its spread over the turns is the error (deviation from the median per face); with the landmarks as
-  CenterFace gives them and with ferkit's upright re-detection of tilted faces (``ferkit.detect.upright_landmarks``);
+  CenterFace gives them and with ferkit's upright re-detection of tilted faces (``ferkit.runtime.detect.upright_landmarks``);
 - yaw on mirrored faces (ExpW dev web faces and CK+): a mirror image must read the opposite yaw, so
   |yaw(face) + yaw(mirror)| / 2 is an error floor (it cannot see a yaw scale error);
 - the spread of yaw and pitch on CK+'s frontal, posed faces (|yaw|, |pitch|: frontal faces should read near 0);
@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_models import cpu_flags  # noqa: E402
 
-from ferkit.detect import create_detector, upright_landmarks  # noqa: E402
-from ferkit.images import read_image  # noqa: E402
-from ferkit.pose import head_pose, project  # noqa: E402
+from ferkit.runtime.detect import create_detector, upright_landmarks  # noqa: E402
+from ferkit.core.images import read_image  # noqa: E402
+from ferkit.runtime.pose import head_pose, project  # noqa: E402
 
 ANGLES = (-45, -30, -15, 0, 15, 30, 45)
 
@@ -148,7 +148,7 @@ def main() -> None:
               "mirror_ckplus": mirror_yaw(ck_images, detector), "mirror_expw": mirror_yaw(expw, detector),
               "synthetic": synthetic(), "timing_ckplus": timing(ck_images, detector)}
     r = report["roll_ckplus"]
-    lines = [f"# head pose from 5 landmarks (ferkit.pose), CPU flags: {report['cpu']}; detector {report['detector']}",
+    lines = [f"# head pose from 5 landmarks (ferkit.runtime.pose), CPU flags: {report['cpu']}; detector {report['detector']}",
              f"roll on CK+ turned by {r['angles']} ({r['images']} images, {r['missed']} missed at some angle), "
              "|deviation| in degrees:",
              *(f"  {kind:8s} mean {r[kind]['mean']:.2f}  median {r[kind]['median']:.2f}  p95 {r[kind]['p95']:.2f}  "

@@ -1,4 +1,4 @@
-"""Which face feature tells CK+'s subjects apart (the choice behind ferkit.identity; docs/experiments.md,
+"""Which face feature tells CK+'s subjects apart (the choice behind ferkit.runtime.identity; docs/experiments.md,
 2026-12-03). CK+'s 70 frames (peak + contempt), 59 subjects; AUC = the share of (same-person, different-person)
 pairs of faces in which the same-person pair is the more similar (cosine). Features: FaceRes (pretrained,
 ``faceres-deep``) ``feats`` and pooled, raw or centred on the faces' own mean, on squares of 1.0/1.3/1.6 x the
@@ -43,9 +43,9 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from ferkit.crop import similarity_transform
-    from ferkit.detect import create_detector
-    from ferkit.images import read_image
+    from ferkit.runtime.crop import similarity_transform
+    from ferkit.runtime.detect import create_detector
+    from ferkit.core.images import read_image
     from ferkit.models import create_model, load_tensors_into
     from ferkit.weights import load_tensors, pretrained_path
     from compare_models import emit

@@ -1,6 +1,6 @@
 """Inference latency per face and throughput of shipped models on onnxruntime, side by side.
 
-Each model runs exactly as `ferkit classify` runs it (ferkit.runtime.Classifier: preprocessing, the
+Each model runs exactly as `ferkit classify` runs it (ferkit.runtime.classifier.Classifier: preprocessing, the
 fitted temperature), first with its shipped flip-TTA setting, then with the other one. Latency: one face per call,
 median over many calls; throughput: batches of 64. Models are interleaved round-robin, so machine noise
 hits all alike; ratios are against the first model (default: the paper's network, `seed`).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.runtime import Classifier
+from ferkit.runtime.classifier import Classifier
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
         import tempfile
 
         from ferkit.models import create_model
-        from ferkit.onnx_io import export_onnx
+        from ferkit.runtime.onnx_io import export_onnx
 
         tmp = tempfile.mkdtemp()
         meta = {**Classifier(names[0]).metadata, "tta": False, "temperature": 1.0}

@@ -42,10 +42,10 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from compare_models import cpu_flags
 
-    from ferkit.evaluate import compute_metrics
-    from ferkit.labels import EMOTIONS
-    from ferkit.photos import find_faces
-    from ferkit.runtime import Classifier
+    from ferkit.analysis.evaluate import compute_metrics
+    from ferkit.core.labels import EMOTIONS
+    from ferkit.analysis.photos import find_faces
+    from ferkit.runtime.classifier import Classifier
 
     found = find_faces(args.photos)
     crops, labels, width = found.crops[found.found], found.labels[found.found], found.boxes[found.found, 2]

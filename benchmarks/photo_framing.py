@@ -22,12 +22,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from ferkit.crop import FerFrame, crop_face, fitted_frames
-    from ferkit.detect import Face
-    from ferkit.evaluate import compute_metrics
-    from ferkit.images import read_image
-    from ferkit.photos import find_faces
-    from ferkit.runtime import Classifier
+    from ferkit.runtime.crop import FerFrame, crop_face, fitted_frames
+    from ferkit.runtime.detect import Face
+    from ferkit.analysis.evaluate import compute_metrics
+    from ferkit.core.images import read_image
+    from ferkit.analysis.photos import find_faces
+    from ferkit.runtime.classifier import Classifier
 
     fs = find_faces(args.photos)
     clf = Classifier(args.model)

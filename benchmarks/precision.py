@@ -20,7 +20,7 @@ def main() -> None:
     import onnxruntime as ort
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    from ferkit.onnx_io import session_options
+    from ferkit.runtime.onnx_io import session_options
     from ferkit.weights import shipped_path
     from speed import cpu_flags, cpu_model
 

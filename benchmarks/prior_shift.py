@@ -29,10 +29,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from ferkit.adapt import collect_faces
-    from ferkit.calibrate import expected_calibration_error
-    from ferkit.data import load_fer2013
-    from ferkit.labels import EMOTIONS
-    from ferkit.runtime import Classifier
+    from ferkit.analysis.calibrate import expected_calibration_error
+    from ferkit.data.fer2013 import load_fer2013
+    from ferkit.core.labels import EMOTIONS
+    from ferkit.runtime.classifier import Classifier
 
     data = load_fer2013(args.data)
     test, train = data.split("PublicTest"), data.split("Training")

@@ -28,8 +28,8 @@ def main() -> None:
     import ray
 
     from ferkit.batch import init, predict_dataset
-    from ferkit.images import find_images
-    from ferkit.recognize import Recognizer
+    from ferkit.core.images import find_images
+    from ferkit.pipeline.recognize import Recognizer
 
     files = [str(p) for p in find_images([args.folder])]
     paths = list(itertools.islice(itertools.cycle(files), args.n))

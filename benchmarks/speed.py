@@ -42,7 +42,7 @@ from compare_models import cpu_flags  # noqa: E402  (benchmarks/ is not a packag
 
 CLASSIFIER = """
 import json, sys, time, numpy as np
-from ferkit.runtime import Classifier
+from ferkit.runtime.classifier import Classifier
 faces = np.random.default_rng(0).integers(0, 256, (256, 48, 48)).astype(np.uint8)
 one, many = Classifier(threads=1), Classifier(threads=0)
 one.predict_proba(faces[:8]); many.predict_proba(faces)
@@ -61,7 +61,7 @@ print(json.dumps({"model": one.name, "precision": getattr(one, "precision", "fp3
 
 FRAME = """
 import json, sys, time, cv2, numpy as np
-from ferkit.recognize import Recognizer
+from ferkit.pipeline.recognize import Recognizer
 rgb = cv2.cvtColor(cv2.imread(sys.argv[1]), cv2.COLOR_BGR2RGB)
 out = {}
 for scales in ("single", "auto"):
@@ -118,7 +118,7 @@ def sample_frame(path: Path) -> Path:
     """The bundled sample photo (one face) as a 640x480 frame."""
     import cv2
 
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
 
     img = cv2.imread(str(SAMPLE_PHOTO))
     h, w = img.shape[:2]
@@ -277,7 +277,7 @@ def video_rows(this, base, args, report, tmp) -> None:
 
 def predict_rows(this, base, args, report, tmp) -> None:
     """``ferkit predict`` over a folder, the records checked."""
-    from ferkit.detect import iou
+    from ferkit.runtime.detect import iou
 
     n_photos = sum(1 for p in args.photos.iterdir() if p.is_file())
     runs = {}

@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ferkit.augment import AugmentConfig, augment, mixup
+from ferkit.data.augment import AugmentConfig, augment, mixup
 from ferkit.models import create_model
 from ferkit.train import cpu_supports_bf16, predict_proba
 

@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 import torch
 
-from ferkit.data import load_fer2013
+from ferkit.data.fer2013 import load_fer2013
 from ferkit.models import load_model
 from ferkit.train import predict_logits, views_to_proba
 

@@ -48,7 +48,7 @@ def make_moving_clip(path: Path, seconds: float, fps: int = 30) -> Path:
 
 
 def run(clip: Path, detect_every: int, classify_every: int) -> tuple[list, float]:
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
     from ferkit.video import stream
 
     rec = Recognizer(threads=1, scales="single")
@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    from ferkit.detect import iou
+    from ferkit.runtime.detect import iou
     from speed import cpu_flags, cpu_model
 
     clip = make_moving_clip(Path(tempfile.mkdtemp()) / "moving.mp4", args.seconds)

@@ -18,8 +18,8 @@ from collections import deque
 
 import numpy as np
 
-from ferkit.data import load_fer2013
-from ferkit.runtime import Classifier
+from ferkit.data.fer2013 import load_fer2013
+from ferkit.runtime.classifier import Classifier
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import numpy as np
 def faces() -> list[np.ndarray]:
     import matplotlib.cbook as cbook
 
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
 
     a = cv2.imread(str(SAMPLE_PHOTO))
     b = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
@@ -66,7 +66,7 @@ def run_cli(clip: Path, workdir: Path, model: str | None = None) -> tuple[float,
 
 
 def detector_share(clip: Path, model: str | None = None) -> float:
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
     from ferkit.video import stream
 
     rec = Recognizer(model, scales="single")

@@ -4,7 +4,7 @@
 ferkit's, with ``--no-deps`` plus what it needs to classify a photo (tensorflow-cpu, OpenCV < 5 for its
 Haar detector, requests, Pillow, setuptools < 81 for pkg_resources) -- its other pins (facenet-pytorch's
 torch, moviepy) are for features not used here. If it cannot be installed, the benchmark says so and
-exits 0. Measured on each photo set (``ferkit.photos`` layouts): faces found and end-to-end accuracy for
+exits 0. Measured on each photo set (``ferkit.analysis.photos`` layouts): faces found and end-to-end accuracy for
 both tools (each labelled face matched to each tool's own detection by IoU >= 0.3, or the largest face
 where the set has no boxes; not found counts as wrong), then the classifier-only comparison: accuracy of
 each on the labelled faces that BOTH tools found; and the time per 640x480 frame with one face, interleaved.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.labels import EMOTIONS
+from ferkit.core.labels import EMOTIONS
 
 FER_PACKAGES = ["tensorflow-cpu>=2.15,<2.21", "opencv-python-headless>=4.8,<5", "requests", "pillow", "setuptools<81"]
 
@@ -67,7 +67,7 @@ def ensure_fer(venv: Path) -> Path | None:
 def fer_predictions(fs, fer_run) -> tuple[np.ndarray, np.ndarray]:
     """fer's answer for every labelled face of a found set: the detection with the highest IoU (>= 0.3), or
     the largest face where the set has no boxes; -1 where fer found none. Also fer's ms per photo."""
-    from ferkit.photos import IOU_MIN, iou
+    from ferkit.analysis.photos import IOU_MIN, iou
 
     pred = np.full(len(fs.labels), -1)
     by_photo: dict = {}
@@ -104,7 +104,7 @@ def main() -> None:
     python = ensure_fer(args.venv)
     if python is None:
         return
-    from ferkit.photos import find_faces
+    from ferkit.analysis.photos import find_faces
 
     worker = subprocess.Popen([str(python), "-c", FER_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, bufsize=1)
@@ -152,7 +152,7 @@ def main() -> None:
 def _time_one_frame(args, fs, fer_run, report) -> None:
     import cv2
 
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     first = fs.faces[0].path
     img = cv2.imread(str(first))
@@ -175,7 +175,7 @@ def _time_one_frame(args, fs, fer_run, report) -> None:
 
 
 def _ferkit_pred(fs, model) -> tuple[np.ndarray, dict]:
-    from ferkit.evaluate import load_predictor
+    from ferkit.analysis.evaluate import load_predictor
 
     predict, meta = load_predictor(model)
     pred = np.full(len(fs.labels), -1)

@@ -1,6 +1,6 @@
 import torch
 
-from ferkit.augment import AugmentConfig, augment, mixup, random_affine, random_erase
+from ferkit.data.augment import AugmentConfig, augment, mixup, random_affine, random_erase
 
 NONE = AugmentConfig(flip=False, rotate_deg=0, scale=0, translate=0, erase_p=0)
 
@@ -56,7 +56,7 @@ def test_mixup_blends_images_and_labels_alike():
 
 
 def test_photo_degradations_are_seeded_per_image_and_soften_the_face():
-    from ferkit.augment import photo_degrade
+    from ferkit.data.augment import photo_degrade
 
     board = ((torch.arange(48).view(48, 1) // 2 + torch.arange(48).view(1, 48) // 2) % 2).float() * 2 - 1
     x = board.expand(200, 1, 48, 48).clone()

@@ -27,7 +27,7 @@ def local_ray():
 
 @pytest.fixture
 def mixed_folder(tmp_path):
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
     from conftest import group_photo
 
     folder = tmp_path / "in"
@@ -93,7 +93,7 @@ def test_ray_per_face_rows_and_path_lists(local_ray, mixed_folder, tmp_path):
     rows = [json.loads(line) for f in sorted(out.glob("*.json*")) for line in f.read_text().splitlines()]
     assert len(rows) == 4 + 2  # 4 faces + one row each for the image without a face and the broken file
     assert {r["path"] for r in rows} == set(files)
-    from ferkit.outputs import CSV_FIELDS
+    from ferkit.pipeline.outputs import CSV_FIELDS
 
     assert all(set(r) == set(CSV_FIELDS) for r in rows)
     result = runner.invoke(app, ["predict", str(listing), "--engine", "ray", "--out", str(out)])
@@ -156,7 +156,7 @@ def test_a_successful_ray_run_prints_no_error_or_warning_lines(tmp_path):
     import subprocess
     import sys
 
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
 
     out = tmp_path / "rows"
     done = subprocess.run([str(Path(sys.executable).parent / "ferkit"), "predict", str(SAMPLE_PHOTO), "--engine", "ray",

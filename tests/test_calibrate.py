@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ferkit.calibrate import calibrate_weights, expected_calibration_error, fit_temperature, nll, reliability
-from ferkit.data import load_fer2013
+from ferkit.analysis.calibrate import calibrate_weights, expected_calibration_error, fit_temperature, nll, reliability
+from ferkit.data.fer2013 import load_fer2013
 from ferkit.train import make_config, train, views_to_proba
 
 
@@ -38,7 +38,7 @@ def test_calibrate_a_run_writes_the_temperature_and_keeps_predictions(tiny_csv, 
                       epochs=2, val_fraction=0.2)
     train(cfg, progress=False, log=lambda m: None)
     weights = tmp_path / "run" / "model.safetensors"
-    from ferkit.evaluate import load_predictor
+    from ferkit.analysis.evaluate import load_predictor
 
     predict, _ = load_predictor(str(weights))
     data = load_fer2013(tiny_csv)
@@ -66,7 +66,7 @@ def test_calibrate_refuses_too_few_held_out_faces_and_leaves_the_file(tiny_csv, 
     """Issue 31 item 21: a temperature fitted on a handful of faces follows their noise: refused, file untouched."""
     from typer.testing import CliRunner
 
-    from ferkit.calibrate import MIN_CALIBRATION_FACES
+    from ferkit.analysis.calibrate import MIN_CALIBRATION_FACES
     from ferkit.cli import app
 
     cfg = make_config("fast", data=str(tiny_csv), out=str(tmp_path / "run"), model=tiny_model_name, batch_size=32,
@@ -83,7 +83,7 @@ def test_calibrate_refuses_too_few_held_out_faces_and_leaves_the_file(tiny_csv, 
 
 def test_a_temperature_that_worsens_ece_is_refused():
     """Issue 31 item 21: the check compares ECE on the fitted faces with and without (or with the current) T."""
-    from ferkit.calibrate import temperature_refusal
+    from ferkit.analysis.calibrate import temperature_refusal
 
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 2, size=(2000, 7))

@@ -99,7 +99,7 @@ def test_classify_and_predict_no_detect_write_the_same_records(tmp_path):
     """One output module: the same records, the same --json/--jsonl/--csv, folders accepted by both."""
     import shutil
 
-    from ferkit.classify import SAMPLE_FACE
+    from ferkit.pipeline.classify import SAMPLE_FACE
 
     (tmp_path / "faces" / "more").mkdir(parents=True)
     shutil.copy(SAMPLE_FACE, tmp_path / "faces" / "a.png")
@@ -121,7 +121,7 @@ def test_classify_and_predict_no_detect_write_the_same_records(tmp_path):
 def test_classify_reports_bad_files_and_keeps_going(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG broken")
-    from ferkit.classify import SAMPLE_FACE
+    from ferkit.pipeline.classify import SAMPLE_FACE
 
     result = runner.invoke(app, ["classify", str(bad), str(SAMPLE_FACE), str(tmp_path / "missing.png")])
     assert result.exit_code == 1
@@ -135,7 +135,7 @@ def test_evaluate_default_model(tiny_csv):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["model"] == DEFAULT_MODEL and report["split"] == "PublicTest" and report["n"] == 70
-    from ferkit.spec import resolve_spec
+    from ferkit.runtime.spec import resolve_spec
 
     assert report["tta"] is resolve_spec().tta and 0 <= report["ece"] <= 1  # the default's own TTA choice
     for flag, used in (("--tta", True), ("--no-tta", False)):
@@ -196,7 +196,7 @@ def test_unwritable_outputs_fail_first_in_one_line(argv, tmp_path, capsys):
 def test_unwritable_folder_is_refused_before_work(tmp_path, monkeypatch):
     import os
 
-    from ferkit.outputs import OutputError, check_writable
+    from ferkit.pipeline.outputs import OutputError, check_writable
 
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).endswith("ro") else real_access(p, mode))
@@ -243,7 +243,7 @@ def typer_command():
 
 @pytest.mark.parametrize("args", [["predict", "{photo}", "--out", "{out}"], ["video", "{photo}", "--rows", "{out}"]])
 def test_engine_ray_without_ray_gives_the_install_hint(args, monkeypatch, tmp_path):
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
     monkeypatch.setitem(sys.modules, "ray.data", None)
@@ -255,7 +255,7 @@ def test_engine_ray_without_ray_gives_the_install_hint(args, monkeypatch, tmp_pa
 
 def test_models_lists_the_face_detectors():
     """Issue 31 item 22: `ferkit models` names every --detector choice, the default marked, with its file."""
-    from ferkit.detect import list_detectors
+    from ferkit.runtime.detect import list_detectors
     from ferkit.weights import DEFAULT_DETECTOR
 
     result = runner.invoke(app, ["models"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import make_faces, write_csv
-from ferkit.data import DataError, FerData, canonical_split, load_fer2013, save_npz, train_val_split
+from ferkit.data.fer2013 import DataError, FerData, canonical_split, load_fer2013, save_npz, train_val_split
 
 
 def test_csv_roundtrip(tiny_csv):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.classify import SAMPLE_PHOTO
-from ferkit.detect import create_detector, plan_scales
-from ferkit.photos import iou
+from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.runtime.detect import create_detector, plan_scales
+from ferkit.analysis.photos import iou
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_a_face_as_large_as_the_frame_is_boxed_whole(photo, reference, max_side)
 
 
 def test_a_group_of_small_faces_is_found_at_the_default_settings(photo, reference):
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     picture, expected = group_picture(photo, reference)
     result = Recognizer().predict(picture, color="RGB")
@@ -119,8 +119,8 @@ def test_a_face_both_scales_find_is_reported_once(photo, reference):
 
 
 def test_scales_reach_the_detector_and_a_detector_without_them_still_loads(photo):
-    from ferkit.detect import _DETECTORS, register_detector
-    from ferkit.recognize import Recognizer
+    from ferkit.runtime.detect import _DETECTORS, register_detector
+    from ferkit.pipeline.recognize import Recognizer
 
     rec = Recognizer()
     assert (rec.detector.scales, rec.detector.max_side) == ("auto", 320)
@@ -149,14 +149,14 @@ def test_video_detects_at_one_scale_unless_asked(tmp_path, monkeypatch):
             made.append(kwargs.get("scales"))
             raise RuntimeError("enough")
 
-    monkeypatch.setattr("ferkit.recognize.Recognizer", Spy)
+    monkeypatch.setattr("ferkit.pipeline.recognize.Recognizer", Spy)
     with pytest.raises(RuntimeError, match="enough"):
         next(video.stream(str(tmp_path / "none.mp4")))
     assert made == ["single"]
 
 
 def test_a_part_of_a_large_face_boxed_by_a_finer_pass_is_dropped():
-    from ferkit.detect import _drop_parts
+    from ferkit.runtime.detect import _drop_parts
 
     boxes = np.array([[0, 0, 100, 120], [30, 30, 50, 50], [90, 90, 140, 140], [200, 0, 220, 20]], float)
     assert _drop_parts(boxes, np.array([0, 1, 1, 1]), np.arange(4)).tolist() == [0, 2, 3]  # the eye inside goes
@@ -167,8 +167,8 @@ def test_int8_detector_is_the_default_and_finds_what_fp32_finds(photo, reference
     """Issue 25: the default detector is CenterFace quantized to int8 (tools/quantize_detector.py), 4x smaller; on
     the sample photo and on a picture of 12 faces of 60 px it finds the same faces as fp32, boxes within IoU 0.8,
     landmarks within 8% of the face's width."""
-    from ferkit.detect import DETECTORS_DIR, list_detectors
-    from ferkit.recognize import Recognizer
+    from ferkit.runtime.detect import DETECTORS_DIR, list_detectors
+    from ferkit.pipeline.recognize import Recognizer
     from ferkit.weights import DEFAULT_DETECTOR
 
     assert DEFAULT_DETECTOR == "centerface-int8" and {"centerface", "centerface-int8"} <= set(list_detectors())

@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from conftest import make_faces, write_csv
 from ferkit.cli import app
-from ferkit.export import export_weights, write_ensemble
-from ferkit.inference import softmax
+from ferkit.analysis.export import export_weights, write_ensemble
+from ferkit.core.inference import softmax
 from ferkit.models import create_model, model_tensors
-from ferkit.runtime import Classifier
+from ferkit.runtime.classifier import Classifier
 from ferkit.weights import WeightsError, read_ensemble, resolve, save_weights
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ferkit.evaluate import compute_metrics, format_report, second_guess_table
-from ferkit.labels import EMOTIONS
+from ferkit.analysis.evaluate import compute_metrics, format_report, second_guess_table
+from ferkit.core.labels import EMOTIONS
 
 A, D, F, H, S, U, N = range(7)
 

@@ -6,9 +6,9 @@ from typer.testing import CliRunner
 
 from conftest import make_faces, write_csv
 from ferkit.cli import app
-from ferkit.data import DataError, load_fer2013
-from ferkit.ferplus import FERPLUS_COLUMNS, relabel
-from ferkit.labels import EMOTIONS
+from ferkit.data.fer2013 import DataError, load_fer2013
+from ferkit.data.ferplus import FERPLUS_COLUMNS, relabel
+from ferkit.core.labels import EMOTIONS
 
 runner = CliRunner()
 # FER2013 label -> FER+ column

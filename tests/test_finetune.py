@@ -80,7 +80,7 @@ def test_every_command_takes_the_model_folder(tuned, tmp_path):
                                  "--no-progress"])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "r.json").read_text())[0]
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     direct = Recognizer(str(out / "model.onnx")).predict(photo).to_dict()
     assert record["faces"][0]["probabilities"] == direct["faces"][0]["probabilities"]
@@ -134,8 +134,8 @@ def test_bad_data_gets_one_line_errors(tmp_path):
 
 
 def test_min_confidence_abstains_instead_of_guessing(tmp_path):
-    from ferkit.classify import SAMPLE_PHOTO
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.recognize import Recognizer
 
     sure = Recognizer().predict(SAMPLE_PHOTO).faces[0]
     assert not sure.uncertain and sure.emotion != "uncertain"
@@ -157,7 +157,7 @@ def test_min_confidence_abstains_instead_of_guessing(tmp_path):
 
 def test_finetuning_an_int8_base_writes_an_int8_model(tmp_path):
     """Issue 31 item 22: a quantized base (fer-real-int8) gives a quantized model.onnx, not a 10.6 MB fp32 one."""
-    from ferkit.runtime import Classifier
+    from ferkit.runtime.classifier import Classifier
     from ferkit.weights import read_manifest, read_metadata, shipped_path
 
     data = make_subject_photos(tmp_path / "photos", per_class=6)

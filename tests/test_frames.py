@@ -16,7 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def photos(tmp_path):
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
 
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
@@ -27,7 +27,7 @@ def photos(tmp_path):
 
 
 def test_predict_crops_are_what_the_model_saw_and_named_in_the_records(photos, tmp_path):
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     crops = tmp_path / "crops"
     result = runner.invoke(app, ["predict", str(photos), "--crops", str(crops), "--jsonl", str(tmp_path / "r.jsonl"),
@@ -74,8 +74,8 @@ def test_video_crops_every_nth_frame_of_each_track(tmp_path):
 def test_dataframes_of_photos_and_video(photos, tmp_path):
     pd = pytest.importorskip("pandas")
     import ferkit
-    from ferkit.outputs import CSV_FIELDS, VIDEO_FIELDS
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.outputs import CSV_FIELDS, VIDEO_FIELDS
+    from ferkit.pipeline.recognize import Recognizer
     from ferkit.video import stream
     from test_video import make_clip
 
@@ -99,7 +99,7 @@ def test_dataframes_of_photos_and_video(photos, tmp_path):
 
 
 def test_to_pandas_without_pandas_gives_the_hint(monkeypatch):
-    from ferkit.outputs import to_pandas
+    from ferkit.pipeline.outputs import to_pandas
 
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="pip install pandas"):
@@ -114,7 +114,7 @@ def _png(path):
 
 
 def test_video_plot_draws_one_panel_per_track(tmp_path):
-    from ferkit.charts import DPI
+    from ferkit.pipeline.charts import DPI
     from test_video import make_clip
 
     clip = make_clip(tmp_path / "two.mp4", frames=20, two=True)
@@ -124,14 +124,14 @@ def test_video_plot_draws_one_panel_per_track(tmp_path):
     img = _png(tmp_path / "timeline.png")
     assert img.shape[:2] == (int(round((1.6 + 1.7 * 2) * DPI)), 10 * DPI)  # two tracks: two panels
     # the happy astronaut's panel is mostly the happy colour
-    from ferkit.charts import COLOURS
+    from ferkit.pipeline.charts import COLOURS
 
     happy = np.array([int(COLOURS["happy"][i:i + 2], 16) for i in (5, 3, 1)])  # BGR
     assert (np.abs(img.astype(int) - happy).sum(axis=2) < 30).mean() > 0.05
 
 
 def test_predict_plot_and_missing_matplotlib(photos, tmp_path, monkeypatch):
-    from ferkit.charts import DPI
+    from ferkit.pipeline.charts import DPI
 
     result = runner.invoke(app, ["predict", str(photos), "--plot", str(tmp_path / "dist.png"), "--no-progress"])
     assert result.exit_code == 0, result.output

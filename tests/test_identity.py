@@ -55,8 +55,8 @@ def test_two_generated_identities_are_two_persons(tmp_path, per_person):
 
 def test_descriptor_grouping_and_scores():
     pytest.importorskip("scipy")
-    from ferkit.identity import IdentityEncoder, crops, group, pairwise_scores
-    from ferkit.recognize import Recognizer
+    from ferkit.runtime.identity import IdentityEncoder, crops, group, pairwise_scores
+    from ferkit.pipeline.recognize import Recognizer
 
     rec, enc = Recognizer(), IdentityEncoder()
     assert enc.metadata["task"] == "identity" and len(enc.metadata["reference_mean"]) == 1024
@@ -80,7 +80,7 @@ def test_descriptor_grouping_and_scores():
 
 
 def test_group_people_without_scipy_and_a_damaged_model(tmp_path, monkeypatch):
-    import ferkit.identity as identity
+    import ferkit.runtime.identity as identity
 
     make_two_people(tmp_path / "event", per_person=1)
     monkeypatch.setitem(sys.modules, "scipy", None)
@@ -103,7 +103,7 @@ def test_group_people_without_scipy_and_a_damaged_model(tmp_path, monkeypatch):
 
 def test_plot_by_person(tmp_path):
     pytest.importorskip("scipy")
-    from ferkit.charts import DPI
+    from ferkit.pipeline.charts import DPI
 
     make_two_people(tmp_path / "event", per_person=2)
     result = runner.invoke(app, ["predict", str(tmp_path / "event"), "--group-people", "--plot",

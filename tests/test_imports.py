@@ -77,13 +77,81 @@ def test_no_module_over_400_lines():
 
 
 def test_imports_go_one_way_down_the_layers():
-    """Issue 33: apps -> train -> analysis -> data -> pipeline -> runtime -> models -> base (ferkit.layers): no module
-    imports from a higher layer, and every module has a layer (a new one must be placed)."""
+    """Issue 33: apps -> train -> analysis -> data -> pipeline -> runtime -> models -> core (ferkit.layers): no module
+    imports from a higher layer, and every module has a layer (a new top-level module must be placed)."""
     from ferkit.layers import LAYERS, layer_of
 
-    graph, rank = import_graph(), layer_of()
-    names = list(LAYERS)
-    assert sorted(set(graph) - set(rank)) == []  # every module placed
+    graph, names = import_graph(), list(LAYERS)
+    rank = {m: layer_of(m) for m in graph}
+    assert sorted(m for m, r in rank.items() if r is None) == []  # every module placed
     upward = sorted(f"{m} ({names[rank[m]]}) -> {d} ({names[rank[d]]})" for m, deps in graph.items() for d in deps
                     if rank[d] > rank[m])
     assert upward == []
+
+
+def test_the_folders_are_the_layers():
+    """Issue 33: every subpackage is a layer of its own (or, for weights, part of one), and the top level holds only
+    the applications ferkit.layers lists: the folder a module sits in says which layer it is."""
+    from ferkit.layers import LAYERS, layer_of
+
+    root = Path(ferkit.__file__).parent
+    folders = sorted(p.name for p in root.iterdir() if (p / "__init__.py").exists())
+    entries = {e for group in LAYERS.values() for e in group}
+    assert [f for f in folders if f not in entries] == []
+    top_level = sorted(p.stem for p in root.glob("*.py") if p.stem != "__init__")
+    assert [m for m in top_level if layer_of(f"ferkit.{m}") != list(LAYERS).index("apps")] == []
+    assert layer_of("ferkit.runtime.detect") == list(LAYERS).index("runtime")
+    assert layer_of("ferkit.train.__main__") == list(LAYERS).index("apps")
+    assert layer_of("ferkit.newmodule") is None  # an unplaced top-level module fails the test above
+
+
+def test_old_import_paths_of_moved_names_still_work():
+    """Issue 33: ``ferkit.runtime`` and ``ferkit.data`` became folders; their old names still import from them, and
+    the applications users import (ferkit.video, serve, batch, adapt, train) stay where they were."""
+    from ferkit.data import FerData, load_fer2013
+    from ferkit.data.fer2013 import load_fer2013 as new_load
+    from ferkit.runtime import Classifier
+    from ferkit.runtime.classifier import Classifier as NewClassifier
+
+    assert Classifier is NewClassifier and load_fer2013 is new_load and FerData.__module__ == "ferkit.data.fer2013"
+    import ferkit.adapt
+    import ferkit.batch
+    import ferkit.serve
+    import ferkit.train
+    import ferkit.video
+
+    assert callable(ferkit.video.stream) and callable(ferkit.serve.create_app) and callable(ferkit.adapt.finetune)
+    assert callable(ferkit.train.train) and callable(ferkit.batch.predict_dataset)
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        ferkit.runtime.nothing  # noqa: B018
+
+
+def test_the_table_of_moved_modules_matches_the_package_and_rewrites_old_imports():
+    """Issue 33: tools/moved_modules.py's table (CHANGELOG.md's list) names every moved module's real new home, no
+    old flat file is left behind, and its rewrite turns a user's old imports into working new ones, once."""
+    import importlib
+    import sys
+
+    root = Path(ferkit.__file__).parent
+    sys.path.insert(0, str(root.parent.parent / "tools"))
+    try:
+        from moved_modules import MOVED, rewrite
+    finally:
+        sys.path.pop(0)
+    changelog = (root.parent.parent / "CHANGELOG.md").read_text()
+    for old, new in MOVED.items():
+        assert (root / (new.replace(".", "/") + ".py")).exists(), new
+        assert not (root / f"{old}.py").exists(), old
+        assert f"`ferkit.{old}` -> `ferkit.{new}`" in changelog
+    script = ("from ferkit import preprocess\nfrom ferkit.recognize import Recognizer\nimport ferkit.spec as spec\n"
+              "from ferkit.data import load_fer2013\nfrom ferkit.runtime import detect\n")
+    new = rewrite(script)
+    assert new == ("from ferkit.runtime import preprocess\nfrom ferkit.pipeline.recognize import Recognizer\n"
+                   "import ferkit.runtime.spec as spec\nfrom ferkit.data.fer2013 import load_fer2013\n"
+                   "from ferkit.runtime import detect\n")
+    assert rewrite(new) == new
+    namespace: dict = {}
+    exec(compile(new, "<rewritten>", "exec"), namespace)  # noqa: S102  the rewritten imports resolve
+    assert namespace["Recognizer"] is importlib.import_module("ferkit.pipeline.recognize").Recognizer

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ferkit.classify import SAMPLE_PHOTO
+from ferkit.pipeline.classify import SAMPLE_PHOTO
 from ferkit.cli import app
-from ferkit.outputs import OutputError, PendingFile, RecordWriter, check_apart
+from ferkit.pipeline.outputs import OutputError, PendingFile, RecordWriter, check_apart
 
 runner = CliRunner()
 
@@ -117,10 +117,10 @@ def test_a_missing_file_is_an_error_not_an_image(tmp_path):
 
 def test_video_ctrl_c_exits_130_with_complete_records(monkeypatch, tmp_path):
     import ferkit.video as video
-    from ferkit.tracking import TrackedFace
+    from ferkit.pipeline.tracking import TrackedFace
 
     def interrupted(*args, **kwargs):
-        from ferkit.labels import EMOTIONS
+        from ferkit.core.labels import EMOTIONS
 
         probs = {e: float(e == "happy") for e in EMOTIONS}
         tracked = TrackedFace(0, (1, 2, 3, 4), 0.9, "happy", probs, probs)
@@ -178,8 +178,8 @@ def test_resume_from_a_broken_or_foreign_checkpoint_says_so_in_one_line(content,
 
 
 def test_a_labels_csv_with_half_a_box_is_refused(tmp_path):
-    from ferkit.data import DataError
-    from ferkit.photoset import read_photo_set
+    from ferkit.data.fer2013 import DataError
+    from ferkit.data.photoset import read_photo_set
 
     (tmp_path / "labels.csv").write_text("path,emotion,x,y\na.jpg,happy,1,2\n")
     with pytest.raises(DataError, match="has box column\\(s\\) x,y but not w,h"):
@@ -256,7 +256,7 @@ def test_finetune_leaves_out_copies_with_conflicting_labels_and_keeps_copies_tog
 
 
 def test_copies_never_sit_on_both_sides_of_the_split(tmp_path):
-    from ferkit.dedupe import file_hashes as _file_hashes, keep_duplicates_together
+    from ferkit.data.dedupe import file_hashes as _file_hashes, keep_duplicates_together
 
     for name, content in [("a", b"1"), ("b", b"1"), ("c", b"2"), ("d", b"3")]:
         (tmp_path / name).write_bytes(content)
@@ -266,7 +266,7 @@ def test_copies_never_sit_on_both_sides_of_the_split(tmp_path):
 
 
 def test_annotation_panels_cover_no_other_face_and_labels_stay_inside():
-    from ferkit.annotate import _overlap, place_panel
+    from ferkit.pipeline.annotate import _overlap, place_panel
 
     # three faces in a row, 10 px apart: right of the first is the second face; the panel goes elsewhere
     boxes = [(10, 100, 100, 100), (120, 100, 100, 100), (230, 100, 100, 100)]

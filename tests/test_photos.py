@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from conftest import group_photo, people
 from ferkit.cli import app
-from ferkit.data import DataError
-from ferkit.detect import create_detector
-from ferkit.evaluate import compute_metrics
-from ferkit.photos import evaluate_photos, find_faces, iou, read_photo_set
+from ferkit.data.fer2013 import DataError
+from ferkit.runtime.detect import create_detector
+from ferkit.analysis.evaluate import compute_metrics
+from ferkit.analysis.photos import evaluate_photos, find_faces, iou, read_photo_set
 
 runner = CliRunner()
 pytest.importorskip("sklearn")
@@ -67,7 +67,7 @@ def photo_set(tmp_path_factory):
 
 
 def test_photo_set_is_matched_by_iou_and_cropped_like_predict(photo_set):
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     found = find_faces(photo_set)  # 48x48 grey crops, box framing: what fer-e and fer-real-int8 take
     assert found.found.tolist() == [True, True, False, True]
@@ -131,7 +131,7 @@ def test_evaluate_without_scikit_learn_says_so_before_detecting(photo_set, monke
     """Issue 31 item 21: a core install (no scikit-learn) is told in one line, before the detection pass."""
     import sys
 
-    import ferkit.photos
+    import ferkit.analysis.photos
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.metrics", None)
@@ -139,11 +139,11 @@ def test_evaluate_without_scikit_learn_says_so_before_detecting(photo_set, monke
     def no_detection(*args, **kwargs):
         raise AssertionError("the detection pass ran before the scikit-learn check")
 
-    monkeypatch.setattr(ferkit.photos, "find_faces", no_detection)
+    monkeypatch.setattr(ferkit.analysis.photos, "find_faces", no_detection)
     result = runner.invoke(app, ["evaluate", "--photos", str(photo_set)])
     assert result.exit_code == 1 and "scikit-learn" in result.output and "Traceback" not in result.output
     with pytest.raises(ImportError, match="scikit-learn"):
-        ferkit.photos.evaluate_photo_folder(photo_set)
+        ferkit.analysis.photos.evaluate_photo_folder(photo_set)
 
 
 def test_evaluate_photos_no_progress_draws_no_bar(photo_set):

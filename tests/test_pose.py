@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import people
 from ferkit.cli import app
-from ferkit.pose import HeadPose, head_pose, project
+from ferkit.runtime.pose import HeadPose, head_pose, project
 
 runner = CliRunner()
 
@@ -93,8 +93,8 @@ def test_landmarks_move_with_the_face_and_mirror_images_read_the_opposite_yaw(re
 
 
 def test_records_carry_landmarks_and_pose_in_json_csv_and_video_rows(tmp_path):
-    from ferkit.classify import SAMPLE_PHOTO
-    from ferkit.outputs import CSV_FIELDS, LANDMARK_FIELDS, POSE_FIELDS
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.outputs import CSV_FIELDS, LANDMARK_FIELDS, POSE_FIELDS
 
     result = runner.invoke(app, ["predict", str(SAMPLE_PHOTO), "--json", str(tmp_path / "r.json"), "--csv",
                                  str(tmp_path / "r.csv"), "--no-progress"])
@@ -127,9 +127,9 @@ def test_records_carry_landmarks_and_pose_in_json_csv_and_video_rows(tmp_path):
 def test_parquet_schemas_hold_landmarks_and_pose():
     pa = pytest.importorskip("pyarrow")
     from ferkit.batch import schemas
-    from ferkit.classify import SAMPLE_PHOTO
-    from ferkit.outputs import csv_rows
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.outputs import csv_rows
+    from ferkit.pipeline.recognize import Recognizer
 
     record = Recognizer().predict(SAMPLE_PHOTO).to_dict()
     table = pa.Table.from_pylist([record], schema=schemas()["image"])

@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from ferkit.classify import SAMPLE_PHOTO
+from ferkit.pipeline.classify import SAMPLE_PHOTO
 from ferkit.cli import app
-from ferkit.crop import FerFrame, crop_face
-from ferkit.detect import Face, create_detector, list_detectors
-from ferkit.images import ImageError, read_image
-from ferkit.recognize import SCHEMA_VERSION, Recognizer
-from ferkit.runtime import Classifier
+from ferkit.runtime.crop import FerFrame, crop_face
+from ferkit.runtime.detect import Face, create_detector, list_detectors
+from ferkit.core.images import ImageError, read_image
+from ferkit.pipeline.recognize import SCHEMA_VERSION, Recognizer
+from ferkit.runtime.classifier import Classifier
 
 runner = CliRunner()
 
@@ -139,7 +139,7 @@ def test_predict_mixed_folder(tmp_path):
         assert rec["schema_version"] == SCHEMA_VERSION and (rec["width"], rec["height"]) == (512, 512)
     good = records["good.jpg"]["faces"][0]
     upright = records["exif_rotated.jpg"]["faces"][0]
-    from ferkit.photos import iou
+    from ferkit.analysis.photos import iou
 
     # the orientation was applied: the same face at the same place (a sideways photo read as stored would give a
     # box elsewhere, IoU ~0); the int8 detector's boxes move by a few px with the JPEG re-encoding (IoU 0.89 here)
@@ -173,10 +173,10 @@ def test_default_input_is_the_sample_photo():
 
 
 def test_decompression_bomb_guard(tmp_path, monkeypatch):
-    import ferkit.images
+    import ferkit.core.images
 
     Image.new("L", (200, 200)).save(tmp_path / "big.png")
-    monkeypatch.setattr(ferkit.images, "MAX_PIXELS", 10_000)
+    monkeypatch.setattr(ferkit.core.images, "MAX_PIXELS", 10_000)
     with pytest.raises(ImageError, match="big.png: 200x200 is over the"):
         read_image(tmp_path / "big.png")
 
@@ -184,12 +184,12 @@ def test_decompression_bomb_guard(tmp_path, monkeypatch):
 def test_one_pixel_limit_pillows_own_guard_does_not_fire_first(tmp_path, monkeypatch):
     """Pillow warns over Image.MAX_IMAGE_PIXELS (89.5 MP by default) and refuses over twice it, before ferkit's
     limit (100 MP, or the one asked for) is checked: scaled down here, 200x200 stands for 9,500x9,500."""
-    import ferkit.images
-    from ferkit.images import TooManyPixels, decode_image
+    import ferkit.core.images
+    from ferkit.core.images import TooManyPixels, decode_image
 
     Image.new("RGB", (200, 200), (120, 90, 60)).save(tmp_path / "big.jpg")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)  # 40,000 pixels: over Pillow's warning threshold
-    monkeypatch.setattr(ferkit.images, "MAX_PIXELS", 50_000)
+    monkeypatch.setattr(ferkit.core.images, "MAX_PIXELS", 50_000)
     assert read_image(tmp_path / "big.jpg").shape == (200, 200, 3)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # and over twice it: Pillow's error
     data = (tmp_path / "big.jpg").read_bytes()
@@ -266,7 +266,7 @@ def test_annotate_writes_one_picture_per_readable_image(tmp_path):
 def test_annotated_names_mirror_the_input_folders():
     from pathlib import Path
 
-    from ferkit.annotate import annotated_paths
+    from ferkit.pipeline.annotate import annotated_paths
 
     out = Path("ann")
     assert annotated_paths(out, ["/p/shots/a/x.jpg", "/p/shots/b/x.jpg", "/p/shots/b/y.tif"]) == [
@@ -278,8 +278,8 @@ def test_annotated_names_mirror_the_input_folders():
 def test_bar_labels_are_readable_on_a_white_photo():
     from types import SimpleNamespace
 
-    from ferkit.annotate import annotate
-    from ferkit.labels import EMOTIONS
+    from ferkit.pipeline.annotate import annotate
+    from ferkit.core.labels import EMOTIONS
 
     white = np.full((300, 400, 3), 255, np.uint8)
     face = SimpleNamespace(box=(40, 40, 100, 120), emotion="happy",
@@ -299,7 +299,7 @@ def test_batched_and_threaded_records_equal_single_calls(tmp_path):
     import cv2
 
     from conftest import group_photo, people
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     a, b = people()
     paths = []

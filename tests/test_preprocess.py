@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ferkit import preprocess
-from ferkit.classify import SAMPLE_FACE
-from ferkit.runtime import Classifier
+from ferkit.runtime import preprocess
+from ferkit.pipeline.classify import SAMPLE_FACE
+from ferkit.runtime.classifier import Classifier
 from ferkit.weights import read_metadata, shipped_path
 
 
@@ -72,7 +72,7 @@ def test_an_equalising_model_gives_the_same_answer_for_original_and_equalised_pi
 
 def test_pytorch_and_onnx_paths_apply_the_same_preprocessing():
     pytest.importorskip("torch")
-    from ferkit.evaluate import load_predictor
+    from ferkit.analysis.evaluate import load_predictor
 
     face = low_contrast(sample_face())[None]
     onnx_probs = load_predictor("fer-e")[0](face)
@@ -82,8 +82,8 @@ def test_pytorch_and_onnx_paths_apply_the_same_preprocessing():
 
 def test_training_applies_and_declares_its_preprocessing(tiny_csv, tmp_path, tiny_model_name):
     pytest.importorskip("torch")
-    from ferkit.data import load_fer2013
-    from ferkit.evaluate import load_predictor
+    from ferkit.data.fer2013 import load_fer2013
+    from ferkit.analysis.evaluate import load_predictor
     from ferkit.models import load_model
     from ferkit.train import make_config, predict_proba, train
 
@@ -102,7 +102,7 @@ def test_training_applies_and_declares_its_preprocessing(tiny_csv, tmp_path, tin
 
 
 def test_classifier_input_rule_uint8_and_floats_agree_and_others_are_refused():
-    from ferkit.runtime import as_grey_levels
+    from ferkit.runtime.classifier import as_grey_levels
 
     face = sample_face()
     clf = Classifier()

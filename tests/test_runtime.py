@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from conftest import make_faces
-from ferkit import preprocess
-from ferkit.export import export_weights
+from ferkit.runtime import preprocess
+from ferkit.analysis.export import export_weights
 from ferkit.models import create_model, load_model, model_tensors
-from ferkit.runtime import Classifier
+from ferkit.runtime.classifier import Classifier
 from ferkit.train import predict_proba
 from ferkit.weights import WeightsError, read_manifest, resolve, save_weights, sha256_of, shipped_path
 
@@ -104,7 +104,7 @@ def test_fer_real_is_one_calibrated_network_that_learned_from_real_faces():
     """`fer-real` (issue 23): ONE vgg-m network, trained on FER2013 beside RAF-DB and the AffectNet subset, its
     framing declared, calibrated, one pass per face (no TTA); its ONNX file and its PyTorch weights give the same
     probabilities through its own preprocessing. PyTorch-side commands given its int8 copy take it."""
-    from ferkit.crop import FRAMINGS
+    from ferkit.runtime.crop import FRAMINGS
 
     clf = Classifier("fer-real")
     meta = clf.metadata
@@ -153,7 +153,7 @@ def test_int8_models_stay_within_tolerance_of_their_fp32_network(int8, fp32, tol
     assert change["PublicTest"] >= -0.5 and change["expw_dev_e2e"] >= -0.5
     assert q.metadata["accuracy_change_points"] == change and q.metadata["accuracy"]["PublicTest"] >= 0.64
     assert shipped_path(DEFAULT_MODEL, "onnx").stat().st_size < 0.6 * shipped_path(fp32, "onnx").stat().st_size
-    from ferkit.classify import SAMPLE_FACE, read_face
+    from ferkit.pipeline.classify import SAMPLE_FACE, read_face
 
     faces = np.concatenate([make_faces(64, seed=5)[0], read_face(SAMPLE_FACE)[0][None]])
     pq, pf = q.predict_proba(faces), f.predict_proba(faces)
@@ -164,7 +164,7 @@ def test_int8_models_stay_within_tolerance_of_their_fp32_network(int8, fp32, tol
 def test_fer_ens3_is_the_log_mean_of_its_members():
     """`fer-ens3` (the default before `fer-real`) = the log-mean of fer-e and fer-mix, each through its own
     preprocessing, temperature and TTA."""
-    from ferkit.inference import softmax
+    from ferkit.core.inference import softmax
     from ferkit.weights import read_ensemble
 
     clf = Classifier("fer-ens3")
@@ -180,7 +180,7 @@ def test_a_safetensors_file_works_wherever_a_model_is_taken(exported, tmp_path, 
     cache); without PyTorch the message says what to do."""
     from typer.testing import CliRunner
 
-    from ferkit.classify import SAMPLE_FACE
+    from ferkit.pipeline.classify import SAMPLE_FACE
     from ferkit.cli import app
 
     root, _ = exported

@@ -14,9 +14,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import group_photo
-from ferkit.classify import SAMPLE_PHOTO
+from ferkit.pipeline.classify import SAMPLE_PHOTO
 from ferkit.cli import app as cli
-from ferkit.recognize import Recognizer
+from ferkit.pipeline.recognize import Recognizer
 from ferkit.serve import ServeConfig, _Guard, create_app
 
 PHOTO = SAMPLE_PHOTO.read_bytes()

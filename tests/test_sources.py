@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import people
-from ferkit.crop import align_face, align_template, crop_face, fitted_frames, framing_of, similarity_transform
-from ferkit.detect import create_detector
-from ferkit.labels import EMOTIONS
-from ferkit.sources import is_crop_folder, load_crop_folder, reframe_crops
+from ferkit.runtime.crop import align_face, align_template, crop_face, fitted_frames, framing_of, similarity_transform
+from ferkit.runtime.detect import create_detector
+from ferkit.core.labels import EMOTIONS
+from ferkit.data.sources import is_crop_folder, load_crop_folder, reframe_crops
 
 
 def tight_crops(n: int) -> list[np.ndarray]:
@@ -172,8 +172,8 @@ def test_a_photo_turned_on_its_side_is_classified_upright(quarters):
     """A photo turned by 90/180/270 degrees without an EXIF tag: the face is cropped upright (box framing turns
     it by the quarter its landmarks show) and classified as in the upright photo (issue 24, item 9)."""
     from ferkit import Recognizer
-    from ferkit.classify import SAMPLE_PHOTO
-    from ferkit.images import read_image
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.core.images import read_image
 
     r = Recognizer()
     rgb = read_image(SAMPLE_PHOTO)

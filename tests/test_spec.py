@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from conftest import group_photo, make_faces
 from ferkit.cli import app
-from ferkit.classify import SAMPLE_PHOTO
-from ferkit.spec import ModelSpec, SpecError, as_model_input, resolve_spec
+from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.runtime.spec import ModelSpec, SpecError, as_model_input, resolve_spec
 
 runner = CliRunner()
 GREY = {"labels": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "input_size": [48, 48],
@@ -39,7 +39,7 @@ class TinyRGB(nn.Module):
 def colour_model(tmp_path_factory):
     """A 112x112 RGB model trained for one epoch by `ferkit.train` on generated FER2013-style rows (so the training
     path of colour models is exercised too): its model.safetensors."""
-    from ferkit.data import FerData
+    from ferkit.data.fer2013 import FerData
     from ferkit.models import _REGISTRY, register_model
     from ferkit.train import make_config, train
 
@@ -100,7 +100,7 @@ def test_network_input_for_grey_and_colour_models():
 
 
 def test_a_colour_model_is_cropped_in_colour_at_its_size(colour_model):
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     rec = Recognizer(str(colour_model))
     assert rec.spec.face_shape == (112, 112, 3) and rec.classifier.spec.size == 112
@@ -159,11 +159,11 @@ def test_finetune_a_colour_model(colour_model, tmp_path):
 
 
 def test_the_pytorch_and_onnx_paths_agree_on_a_colour_model(colour_model):
-    from ferkit.evaluate import load_predictor
+    from ferkit.analysis.evaluate import load_predictor
 
     faces = np.random.default_rng(0).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
     torch_predict, _ = load_predictor(str(colour_model))
-    from ferkit.runtime import Classifier
+    from ferkit.runtime.classifier import Classifier
 
     np.testing.assert_allclose(torch_predict(faces), Classifier(str(colour_model)).predict_proba(faces), atol=1e-4)
     grey = make_faces(3)[0]
@@ -171,8 +171,8 @@ def test_the_pytorch_and_onnx_paths_agree_on_a_colour_model(colour_model):
 
 
 def test_an_onnx_whose_graph_disagrees_with_its_metadata_is_refused(tmp_path):
-    from ferkit.onnx_io import export_onnx
-    from ferkit.runtime import Classifier
+    from ferkit.runtime.onnx_io import export_onnx
+    from ferkit.runtime.classifier import Classifier
     from ferkit.weights import WeightsError
 
     net = nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 5))
@@ -182,7 +182,7 @@ def test_an_onnx_whose_graph_disagrees_with_its_metadata_is_refused(tmp_path):
     path = export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 7)), tmp_path / "rgb.onnx", GREY,
                        fp16_weights=False)
     meta = {**GREY, "channels": 3, "input_size": [112, 112]}
-    from ferkit.onnx_io import set_metadata
+    from ferkit.runtime.onnx_io import set_metadata
     import onnx
 
     proto = onnx.load(str(path))
@@ -202,7 +202,7 @@ def test_visualize_a_colour_model(view, colour_model, tmp_path):
 
 
 def test_serve_and_predict_refuse_a_model_whose_labels_do_not_fit(tmp_path):
-    from ferkit.onnx_io import export_onnx
+    from ferkit.runtime.onnx_io import export_onnx
 
     six = {**GREY, "labels": GREY["labels"][:6]}  # 6 labels for 7 outputs: neutral would vanish silently
     path = export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 7)), tmp_path / "six.onnx", six,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ferkit.train as training
-from ferkit.data import load_fer2013
+from ferkit.data.fer2013 import load_fer2013
 from ferkit.train import make_config, train
 from ferkit.weights import load_tensors, read_metadata
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from conftest import people
 from ferkit.cli import app
-from ferkit.tracking import Tracker, thumbnail
+from ferkit.pipeline.tracking import Tracker, thumbnail
 from ferkit.video import VideoError, stream
 
 runner = CliRunner()
@@ -135,8 +135,8 @@ class NoFaces:
 
 
 def fake_stream(monkeypatch, tmp_path, capture):
-    """A file PyAV cannot open, read through the OpenCV fallback (ferkit.decode.CvFile) of ``capture``."""
-    import ferkit.decode as decode
+    """A file PyAV cannot open, read through the OpenCV fallback (ferkit.pipeline.decode.CvFile) of ``capture``."""
+    import ferkit.pipeline.decode as decode
 
     (tmp_path / "clip.webm").write_bytes(b"x")
     monkeypatch.setattr(decode, "_quiet_capture", lambda target: capture)
@@ -190,7 +190,7 @@ def test_a_frame_count_that_is_an_estimate_is_not_a_broken_file(monkeypatch, tmp
 
 
 def test_rotation_tags_are_applied(monkeypatch, tmp_path):
-    import ferkit.decode as decode
+    import ferkit.pipeline.decode as decode
 
     captures = []
 
@@ -257,7 +257,7 @@ def test_smoothing_is_a_running_mean_per_track(tmp_path):
 
 
 def test_min_confidence_abstains_on_the_smoothed_probabilities(tmp_path):
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     clip = make_clip(tmp_path / "m.mp4", frames=6)
     plain = [f.faces[0] for f in stream(clip, window=3)]
@@ -270,7 +270,7 @@ def test_min_confidence_abstains_on_the_smoothed_probabilities(tmp_path):
 
 
 def test_tracker_gates_on_appearance():
-    from ferkit.detect import Face
+    from ferkit.runtime.detect import Face
 
     rng = np.random.default_rng(0)
     one, other = rng.integers(0, 255, (48, 48)).astype(np.uint8), rng.integers(0, 255, (48, 48)).astype(np.uint8)
@@ -324,7 +324,7 @@ def test_stream_raises_for_a_source_without_frames(tmp_path):
 def test_live_reader_drops_frames_instead_of_queueing():
     import time
 
-    from ferkit.decode import Camera
+    from ferkit.pipeline.decode import Camera
 
     class FakeCamera:  # 50 frames, one every 2 ms
         def __init__(self):
@@ -359,7 +359,7 @@ def test_live_reader_drops_frames_instead_of_queueing():
 
 
 def test_window_and_detect_every_below_one_are_refused():
-    from ferkit.tracking import FrameTracker
+    from ferkit.pipeline.tracking import FrameTracker
     from ferkit.video import stream
 
     with pytest.raises(ValueError, match="window must be at least 1"):
@@ -388,8 +388,8 @@ def test_video_errors_are_one_clean_line(argv, tmp_path):
 def test_classify_every_reuses_a_stable_track_and_reclassifies_a_changed_one(tmp_path):
     """--classify-every M: a tracked face whose crop looks the same keeps its last probabilities for up to M
     frames (the classifier sees it every M-th frame); a face that changes is classified again at once."""
-    from ferkit.recognize import Recognizer
-    from ferkit.tracking import FrameTracker
+    from ferkit.pipeline.recognize import Recognizer
+    from ferkit.pipeline.tracking import FrameTracker
 
     a, b = people()
     frame = np.full((240, 480, 3), 200, np.uint8)

@@ -50,7 +50,7 @@ def test_kernels_and_feature_maps(model, tmp_path):
 
 @pytest.mark.parametrize("model", shipped)
 def test_feature_maps_of_a_photo_use_the_found_face(model, tmp_path):
-    from ferkit.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.classify import SAMPLE_PHOTO
 
     _ok(["feature-maps", "--model", model, "--image", str(SAMPLE_PHOTO)], tmp_path / "p.png")
 
@@ -96,10 +96,10 @@ def test_grad_cam_passes_the_weight_randomisation_sanity_check(model):
     """Adebayo et al. 2018: a saliency map that survives randomising the weights explains nothing."""
     import torch
 
-    from ferkit.classify import read_face
-    from ferkit.classify import SAMPLE_FACE
+    from ferkit.pipeline.classify import read_face
+    from ferkit.pipeline.classify import SAMPLE_FACE
     from ferkit.models import create_model, load_model
-    from ferkit.visualize import grad_cam
+    from ferkit.analysis.visualize import grad_cam
 
     face, _ = read_face(SAMPLE_FACE)
     trained = load_model(model)
@@ -149,8 +149,8 @@ def test_report_numbers_and_titles_are_of_one_model(tiny_csv, tmp_path):
     """Without --model the figures are of the default network: so are the numbers."""
     import re
 
-    from ferkit.data import load_fer2013
-    from ferkit.evaluate import compute_metrics, load_predictor
+    from ferkit.data.fer2013 import load_fer2013
+    from ferkit.analysis.evaluate import compute_metrics, load_predictor
 
     result = runner.invoke(app, ["visualize", "report", "--data", str(tiny_csv), "--split", "PublicTest", "--out",
                                  str(tmp_path / "r.html")])
@@ -192,7 +192,7 @@ def _drawn_outside(fig) -> list[float]:
 def test_saliency_keeps_every_label_inside_the_figure(n):
     """Issue 31 item 22: the colour bar's label "Grad-CAM (0..1)" was cut off at the right edge."""
     from ferkit.models import load_model
-    from ferkit.visualize import saliency
+    from ferkit.analysis.visualize import saliency
 
     net = load_model("seed")
     faces = [np.random.default_rng(k).integers(0, 255, (48, 48), dtype=np.uint8) for k in range(n)]
@@ -205,7 +205,7 @@ def test_curves_of_one_epoch_draw_points(tmp_path):
     """Issue 31 item 22: a run of one epoch drew empty axes (a line through one point is invisible)."""
     import json
 
-    from ferkit.visualize import curves
+    from ferkit.analysis.visualize import curves
 
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_loss": 1.5, "val_loss": 1.6,
                                                         "train_acc": 0.4, "val_acc": 0.38, "test_acc": 0.37}) + "\n")

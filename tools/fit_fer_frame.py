@@ -19,10 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.crop import FRAME_FILE, FerFrame, align_face, crop_face
-from ferkit.data import load_fer2013
-from ferkit.detect import create_detector
-from ferkit.runtime import Classifier
+from ferkit.runtime.crop import FRAME_FILE, FerFrame, align_face, crop_face
+from ferkit.data.fer2013 import load_fer2013
+from ferkit.runtime.detect import create_detector
+from ferkit.runtime.classifier import Classifier
 
 UP, CANVAS = 4, 384
 

@@ -2,7 +2,7 @@
 
 Calibration scenes are made from RAF-DB's training crops (never the ExpW dev or CK+ photos the detector is judged
 on): 1-3 faces of 30-180 px pasted at random places on a 320x256 background of random grey, 96 scenes, seed 0.
-The quantization itself is :func:`ferkit.onnx_io.quantize_static_int8` (per-channel QDQ, 7-bit weights).
+The quantization itself is :func:`ferkit.runtime.onnx_io.quantize_static_int8` (per-channel QDQ, 7-bit weights).
 Whether the int8 detector is used is decided by measurement (benchmarks/compare_models.py --detector, and
 benchmarks/speed.py).
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.photoset import read_photo_set, split_held_out
-from ferkit.detect import DETECTORS_DIR
-from ferkit.onnx_io import quantize_static_int8
-from ferkit.sources import HOLDOUT_SEED
+from ferkit.data.photoset import read_photo_set, split_held_out
+from ferkit.runtime.detect import DETECTORS_DIR
+from ferkit.runtime.onnx_io import quantize_static_int8
+from ferkit.data.sources import HOLDOUT_SEED
 
 
 def scenes(folder: Path, count: int = 96, seed: int = 0):

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from ferkit.export import update_metadata
+from ferkit.analysis.export import update_metadata
 from ferkit.weights import WEIGHTS_DIR, read_manifest
 
 

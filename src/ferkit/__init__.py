@@ -9,7 +9,7 @@ Training, ``create_model`` and ``load_model`` (PyTorch modules) need ``pip insta
 
 from __future__ import annotations
 
-from ferkit.labels import EMOTIONS
+from ferkit.core.labels import EMOTIONS
 
 __version__ = "0.1.0"
 __all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013", "finetune",
@@ -19,11 +19,11 @@ __all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models"
 def __getattr__(name: str):
     # Lazy: `import ferkit` must not import onnxruntime, OpenCV or PyTorch.
     if name == "Classifier":
-        from ferkit.runtime import Classifier
+        from ferkit.runtime.classifier import Classifier
 
         return Classifier
     if name == "Recognizer":
-        from ferkit.recognize import Recognizer
+        from ferkit.pipeline.recognize import Recognizer
 
         return Recognizer
     if name in ("create_model", "list_models", "load_model"):
@@ -35,11 +35,11 @@ def __getattr__(name: str):
 
         return finetune
     if name == "to_pandas":
-        from ferkit.outputs import to_pandas
+        from ferkit.pipeline.outputs import to_pandas
 
         return to_pandas
     if name == "load_fer2013":
-        from ferkit.data import load_fer2013
+        from ferkit.data.fer2013 import load_fer2013
 
         return load_fer2013
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Fine-tune a trained model on a user's own labelled photos (``ferkit finetune``, :func:`ferkit.adapt.finetune`).
 
-The photos are read as :mod:`ferkit.photos` reads a photo set (``<emotion>/*.jpg`` folders, or ``labels.csv``
+The photos are read as :mod:`ferkit.analysis.photos` reads a photo set (``<emotion>/*.jpg`` folders, or ``labels.csv``
 with boxes); each face is detected and framed exactly as ``ferkit predict`` frames it, once (the crops are
 cached under ``FERKIT_CACHE``, default ``~/.cache/ferkit``, keyed by the files' paths, sizes and times).
 A stratified part of the faces is held out: it chooses the epoch (early stopping, the base model itself
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.data import DataError, cache_dir, cached_arrays, files_key
-from ferkit.dedupe import drop_conflicting_duplicates, file_hashes, keep_duplicates_together  # noqa: F401
-from ferkit.photoset import split_held_out  # noqa: F401 - re-exported
-from ferkit.labels import EMOTIONS
+from ferkit.data.fer2013 import DataError, cache_dir, cached_arrays, files_key
+from ferkit.data.dedupe import drop_conflicting_duplicates, file_hashes, keep_duplicates_together  # noqa: F401
+from ferkit.data.photoset import split_held_out  # noqa: F401 - re-exported
+from ferkit.core.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR
 
 LAYERS = ("head", "all")
@@ -68,14 +68,14 @@ def collect_faces(data: str | os.PathLike, *, detector: str = DEFAULT_DETECTOR, 
                   colour: bool = False) -> FaceSet:
     """Detect and crop the labelled faces of a photo folder as ``ferkit predict`` does for a model trained on
     ``framing`` that takes ``size`` x ``size`` crops, RGB with ``colour`` (cached; ``max_side``, ``scales``: as
-    :class:`ferkit.recognize.Recognizer`).
+    :class:`ferkit.pipeline.recognize.Recognizer`).
 
     Photos that cannot be read, hold no face, or whose labelled box no detection overlaps are listed in
     ``skipped`` with the reason; so are image files outside the ``<emotion>/`` folders.
     """
-    from ferkit.crop import FRAME_FILE
-    from ferkit.images import IMAGE_SUFFIXES
-    from ferkit.photos import find_faces, read_photo_set
+    from ferkit.runtime.crop import FRAME_FILE
+    from ferkit.core.images import IMAGE_SUFFIXES
+    from ferkit.analysis.photos import find_faces, read_photo_set
 
     root = Path(data)
     faces = read_photo_set(root)
@@ -111,10 +111,10 @@ def _last_linear(net):
 
 def _inputs(meta: dict, crops: np.ndarray):
     """uint8 crops -> the normalised float tensor (N, C, S, S) the base model was trained on (its spec: input,
-    preprocessing, normalisation; :meth:`ferkit.spec.ModelSpec.network_input`)."""
+    preprocessing, normalisation; :meth:`ferkit.runtime.spec.ModelSpec.network_input`)."""
     import torch
 
-    from ferkit.spec import ModelSpec
+    from ferkit.runtime.spec import ModelSpec
 
     return torch.from_numpy(ModelSpec.from_metadata(meta).network_input(crops))
 
@@ -136,8 +136,8 @@ def _features(net, x, batch: int = 256):
 
 def _score(view_logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> tuple[float, float]:
     """(accuracy, NLL) of the mean-over-views probabilities."""
-    from ferkit.calibrate import nll
-    from ferkit.inference import views_to_proba
+    from ferkit.analysis.calibrate import nll
+    from ferkit.core.inference import views_to_proba
 
     if len(labels) == 0:
         return float("nan"), float("nan")
@@ -155,7 +155,7 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
     import torch
     import torch.nn.functional as F
 
-    from ferkit.calibrate import fit_temperature, temperature_refusal
+    from ferkit.analysis.calibrate import fit_temperature, temperature_refusal
 
     if layers not in LAYERS:
         raise ValueError(f"unknown --layers {layers!r}; expected one of {', '.join(LAYERS)}")
@@ -215,7 +215,7 @@ def tune(net, crops: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, held
             view = torch.randint(0, 2, (len(pos),), generator=g)  # the face or its mirror image
             return F.cross_entropy(feats[view, pos] @ w.T + b, y_train[pos]) + L2_TO_BASE * ((w - w0) ** 2).sum()
     else:
-        from ferkit.augment import AugmentConfig, augment
+        from ferkit.data.augment import AugmentConfig, augment
 
         aug = AugmentConfig()
         params, train_rows = [p for p in net.parameters() if p.requires_grad], torch.from_numpy(train_idx)
@@ -273,8 +273,8 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
 
     ``faces``: already collected faces (:func:`collect_faces`), e.g. one fold of a benchmark; ``data`` then
     only names them in the metadata. ``out`` is checked before any work: a file, a folder that cannot be written,
-    or a folder that already holds a model (unless ``overwrite``) raise :class:`~ferkit.outputs.OutputError`.
-    Raises :class:`~ferkit.data.DataError` for unusable data.
+    or a folder that already holds a model (unless ``overwrite``) raise :class:`~ferkit.pipeline.outputs.OutputError`.
+    Raises :class:`~ferkit.data.fer2013.DataError` for unusable data.
     """
     from ferkit.models import load_model, model_tensors
     from ferkit.weights import resolve, save_weights
@@ -289,7 +289,7 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
     started = time.perf_counter()
     base_path = resolve(base, "safetensors")
     if faces is None:
-        from ferkit.spec import ModelSpec
+        from ferkit.runtime.spec import ModelSpec
         from ferkit.weights import read_metadata
 
         spec = ModelSpec.from_metadata(read_metadata(base_path), base_path)
@@ -335,11 +335,11 @@ def finetune(data: str | os.PathLike, out: str | os.PathLike, *, base: str | Non
                 "finetune": {k: v for k, v in report.items() if k != "history"}}
     fp32 = out / "model-fp32.safetensors"
     save_weights(fp32, model_tensors(net), new_meta)
-    from ferkit.export import export_weights
+    from ferkit.analysis.export import export_weights
 
     export_weights(fp32, "model", out)
     fp32.unlink()
-    from ferkit.export import quantize_model_folder, runs_int8
+    from ferkit.analysis.export import quantize_model_folder, runs_int8
 
     if runs_int8(base):  # quantized as the base was, calibrated on the faces it was tuned on
         report["precision"] = "int8"
@@ -363,8 +363,8 @@ MODEL_FILES = ("model.onnx", "model.safetensors", "manifest.json", "finetune.jso
 
 def check_model_folder(out: Path, overwrite: bool = False) -> None:
     """Before any work: ``out`` must be a folder that can be written (created if missing) and, unless ``overwrite``,
-    must not hold a model already. Raises :class:`~ferkit.outputs.OutputError` naming it."""
-    from ferkit.outputs import OutputError, check_writable
+    must not hold a model already. Raises :class:`~ferkit.pipeline.outputs.OutputError` naming it."""
+    from ferkit.pipeline.outputs import OutputError, check_writable
 
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: --out is a file; fine-tuning writes a model folder")

@@ -26,7 +26,7 @@ import os
 import time
 from pathlib import Path
 
-from ferkit.labels import EMOTIONS
+from ferkit.core.labels import EMOTIONS
 from ferkit.weights import DEFAULT_DETECTOR
 
 
@@ -53,7 +53,7 @@ def schemas() -> dict:
                       ("uncertain", pa.bool_()), ("landmarks", marks), ("pose", pose)])
     image = pa.schema([("schema_version", pa.int64()), ("path", pa.string()), ("width", pa.int64()),
                        ("height", pa.int64()), ("faces", pa.list_(face)), ("error", pa.string())])
-    from ferkit.outputs import CSV_FIELDS, LANDMARK_FIELDS
+    from ferkit.pipeline.outputs import CSV_FIELDS, LANDMARK_FIELDS
 
     types = {"path": pa.string(), "emotion": pa.string(), "error": pa.string(), "score": pa.float64(), "crop": pa.string(),
              "low_confidence": pa.bool_(), "small": pa.bool_(), "uncertain": pa.bool_(), "pose_reliable": pa.bool_(),
@@ -67,7 +67,7 @@ def schemas() -> dict:
 
 
 def _per_face_rows(records: list[dict]) -> list[dict]:
-    from ferkit.outputs import csv_rows
+    from ferkit.pipeline.outputs import csv_rows
 
     rows = []
     for record in records:
@@ -83,7 +83,7 @@ class _Photos:
                  per_face=False, path_column="path", scales="auto"):
         import pyarrow as pa
 
-        from ferkit.recognize import Recognizer
+        from ferkit.pipeline.recognize import Recognizer
 
         self.rec = Recognizer(model, detector=detector, threads=1, max_side=max_side, min_face=min_face,
                               min_confidence=min_confidence, scales=scales)
@@ -132,7 +132,7 @@ class _Videos:
                  classify_every=1, detector=DEFAULT_DETECTOR):
         import pyarrow as pa
 
-        from ferkit.recognize import Recognizer
+        from ferkit.pipeline.recognize import Recognizer
 
         self.rec = Recognizer(model, detector=detector, threads=1, max_side=max_side, min_confidence=min_confidence,
                               scales=scales)
@@ -161,7 +161,7 @@ def video_dataset(ds, *, model: str | None = None, max_side: int = 320, window: 
 
 def summarize_video_rows(rows) -> dict[str, list[dict]]:
     """The per-track summary of each video (``ferkit video --summary-json``'s), from its rows in frame order."""
-    from ferkit.tracking import TrackedFace
+    from ferkit.pipeline.tracking import TrackedFace
     from ferkit.video import FrameResult, Summary
 
     by_video: dict[str, Summary] = {}
@@ -273,7 +273,7 @@ def _check_cpus() -> None:
 def input_paths(inputs: list[str]) -> list[str]:
     """Local inputs -> paths: files, folders and globs as ``ferkit predict`` expands them, a ``.txt`` file with
     one path per line, or a ``.parquet`` file with a ``path`` column."""
-    from ferkit.images import find_images
+    from ferkit.core.images import find_images
 
     out: list[str] = []
     for item in inputs:

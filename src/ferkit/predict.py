@@ -2,7 +2,7 @@
 written as it comes (failures included) and, where asked, an annotated copy of each image. The Ray engine for
 the same records is :mod:`ferkit.batch`.
 
->>> from ferkit.outputs import RecordWriter
+>>> from ferkit.pipeline.outputs import RecordWriter
 >>> with RecordWriter(jsonl="faces.jsonl") as writer:  # doctest: +SKIP
 ...     for result in PhotoJob(["photos/"], writer):
 ...         print(result.path, [face.emotion for face in result.faces])
@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from ferkit.classify import SAMPLE_PHOTO
-from ferkit.outputs import RecordWriter
+from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.outputs import RecordWriter
 
 
 class NoImagesError(ValueError):
@@ -25,7 +25,7 @@ class NoImagesError(ValueError):
 def image_files(paths: list[str] | None, default: Path = SAMPLE_PHOTO) -> list[Path]:
     """The image files under ``paths`` (files, folders searched recursively, globs), in order; ``[default]``
     when no path is given. Raises :class:`NoImagesError` when the paths hold none."""
-    from ferkit.images import find_images
+    from ferkit.core.images import find_images
 
     files = find_images(paths) if paths else [default]
     if not files:
@@ -36,13 +36,13 @@ def image_files(paths: list[str] | None, default: Path = SAMPLE_PHOTO) -> list[P
 class PhotoJob:
     """Every face of every image under ``paths``, classified; iterate to run it.
 
-    Each :class:`~ferkit.recognize.ImageResult` is yielded after its record went to ``writer`` and, with
+    Each :class:`~ferkit.pipeline.recognize.ImageResult` is yielded after its record went to ``writer`` and, with
     ``annotate`` (a folder), its annotated PNG was written there (boxes, labels, probability bars; paths
     mirror the inputs); with ``crops`` (a folder), each face's crop as the model saw it (:func:`write_crops`), its
     path in the face's record as ``crop``. With ``group_people`` every face gets a ``person`` (faces grouped by
-    :mod:`ferkit.identity` over all the photos): the records are written once every photo is seen, and
+    :mod:`ferkit.runtime.identity` over all the photos): the records are written once every photo is seen, and
     :attr:`people` holds the per-person summary (needs SciPy). Unreadable files give a result with ``error`` set; the rest still run. ``recognizer``
-    keywords go to :class:`~ferkit.recognize.Recognizer` (``detect=False``: each whole image is one face).
+    keywords go to :class:`~ferkit.pipeline.recognize.Recognizer` (``detect=False``: each whole image is one face).
 
     Raises :class:`NoImagesError` (no image under ``paths``), :class:`~ferkit.weights.WeightsError` (a model
     that cannot be loaded) or KeyError (an unknown detector) when built, before any image is read.
@@ -51,8 +51,8 @@ class PhotoJob:
     def __init__(self, paths: list[str] | None, writer: RecordWriter, *, default: Path = SAMPLE_PHOTO,
                  annotate: Path | None = None, progress: bool = False, threads: int = 0, crops: Path | None = None,
                  group_people: bool = False, **recognizer):
-        from ferkit.onnx_io import cpu_count
-        from ferkit.recognize import Recognizer
+        from ferkit.runtime.onnx_io import cpu_count
+        from ferkit.pipeline.recognize import Recognizer
 
         self.files = image_files(paths, default)
         self.recognizer = Recognizer(threads=1, **recognizer)
@@ -62,7 +62,7 @@ class PhotoJob:
         self.people: list[dict] = []  # with group_people: the per-person summary, once the job has run
         self._by_person: dict[int, list] = {}  # person -> [(path, probabilities) of each face]
         if group_people:
-            from ferkit.identity import IdentityEncoder, need_scipy
+            from ferkit.runtime.identity import IdentityEncoder, need_scipy
 
             need_scipy()
             self.identity = IdentityEncoder()
@@ -82,14 +82,14 @@ class PhotoJob:
             results = tqdm(results, total=len(self.files), unit="image", file=sys.stderr, disable=None, leave=False)
         import cv2
 
-        from ferkit.annotate import annotate as draw, annotated_paths
+        from ferkit.pipeline.annotate import annotate as draw, annotated_paths
 
         if annotate is not None:
             targets = annotated_paths(annotate, self.files)
         crop_bases = annotated_paths(self.crops, self.files) if self.crops is not None else None
         held, features = [], []  # group_people: records wait for the persons, known once every photo is seen
         if grouping:
-            from ferkit.identity import crops as identity_crops
+            from ferkit.runtime.identity import crops as identity_crops
         for index, (result, rgb, crops) in enumerate(results):
             if rgb is not None and annotate is not None:
                 targets[index].parent.mkdir(parents=True, exist_ok=True)
@@ -109,11 +109,11 @@ class PhotoJob:
             self._group(held, features)
 
     def _group(self, records: list[dict], features: list) -> None:
-        """Give every face of ``records`` its ``person`` (:func:`ferkit.identity.group` of all faces' features),
+        """Give every face of ``records`` its ``person`` (:func:`ferkit.runtime.identity.group` of all faces' features),
         write the records and keep the per-person summary in :attr:`people`."""
         import numpy as np
 
-        from ferkit.identity import group, summarize_people
+        from ferkit.runtime.identity import group, summarize_people
 
         faces = [(r, f) for r in records for f in r["faces"]]
         persons = group(self.identity.normalise(np.concatenate(features))) if features else []
@@ -128,13 +128,13 @@ class PhotoJob:
 
     def person_probabilities(self) -> dict[str, list[dict]]:
         """After a run with ``group_people``: ``{"person N": [each face's probabilities]}`` (for
-        :func:`ferkit.charts.distribution`)."""
+        :func:`ferkit.pipeline.charts.distribution`)."""
         return {f"person {k}": [p for _, p in v] for k, v in sorted(self._by_person.items())}
 
 
 def crop_paths(base: Path, count: int) -> list[Path]:
     """Where the ``count`` face crops of one input go: ``base`` (its place in the crops folder, as
-    :func:`ferkit.annotate.annotated_paths` gives it) with ``_face0.png``, ``_face1.png``... (the face's index in
+    :func:`ferkit.pipeline.annotate.annotated_paths` gives it) with ``_face0.png``, ``_face1.png``... (the face's index in
     its record)."""
     return [base.with_name(f"{base.stem}_face{i}.png") for i in range(count)]
 
@@ -142,6 +142,6 @@ def crop_paths(base: Path, count: int) -> list[Path]:
 def write_crops(base: Path, crops) -> list[Path]:
     """Write one input's face crops (F, size, size) grey or (F, size, size, 3) RGB uint8, as the model saw them,
     as PNG files (:func:`crop_paths`); returns their paths."""
-    from ferkit.outputs import save_crop
+    from ferkit.pipeline.outputs import save_crop
 
     return [save_crop(path, crop) for path, crop in zip(crop_paths(base, len(crops)), crops)]

@@ -11,7 +11,7 @@ Endpoints (OpenAPI at ``/docs``, served without a CDN; the schema at ``/openapi.
   member gets its own ``error`` and the others are answered.
 - ``POST /v1/stream/{session}`` -- ``session``: 8 to 64 characters of A-Z, a-z, 0-9, ``_`` and ``-``, made up by
   the client (422 otherwise, on ``DELETE`` too) -- one webcam frame of a browser session: faces with a track id and
-  probabilities averaged over the track's last frames (the video pipeline's :class:`~ferkit.tracking.FrameTracker`,
+  probabilities averaged over the track's last frames (the video pipeline's :class:`~ferkit.pipeline.tracking.FrameTracker`,
   one per session, kept in memory for ``session_ttl_s`` after the last frame); ``DELETE`` ends it.
 - ``GET /healthz``, ``GET /v1/models``; ``GET /`` is the web page (plain HTML/JS from ``ferkit/web``).
 
@@ -157,7 +157,7 @@ def create_app(config: ServeConfig | None = None):
     from starlette.exceptions import HTTPException
 
     import ferkit
-    from ferkit.images import ImageError, NotAnImage, TooManyPixels
+    from ferkit.core.images import ImageError, NotAnImage, TooManyPixels
 
     config = config or ServeConfig()
     service = Service(config)

@@ -1,5 +1,5 @@
 """What one ``ferkit serve`` worker holds, apart from HTTP: its :class:`ServeConfig`, the recogniser (loaded once)
-and the webcam sessions, each a :class:`~ferkit.tracking.FrameTracker`. :mod:`ferkit.serve` puts it on the web."""
+and the webcam sessions, each a :class:`~ferkit.pipeline.tracking.FrameTracker`. :mod:`ferkit.serve` puts it on the web."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class Service:
     """The state one worker holds: the recogniser (loaded once) and the webcam sessions."""
 
     def __init__(self, config: ServeConfig):
-        from ferkit.recognize import Recognizer
+        from ferkit.pipeline.recognize import Recognizer
 
         self.config = config
         self.recognizer = Recognizer(config.model, detector=config.detector, threads=config.threads,
@@ -69,7 +69,7 @@ class Service:
         self.sessions_lock = threading.Lock()
 
     def decode(self, data: bytes, name: str) -> np.ndarray:
-        from ferkit.images import decode_image
+        from ferkit.core.images import decode_image
 
         return decode_image(data, name, max_pixels=self.config.max_pixels)
 
@@ -83,15 +83,15 @@ class Service:
             return result.to_dict()
         import cv2
 
-        from ferkit.annotate import annotate as draw
+        from ferkit.pipeline.annotate import annotate as draw
 
         _, png = cv2.imencode(".png", draw(rgb, result.faces, self.recognizer.labels))
         return png.tobytes()
 
     def predict_many(self, items: list[tuple[bytes, str]]) -> list[dict]:
         """One record per upload, in order; an unreadable one carries its own ``error``."""
-        from ferkit.images import ImageError
-        from ferkit.recognize import ImageResult
+        from ferkit.core.images import ImageError
+        from ferkit.pipeline.recognize import ImageResult
 
         out = []
         for data, name in items:
@@ -103,7 +103,7 @@ class Service:
 
     def stream_frame(self, session_id: str, data: bytes) -> dict:
         """Track and smooth the faces of the next frame of a webcam session."""
-        from ferkit.tracking import FrameTracker
+        from ferkit.pipeline.tracking import FrameTracker
 
         rgb = self.decode(data, f"frame of session {session_id}")
         now = time.monotonic()

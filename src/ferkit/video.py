@@ -5,7 +5,7 @@
 ...     for face in frame.faces:
 ...         print(frame.frame, face.track_id, face.emotion, face.smoothed[face.emotion])
 
-Tracking (:mod:`ferkit.tracking`) matches each detected face to the live tracks by box overlap (IoU) and gates the match on
+Tracking (:mod:`ferkit.pipeline.tracking`) matches each detected face to the live tracks by box overlap (IoU) and gates the match on
 appearance (cosine similarity of an 8x8 normalised grey thumbnail of the FER crop), so a different
 person at the same place -- a cut in the video -- starts a new track; a frame that changes as a whole
 (a scene cut) also ends every track. A track not seen for ``max_missing`` frames ends; a face that leaves
@@ -14,11 +14,11 @@ distributions of the same track (still a distribution); ``emotion`` is its argma
 
 Cost controls (``ferkit video --detect-every K --classify-every M``): the detector may run on every K-th frame
 only, the tracks' boxes carried in between; a tracked face whose crop is still what it was when it was last
-classified (mean absolute difference of the two 48x48 crops <= :data:`~ferkit.tracking.STABLE_MAD` grey levels)
-may keep those probabilities for up to M frames. :class:`~ferkit.profiling.StageTimes` measures the time of each
+classified (mean absolute difference of the two 48x48 crops <= :data:`~ferkit.pipeline.tracking.STABLE_MAD` grey levels)
+may keep those probabilities for up to M frames. :class:`~ferkit.core.profiling.StageTimes` measures the time of each
 stage (``--profile``).
 
-A file is read as a stream (PyAV, :mod:`ferkit.decode`): every frame gets a result, and memory does not grow with
+A file is read as a stream (PyAV, :mod:`ferkit.pipeline.decode`): every frame gets a result, and memory does not grow with
 the video's length. Times are the frames' presentation times as the decoder gives them (right for variable frame
 rates), phone videos' rotation tags are applied, and each frame keeps its own size: after a resolution change
 the boxes are in the new frames' pixels (the CLI warns once).
@@ -37,9 +37,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.decode import VideoError, open_source  # noqa: F401 - VideoError, open_source: re-exported
-from ferkit.profiling import StageTimes, timer
-from ferkit.tracking import FrameTracker, TrackedFace
+from ferkit.pipeline.decode import VideoError, open_source  # noqa: F401 - VideoError, open_source: re-exported
+from ferkit.core.profiling import StageTimes, timer
+from ferkit.pipeline.tracking import FrameTracker, TrackedFace
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def presentation_time(position_s: float | None, index: int, fps: float, previous
 
 def ended_early(last_s: float | None, expected: int, fps: float) -> bool:
     """Whether a file whose decoder stopped after a frame at ``last_s`` seconds ended before its video stream's
-    length (``expected`` frames at ``fps``: :attr:`ferkit.decode.FrameSource.frames`). The frame count is an estimate in some
+    length (``expected`` frames at ``fps``: :attr:`ferkit.pipeline.decode.FrameSource.frames`). The frame count is an estimate in some
     containers (duration x nominal rate: Matroska/WebM, variable frame rates), so fewer frames than it says is
     not an error: the file is broken only where its frames stop short of the duration, by more than
     0.5 s or 3 frames."""
@@ -84,7 +84,7 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
            times: StageTimes | None = None, keep_crops: bool = False) -> Iterator[FrameResult]:
     """Per-frame results of a video file or a camera index, as they come.
 
-    ``recognizer``: a :class:`ferkit.recognize.Recognizer` (default: the default model and detector, with
+    ``recognizer``: a :class:`ferkit.pipeline.recognize.Recognizer` (default: the default model and detector, with
     ``scales="single"`` as ``ferkit video``: one detection pass per frame, at ``max_side``).
     ``window``: frames in the smoothing window (1: no smoothing). ``detect_every``: run the detector on
     every k-th frame and carry the tracks' boxes in between. ``classify_every``: classify a stable tracked face
@@ -94,13 +94,13 @@ def stream(source: str | Path | int, *, recognizer=None, window: int = 15, detec
     ``scene_cut``: a mean absolute change of the downscaled grey frame above this (0-255) ends all tracks.
     Raises :class:`VideoError` for a source that cannot be opened, has no frames, or breaks off before its video
     stream's length (after yielding every frame it could read; see :func:`ended_early`; an audio track that
-    outlasts the video does not count). A file is read by :mod:`ferkit.decode`: each frame at its own size
+    outlasts the video does not count). A file is read by :mod:`ferkit.pipeline.decode`: each frame at its own size
     (boxes are in that frame's pixels, also after a resolution change: the tracks go on, rescaled), ``time_s`` its
     presentation time (:func:`presentation_time`), rotation tags applied. ``info``, if given, receives the
     source's ``fps``, ``frames`` (0 if unknown) and ``live`` once it is opened, and ``size_changes``: a
     ``{"frame", "time_s", "from": [W, H], "to": [W, H]}`` for each resolution change, as it comes.
     """
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
 
     rec = recognizer or Recognizer(scales="single")
     if window < 1 or detect_every < 1:
@@ -189,7 +189,7 @@ def draw_frame(frame: FrameResult, labels: list[str]) -> np.ndarray:
     """A BGR picture of a frame's results: each face's box, track id, smoothed emotion and smoothed bars."""
     from types import SimpleNamespace
 
-    from ferkit.annotate import annotate
+    from ferkit.pipeline.annotate import annotate
 
     shown = [SimpleNamespace(box=f.box, emotion=f.emotion, probabilities=f.smoothed) for f in frame.faces]
     return annotate(frame.image, shown, labels, [f"#{f.track_id} " for f in frame.faces])
@@ -290,9 +290,9 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     frames in a window (Esc or q stops). ``summary_json``: the per-track summary as JSON, unless nothing was read.
     ``crops``: a folder that receives each track's face crop, as the model saw it, on the track's first frame and
     every ``crops_every``-th frame of it after (``track<id>_frame<n>.png``; the row names it as ``crop``).
-    ``plot``: a PNG of each track's smoothed emotion probabilities over time (:func:`ferkit.charts.timeline`;
+    ``plot``: a PNG of each track's smoothed emotion probabilities over time (:func:`ferkit.pipeline.charts.timeline`;
     needs matplotlib), written at the end unless nothing was read. ``group_people``: once the video has ended,
-    tracks that show the same person are linked (:class:`ferkit.identity.TrackPeople`; needs SciPy): the summary
+    tracks that show the same person are linked (:class:`ferkit.runtime.identity.TrackPeople`; needs SciPy): the summary
     gives each track its ``person`` (the rows, written as they come, do not).
     ``window``, ``detect_every``, ``classify_every``: as :func:`stream`. ``times``: a :class:`StageTimes` that
     receives the time of every stage, ``draw``, ``encode`` (the annotated video) and ``write`` (the summary and the
@@ -303,7 +303,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     """
     import json
 
-    from ferkit.outputs import open_output, save_crop
+    from ferkit.pipeline.outputs import open_output, save_crop
 
     sink, close = None, False  # opened at the first frame: a source that never opens leaves an old file as it was
     writer = None
@@ -314,13 +314,13 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     timed = timer(times)
     people = None
     if group_people:
-        from ferkit.identity import IdentityEncoder, TrackPeople, need_scipy
+        from ferkit.runtime.identity import IdentityEncoder, TrackPeople, need_scipy
 
         need_scipy()
         people = TrackPeople(IdentityEncoder())
     recorder = None
     if plot is not None:
-        from ferkit.charts import TimelineRecorder
+        from ferkit.pipeline.charts import TimelineRecorder
 
         recorder = TimelineRecorder()
     try:
@@ -375,7 +375,7 @@ def run_video(source: str | Path | int, recognizer, *, window: int = 15, detect_
     if summary_json is not None and not report.read_nothing:
         Path(summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     if recorder is not None and not report.read_nothing:
-        from ferkit.charts import timeline
+        from ferkit.pipeline.charts import timeline
 
         timeline(recorder.tracks, plot, title=f"{source}: " if not isinstance(source, int) else f"camera {source}: ")
         report.chart = Path(plot)

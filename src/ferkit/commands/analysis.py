@@ -14,7 +14,7 @@ from ferkit.weights import DEFAULT_DETECTOR
 
 def models_cmd() -> None:
     """List the registered model families and the shipped trained models."""
-    from ferkit.catalog import describe_models
+    from ferkit.analysis.catalog import describe_models
 
     for line in describe_models():
         typer.echo(line)
@@ -36,8 +36,8 @@ def summary(model: Annotated[str, typer.Argument(help="Registered model family, 
 
 def data_info(path: Annotated[Path, typer.Argument(help="FER2013 CSV (.csv/.csv.gz) or image folder export.")]) -> None:
     """Print the number of faces per split and emotion."""
-    from ferkit.data import DataError, load_fer2013
-    from ferkit.datainfo import count_table
+    from ferkit.data.fer2013 import DataError, load_fer2013
+    from ferkit.data.datainfo import count_table
 
     try:
         data = load_fer2013(path)
@@ -52,8 +52,8 @@ def data_pack(
     splits: Annotated[Optional[list[str]], typer.Option("--split", help="Keep only these splits (repeatable).")] = None,
 ) -> None:
     """Pack a data set into one compressed .npz (uint8 arrays, no pickle) that every command reads directly."""
-    from ferkit.data import DataError
-    from ferkit.datainfo import pack
+    from ferkit.data.fer2013 import DataError
+    from ferkit.data.datainfo import pack
 
     try:
         data = pack(path, out, splits)
@@ -89,9 +89,9 @@ def evaluate(
 
     Shipped models and .onnx files run on onnxruntime; a .safetensors file runs on PyTorch.
     """
-    from ferkit.data import DataError, load_fer2013
-    from ferkit.evaluate import evaluate_model, format_report, need_metrics
-    from ferkit.images import ImageError
+    from ferkit.data.fer2013 import DataError, load_fer2013
+    from ferkit.analysis.evaluate import evaluate_model, format_report, need_metrics
+    from ferkit.core.images import ImageError
     from ferkit.weights import WeightsError
 
     if (data is None) == (photos is None):
@@ -104,7 +104,7 @@ def evaluate(
     chosen = str(weights) if weights else model
     try:
         if photos is not None:
-            from ferkit.photos import evaluate_photo_folder
+            from ferkit.analysis.photos import evaluate_photo_folder
 
             report = evaluate_photo_folder(photos, chosen, tta=tta, detector=detector, max_side=max_side,
                                            scales=scales, progress=progress)
@@ -144,9 +144,9 @@ def visualize(
     """The paper's figures for any model: sample faces, first-layer kernels, feature maps, Grad-CAM saliency
     (one face, or the first 12 faces of --data), confusion, training curves."""
     need_torch("visualize")
-    from ferkit.data import DataError
-    from ferkit.images import ImageError
-    from ferkit.views import VIEWS, layer_list, render
+    from ferkit.data.fer2013 import DataError
+    from ferkit.core.images import ImageError
+    from ferkit.analysis.views import VIEWS, layer_list, render
     from ferkit.weights import WeightsError
 
     if what not in VIEWS:

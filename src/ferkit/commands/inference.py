@@ -29,7 +29,7 @@ def classify(
     The same as `ferkit predict --no-detect`, with the same records and outputs (schema in docs/photos.md), and a
     table of all 7 probabilities per face. Runs on onnxruntime: no PyTorch needed.
     """
-    from ferkit.classify import SAMPLE_FACE
+    from ferkit.pipeline.classify import SAMPLE_FACE
     from ferkit.predict import NoImagesError, PhotoJob
     from ferkit.weights import WeightsError
 
@@ -134,19 +134,19 @@ def predict(
         return
     if out is not None:
         fail("--out is for --engine ray; use --json/--jsonl/--csv", 2)
-    from ferkit.outputs import OutputError, check_apart
+    from ferkit.pipeline.outputs import OutputError, check_apart
     from ferkit.predict import image_files
 
     try:  # nothing is created or opened before every output is known to spare every input
         files = image_files(paths)
         annotated = None
         if annotate is not None:
-            from ferkit.annotate import annotated_paths
+            from ferkit.pipeline.annotate import annotated_paths
 
             annotated = annotated_paths(annotate, files)
         check_apart(files, {"--json": json_file, "--jsonl": jsonl_file, "--csv": csv_file}, annotated=annotated)
         if crops is not None:
-            from ferkit.outputs import check_crops_folder, same_file
+            from ferkit.pipeline.outputs import check_crops_folder, same_file
 
             check_crops_folder(crops, files, paths)
             if annotate is not None and same_file(crops, annotate):
@@ -193,7 +193,7 @@ def predict(
                   f"{p['dominant_emotion']} ({p['mean_probabilities'][p['dominant_emotion']] * 100:.0f}%)",
                   file=sys.stderr if writer.uses_stdout else sys.stdout)
     if plot is not None:
-        from ferkit.charts import distribution
+        from ferkit.pipeline.charts import distribution
 
         if group_people:
             chart = distribution(job.person_probabilities(), plot, by="person")

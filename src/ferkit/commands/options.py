@@ -51,7 +51,7 @@ def need_torch(what: str) -> None:
 
 def check_outputs(*outputs) -> None:
     """Fail in one line (exit 2) before any work when an output (value, option[, is a folder]) cannot be written."""
-    from ferkit.outputs import OutputError, check_writable
+    from ferkit.pipeline.outputs import OutputError, check_writable
 
     for target, option, *folder in outputs:
         try:
@@ -65,11 +65,11 @@ def need_extras(plot=None, group_people: bool = False) -> None:
     library the option needs is missing."""
     try:
         if plot is not None:
-            from ferkit.charts import need_matplotlib
+            from ferkit.pipeline.charts import need_matplotlib
 
             need_matplotlib()
         if group_people:
-            from ferkit.identity import need_scipy
+            from ferkit.runtime.identity import need_scipy
 
             need_scipy()
     except ImportError as exc:
@@ -92,9 +92,9 @@ def check_ray(engine: str, conflicting: bool, conflict: str, out, out_format: st
 
 
 def open_records(json_file: str | None, jsonl_file: str | None, csv_file: str | None):
-    """The :class:`~ferkit.outputs.RecordWriter` of --json/--jsonl/--csv; fails in one line (exit 2) when one of
+    """The :class:`~ferkit.pipeline.outputs.RecordWriter` of --json/--jsonl/--csv; fails in one line (exit 2) when one of
     them cannot be written."""
-    from ferkit.outputs import OutputError, RecordWriter
+    from ferkit.pipeline.outputs import OutputError, RecordWriter
 
     try:
         return RecordWriter(json=json_file, jsonl=jsonl_file, csv=csv_file)

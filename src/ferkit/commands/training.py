@@ -95,8 +95,8 @@ def train(
             --init faceres-deep --preset finetune --out runs/faceres
     """
     need_torch("train")
-    from ferkit.data import DataError
-    from ferkit.provenance import command_line
+    from ferkit.data.fer2013 import DataError
+    from ferkit.core.provenance import command_line
     from ferkit.train import config_from_sources, run_training
 
     try:
@@ -133,8 +133,8 @@ def calibrate(
     carries the temperature into the shipped files and every inference path applies it.
     """
     need_torch("calibrate")
-    from ferkit.calibrate import calibrate_weights
-    from ferkit.data import DataError, canonical_split, load_fer2013
+    from ferkit.analysis.calibrate import calibrate_weights
+    from ferkit.data.fer2013 import DataError, canonical_split, load_fer2013
     from ferkit.weights import WeightsError
 
     try:
@@ -179,9 +179,9 @@ def finetune(
     need_torch("finetune")
     from ferkit.adapt import LAYERS, check_model_folder
     from ferkit.adapt import finetune as run_finetune
-    from ferkit.data import DataError
-    from ferkit.outputs import OutputError
-    from ferkit.provenance import command_line
+    from ferkit.data.fer2013 import DataError
+    from ferkit.pipeline.outputs import OutputError
+    from ferkit.core.provenance import command_line
     from ferkit.weights import WeightsError
 
     if layers not in LAYERS:  # a usage error: exit 2, as every other bad option value
@@ -221,8 +221,8 @@ def export(
     cache); export when the model goes to a machine without PyTorch.
     """
     need_torch("export")
-    from ferkit.data import DataError
-    from ferkit.export import check_calibration, export_model
+    from ferkit.data.fer2013 import DataError
+    from ferkit.analysis.export import check_calibration, export_model
     from ferkit.weights import WEIGHTS_DIR, WeightsError
 
     if (out is None) == (not into_package):
@@ -265,9 +265,9 @@ def ensemble(
     Each member keeps its own preprocessing, temperature and TTA. Runs on onnxruntime: no PyTorch needed (except
     for members given as .safetensors files).
     """
-    from ferkit.data import DataError
-    from ferkit.ensemble import build_ensemble
-    from ferkit.provenance import command_line
+    from ferkit.data.fer2013 import DataError
+    from ferkit.analysis.ensemble import build_ensemble
+    from ferkit.core.provenance import command_line
     from ferkit.weights import WEIGHTS_DIR, WeightsError
 
     if (out is None) == (not into_package):

@@ -74,7 +74,7 @@ def video(
     also finds faces down to ~20 px in large frames, as `predict` does, at a cost on every detected frame
     (pair it with --detect-every).
     """
-    from ferkit.recognize import Recognizer
+    from ferkit.pipeline.recognize import Recognizer
     from ferkit.video import StageTimes, run_video
     from ferkit.weights import WeightsError
 
@@ -115,13 +115,13 @@ def video(
             _browser_preview(model=model, detector=detector, max_side=max_side, scales=scales,
                              min_confidence=min_confidence)
             return
-    from ferkit.outputs import OutputError, check_apart
+    from ferkit.pipeline.outputs import OutputError, check_apart
 
     try:
         check_apart([source] if source is not None else [],
                     {"--out": out, "--jsonl": jsonl, "--summary-json": summary_json})
         if crops is not None:
-            from ferkit.outputs import check_crops_folder
+            from ferkit.pipeline.outputs import check_crops_folder
 
             check_crops_folder(crops, [source] if source is not None else [])
     except OutputError as exc:

@@ -1,6 +1,6 @@
 """Model registry: ``create_model(name)``, ``list_models()``, ``load_model(name_or_file)``.
 
-Needs the ``train`` extra (PyTorch). Inference without PyTorch goes through :mod:`ferkit.runtime`.
+Needs the ``train`` extra (PyTorch). Inference without PyTorch goes through :mod:`ferkit.runtime.classifier`.
 """
 
 from __future__ import annotations

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.augment import augment, mixup
-from ferkit.data import FerData
-from ferkit.inference import predict_logits, predict_proba, to_input, views_to_proba
-from ferkit.labels import EMOTIONS
+from ferkit.data.augment import augment, mixup
+from ferkit.data.fer2013 import FerData
+from ferkit.core.inference import predict_logits, predict_proba, to_input, views_to_proba
+from ferkit.core.labels import EMOTIONS
 from ferkit.train.checkpoint import (RESUME_MAY_CHANGE, check_resumable, load_checkpoint, restore_checkpoint,
                                      save_best, save_checkpoint)
 from ferkit.train.config import PRESETS, TrainConfig, config_from_sources, make_config

@@ -5,25 +5,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ferkit import preprocess
+from ferkit.runtime import preprocess
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = ""  # the FER2013 source (CSV, .npz or per-image export)
-    sources: tuple = ()  # labelled face-crop folders trained on beside FER2013 (see ferkit.sources)
+    sources: tuple = ()  # labelled face-crop folders trained on beside FER2013 (see ferkit.data.sources)
     source_weights: tuple = ()  # sampling weight of FER2013, then of each source: faces drawn per epoch = weight x
     # the source's training faces (1: each face once; 0.5: a random half; 2: each twice). () = all 1.
     holdout: float = 0.1  # share of each crop folder held out (stratified, fixed seed) as its validation part
     init: str = ""  # start from these weights (a shipped name or .safetensors of the same architecture); "" = random
-    framing: str = "box"  # how every training face is framed (ferkit.crop): box (predict's detector-box framing;
+    framing: str = "box"  # how every training face is framed (ferkit.runtime.crop): box (predict's detector-box framing;
     # FER2013's faces as they are) or align (5-landmark alignment of every face, FER2013's included)
     logit_adjust: float = 0.0  # tau of logit-adjusted cross-entropy (Menon et al. 2021): logits + tau*log(prior) in
     # training, plain logits at run time, so the classes count equally (the withheld checks weigh them so); 0 = off
     out: str = "runs/seed"
-    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes | mixed (see ferkit.ferplus.relabel)
+    labels: str = "fer2013"  # fer2013 | ferplus-majority | ferplus-votes | mixed (see ferkit.data.ferplus.relabel)
     ferplus: str = ""  # the FER+ file; "" = fer2013new.csv beside the data
-    preprocessing: str = "none"  # the model's input preprocessing (see ferkit.preprocess): none | equalize_hist | clahe
+    preprocessing: str = "none"  # the model's input preprocessing (see ferkit.runtime.preprocess): none | equalize_hist | clahe
     model: str = "seed"
     preset: str = "paper"
     epochs: int = 50
@@ -35,7 +35,7 @@ class TrainConfig:
     schedule: str = "constant"  # constant | onecycle (linear warm-up, then linear decay to 0, per step) | cosine
     warmup_frac: float = 0.0  # share of all steps spent warming up (onecycle, cosine)
     label_smoothing: float = 0.0
-    augment: bool = False  # batched flip + rotation + zoom + shift + random erasing (see ferkit.augment)
+    augment: bool = False  # batched flip + rotation + zoom + shift + random erasing (see ferkit.data.augment)
     aug_rotate: float = 10.0  # degrees
     aug_scale: float = 0.1  # zoom range, +-
     aug_translate: float = 0.1  # shift range, +- share of the image
@@ -106,7 +106,7 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
         raise TypeError(f"unknown config field(s): {', '.join(sorted(unknown))}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}, "preset": preset}
     preprocess.parse(values.get("preprocessing"))  # a bad spec fails here, before any data is read
-    from ferkit.ferplus import LABEL_SOURCES
+    from ferkit.data.ferplus import LABEL_SOURCES
 
     if values.get("labels", "fer2013") not in LABEL_SOURCES:
         raise ValueError(f"unknown labels {values['labels']!r}; expected one of {', '.join(LABEL_SOURCES)}")
@@ -119,7 +119,7 @@ def config_from_sources(preset: str, data: list, *, source_weight: list[float] |
     FER2013 source (CSV, .npz or per-image export) becomes ``data`` and the labelled face-crop folders become
     ``sources``; ``source_weight`` (one per ``data``, in the same order) is reordered FER2013 first. Other keywords
     as :func:`make_config`. Raises ValueError naming the option (and what :func:`make_config` raises)."""
-    from ferkit.sources import is_crop_folder
+    from ferkit.data.sources import is_crop_folder
 
     fer = [p for p in data if not is_crop_folder(p)]
     if len(fer) != 1:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ferkit import preprocess
-from ferkit.data import FerData, load_fer2013, train_val_split
-from ferkit.ferplus import relabel
-from ferkit.labels import EMOTIONS
+from ferkit.runtime import preprocess
+from ferkit.data.fer2013 import FerData, load_fer2013, train_val_split
+from ferkit.data.ferplus import relabel
+from ferkit.core.labels import EMOTIONS
 from ferkit.train.config import TrainConfig
 
 
@@ -49,10 +49,10 @@ def source_weights(cfg: TrainConfig) -> tuple[float, ...]:
 
 def load_training_data(cfg: TrainConfig, data: FerData | None = None, progress: bool = False) -> TrainingData:
     """Read (or take) the data, apply the label source and the model's preprocessing, add the crop folders
-    (re-framed as ``predict`` frames faces, see :mod:`ferkit.sources`) and cut the training/validation subsets
+    (re-framed as ``predict`` frames faces, see :mod:`ferkit.data.sources`) and cut the training/validation subsets
     as tensors on ``cfg.device``."""
     from ferkit.models import input_spec
-    from ferkit.sources import load_crop_folder
+    from ferkit.data.sources import load_crop_folder
 
     weights = source_weights(cfg)
     spec = input_spec(cfg.model)
@@ -62,11 +62,11 @@ def load_training_data(cfg: TrainConfig, data: FerData | None = None, progress: 
                          "with --framing box and --preprocessing none")
     data = relabel(data if data is not None else load_fer2013(cfg.data), cfg.labels, cfg.ferplus or None)
     if (size, colour) != (48, False):  # FER2013's 48x48 grey faces as the model's input, as predict would see them
-        from ferkit.spec import as_model_input
+        from ferkit.runtime.spec import as_model_input
 
         data = FerData(as_model_input(data.images, size, colour), data.labels, data.usage, data.source, data.targets)
     if cfg.framing == "align":  # every split, so that PublicTest is scored as the model will see faces
-        from ferkit.sources import align_fer2013
+        from ferkit.data.sources import align_fer2013
 
         aligned, _ = align_fer2013(data.images, progress=progress)
         data = FerData(aligned, data.labels, data.usage, data.source, data.targets)

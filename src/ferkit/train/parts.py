@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit.augment import AugmentConfig
-from ferkit.labels import EMOTIONS
+from ferkit.data.augment import AugmentConfig
+from ferkit.core.labels import EMOTIONS
 from ferkit.models import create_model
 from ferkit.train.config import TrainConfig
 from ferkit.train.dataset import TrainingData

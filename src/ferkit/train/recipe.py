@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferkit.inference import combine_probabilities, predict_logits, views_to_proba
-from ferkit.labels import EMOTIONS
+from ferkit.core.inference import combine_probabilities, predict_logits, views_to_proba
+from ferkit.core.labels import EMOTIONS
 from ferkit.train.config import TrainConfig
 
 
@@ -137,7 +137,7 @@ def teacher_targets(teacher: str, images: np.ndarray, temperature: float, *, bf1
                                  channels_last=channels_last).numpy() for m in spec["members"]]
         combined = combine_probabilities(probs, [m["weight"] for m in spec["members"]], spec["combine"])
         return torch.from_numpy(combined).float()
-    from ferkit.spec import ModelSpec
+    from ferkit.runtime.spec import ModelSpec
 
     model = load_model(teacher).to(device)
     spec = ModelSpec.from_metadata(model.ferkit_meta, teacher)  # the teacher's own input path: size, colour, preprocessing

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from ferkit import preprocess
-from ferkit.evaluate import compute_metrics
-from ferkit.inference import predict_proba
-from ferkit.labels import EMOTIONS
+from ferkit.runtime import preprocess
+from ferkit.analysis.evaluate import compute_metrics
+from ferkit.core.inference import predict_proba
+from ferkit.core.labels import EMOTIONS
 from ferkit.models import model_tensors
 from ferkit.train.config import TrainConfig
 from ferkit.train.dataset import TrainingData

@@ -11,7 +11,7 @@ it), ``accuracy`` and anything else the trainer recorded. Shipped files are list
 with their sha256, which :func:`shipped_path` checks before anything loads them.
 
 An ensemble is a small JSON file (``NAME.ensemble.json``) naming its member models and how their
-probabilities are combined; :class:`ferkit.runtime.Classifier` runs it as one model (see :func:`read_ensemble`).
+probabilities are combined; :class:`ferkit.runtime.classifier.Classifier` runs it as one model (see :func:`read_ensemble`).
 PyTorch-side commands need one network: given the default model they take its first member.
 """
 
@@ -32,7 +32,7 @@ PRETRAINED_DIR = WEIGHTS_DIR / "pretrained"  # face-pretrained backbones to fine
 # Its int8 copy lost 2.03 points on PublicTest against fer-real-int8: over the limit, so it ships as an option only.
 DEFAULT_MODEL = "fer-faceres"
 ENSEMBLE_SUFFIX = ".ensemble.json"
-# The face detector every inference command uses unless told otherwise (ferkit.detect): CenterFace quantized to int8
+# The face detector every inference command uses unless told otherwise (ferkit.runtime.detect): CenterFace quantized to int8
 # (issue 25), chosen after one compare run beside fp32 (docs/results/int8-detector.txt vs int8.txt): ExpW dev faces
 # found 1842 vs 1838 of 1896, end to end 29.54% vs 29.11% with fer-real-int8. Training data keeps fp32 framing.
 DEFAULT_DETECTOR = "centerface-int8"
