@@ -25,7 +25,7 @@ def _contents(entry: str, graph: dict) -> str:
                     if m.startswith(f"ferkit.{entry}.") and m.count(".") == 2 and layer_of(m) == own)
     if inside:
         return f"{entry}/: {', '.join(inside)}"
-    if (ROOT / "src" / "ferkit" / entry / "__init__.py").exists():
+    if entry and (ROOT / "src" / "ferkit" / entry / "__init__.py").exists():
         return f"{entry}/"
     return entry or "ferkit (lazy exports)"
 
