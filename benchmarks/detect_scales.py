@@ -40,7 +40,7 @@ def face_tiles() -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     """Two real faces as RGB squares twice their face's width, each with its face box (x, y, w, h)."""
     import matplotlib.cbook as cbook
 
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from ferkit.runtime.detect import create_detector
 
     det = create_detector("centerface", max_side=1024, scales="single")

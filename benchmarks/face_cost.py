@@ -26,7 +26,7 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from ferkit.runtime.detect import create_detector
     from ferkit.core.images import read_image
     from ferkit.runtime.classifier import Classifier

@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serve_load.txt")
     args = parser.parse_args()
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     photo = SAMPLE_PHOTO.read_bytes()
     lines = [f"# ferkit serve load test: {'/'.join(map(str, args.clients))} concurrent clients x {args.seconds:g} s, POST /v1/predict "

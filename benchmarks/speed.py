@@ -118,7 +118,7 @@ def sample_frame(path: Path) -> Path:
     """The bundled sample photo (one face) as a 640x480 frame."""
     import cv2
 
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     img = cv2.imread(str(SAMPLE_PHOTO))
     h, w = img.shape[:2]

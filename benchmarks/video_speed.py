@@ -26,7 +26,7 @@ import numpy as np
 def faces() -> list[np.ndarray]:
     import matplotlib.cbook as cbook
 
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     a = cv2.imread(str(SAMPLE_PHOTO))
     b = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))

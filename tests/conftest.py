@@ -31,7 +31,7 @@ def people() -> tuple[np.ndarray, np.ndarray]:
     import cv2
     from matplotlib import cbook
 
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     a = cv2.imread(str(SAMPLE_PHOTO))
     b = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))

@@ -27,7 +27,7 @@ def local_ray():
 
 @pytest.fixture
 def mixed_folder(tmp_path):
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from conftest import group_photo
 
     folder = tmp_path / "in"
@@ -156,7 +156,7 @@ def test_a_successful_ray_run_prints_no_error_or_warning_lines(tmp_path):
     import subprocess
     import sys
 
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     out = tmp_path / "rows"
     done = subprocess.run([str(Path(sys.executable).parent / "ferkit"), "predict", str(SAMPLE_PHOTO), "--engine", "ray",

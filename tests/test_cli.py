@@ -99,7 +99,7 @@ def test_classify_and_predict_no_detect_write_the_same_records(tmp_path):
     """One output module: the same records, the same --json/--jsonl/--csv, folders accepted by both."""
     import shutil
 
-    from ferkit.pipeline.classify import SAMPLE_FACE
+    from ferkit.pipeline.face_images import SAMPLE_FACE
 
     (tmp_path / "faces" / "more").mkdir(parents=True)
     shutil.copy(SAMPLE_FACE, tmp_path / "faces" / "a.png")
@@ -121,7 +121,7 @@ def test_classify_and_predict_no_detect_write_the_same_records(tmp_path):
 def test_classify_reports_bad_files_and_keeps_going(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG broken")
-    from ferkit.pipeline.classify import SAMPLE_FACE
+    from ferkit.pipeline.face_images import SAMPLE_FACE
 
     result = runner.invoke(app, ["classify", str(bad), str(SAMPLE_FACE), str(tmp_path / "missing.png")])
     assert result.exit_code == 1
@@ -243,7 +243,7 @@ def typer_command():
 
 @pytest.mark.parametrize("args", [["predict", "{photo}", "--out", "{out}"], ["video", "{photo}", "--rows", "{out}"]])
 def test_engine_ray_without_ray_gives_the_install_hint(args, monkeypatch, tmp_path):
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
     monkeypatch.setitem(sys.modules, "ray.data", None)

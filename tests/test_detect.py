@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.face_images import SAMPLE_PHOTO
 from ferkit.runtime.detect import create_detector, plan_scales
 from ferkit.analysis.photos import iou
 

@@ -134,7 +134,7 @@ def test_bad_data_gets_one_line_errors(tmp_path):
 
 
 def test_min_confidence_abstains_instead_of_guessing(tmp_path):
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from ferkit.pipeline.recognize import Recognizer
 
     sure = Recognizer().predict(SAMPLE_PHOTO).faces[0]

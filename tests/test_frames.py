@@ -16,7 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def photos(tmp_path):
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)

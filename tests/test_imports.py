@@ -1,5 +1,6 @@
-"""The package's import graph (every `from ferkit... import` in src/ferkit, lazy ones included): no new import
-circle at all (issue 26 removed the last known ones: cli <-> train and export <-> runtime)."""
+"""The package's import graph (every `from ferkit... import`, `import ferkit...` and `import_module("ferkit...")` in
+src/ferkit, lazy ones included): no new import circle at all (issue 26 removed the last known ones: cli <-> train
+and export <-> runtime)."""
 
 import ast
 from pathlib import Path
@@ -20,6 +21,11 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ferkit"):
                 deps |= {node.module} & modules
                 deps |= {f"{node.module}.{a.name}" for a in node.names} & modules
+            elif isinstance(node, ast.Import):  # import ferkit.pipeline.recognize
+                deps |= {a.name for a in node.names} & modules
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) ==
+                  "import_module" and node.args and isinstance(node.args[0], ast.Constant)):
+                deps |= {node.args[0].value} & modules  # importlib.import_module("ferkit.x")
         graph[name(path)] = deps - {"ferkit", name(path)}  # `from ferkit import x` runs an __init__ already run
     return graph
 
@@ -77,9 +83,9 @@ def test_no_module_over_400_lines():
 
 
 def test_imports_go_one_way_down_the_layers():
-    """Issue 33: apps -> train -> analysis -> data -> pipeline -> runtime -> models -> core (ferkit.layers): no module
+    """Issue 33: apps -> train -> analysis -> data -> pipeline -> runtime -> models -> core (ferkit.architecture): no module
     imports from a higher layer, and every module has a layer (a new top-level module must be placed)."""
-    from ferkit.layers import LAYERS, layer_of
+    from ferkit.architecture import LAYERS, layer_of
 
     graph, names = import_graph(), list(LAYERS)
     rank = {m: layer_of(m) for m in graph}
@@ -91,8 +97,8 @@ def test_imports_go_one_way_down_the_layers():
 
 def test_the_folders_are_the_layers():
     """Issue 33: every subpackage is a layer of its own (or, for weights, part of one), and the top level holds only
-    the applications ferkit.layers lists: the folder a module sits in says which layer it is."""
-    from ferkit.layers import LAYERS, layer_of
+    the applications ferkit.architecture lists: the folder a module sits in says which layer it is."""
+    from ferkit.architecture import LAYERS, layer_of
 
     root = Path(ferkit.__file__).parent
     folders = sorted(p.name for p in root.iterdir() if (p / "__init__.py").exists())
@@ -129,29 +135,41 @@ def test_old_import_paths_of_moved_names_still_work():
 
 
 def test_the_table_of_moved_modules_matches_the_package_and_rewrites_old_imports():
-    """Issue 33: tools/moved_modules.py's table (CHANGELOG.md's list) names every moved module's real new home, no
-    old flat file is left behind, and its rewrite turns a user's old imports into working new ones, once."""
+    """Issue 33: ferkit.architecture.MOVED (CHANGELOG.md's table) names every moved module's real new home, no old
+    flat file is left behind, an old path fails naming the new one, and tools/moved_modules.py's rewrite turns a
+    user's old imports into working new ones, once."""
     import importlib
     import sys
 
+    import pytest
+
+    from ferkit.architecture import MOVED
+
     root = Path(ferkit.__file__).parent
-    sys.path.insert(0, str(root.parent.parent / "tools"))
-    try:
-        from moved_modules import MOVED, rewrite
-    finally:
-        sys.path.pop(0)
     changelog = (root.parent.parent / "CHANGELOG.md").read_text()
     for old, new in MOVED.items():
         assert (root / (new.replace(".", "/") + ".py")).exists(), new
         assert not (root / f"{old}.py").exists(), old
-        assert f"`ferkit.{old}` -> `ferkit.{new}`" in changelog
-    script = ("from ferkit import preprocess\nfrom ferkit.recognize import Recognizer\nimport ferkit.spec as spec\n"
-              "from ferkit.data import load_fer2013\nfrom ferkit.runtime import detect\n")
+        assert f"| `ferkit.{old}` | `ferkit.{new}` |" in changelog
+    with pytest.raises(ModuleNotFoundError, match="'ferkit.recognize': it moved to 'ferkit.pipeline.recognize'"):
+        importlib.import_module("ferkit.recognize")
+    with pytest.raises(ModuleNotFoundError, match=r"^No module named 'ferkit.nothing'$"):
+        importlib.import_module("ferkit.nothing")
+
+    sys.path.insert(0, str(root.parent.parent / "tools"))
+    try:
+        from moved_modules import rewrite
+    finally:
+        sys.path.pop(0)
+    script = ("from ferkit import preprocess, Recognizer\nfrom ferkit.recognize import LOW_CONFIDENCE\n"
+              "import ferkit.spec as spec\nfrom ferkit.data import relabel, load_fer2013  # old\n"
+              "from ferkit.runtime import detect\n")
     new = rewrite(script)
-    assert new == ("from ferkit.runtime import preprocess\nfrom ferkit.pipeline.recognize import Recognizer\n"
-                   "import ferkit.runtime.spec as spec\nfrom ferkit.data.fer2013 import load_fer2013\n"
+    assert new == ("from ferkit.runtime import preprocess\nfrom ferkit import Recognizer\n"
+                   "from ferkit.pipeline.recognize import LOW_CONFIDENCE\nimport ferkit.runtime.spec as spec\n"
+                   "from ferkit.data.ferplus import relabel  # old\nfrom ferkit.data.fer2013 import load_fer2013\n"
                    "from ferkit.runtime import detect\n")
     assert rewrite(new) == new
     namespace: dict = {}
     exec(compile(new, "<rewritten>", "exec"), namespace)  # noqa: S102  the rewritten imports resolve
-    assert namespace["Recognizer"] is importlib.import_module("ferkit.pipeline.recognize").Recognizer
+    assert namespace["relabel"] is importlib.import_module("ferkit.data.ferplus").relabel

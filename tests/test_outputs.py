@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.face_images import SAMPLE_PHOTO
 from ferkit.cli import app
 from ferkit.pipeline.outputs import OutputError, PendingFile, RecordWriter, check_apart
 

@@ -93,7 +93,7 @@ def test_landmarks_move_with_the_face_and_mirror_images_read_the_opposite_yaw(re
 
 
 def test_records_carry_landmarks_and_pose_in_json_csv_and_video_rows(tmp_path):
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from ferkit.pipeline.outputs import CSV_FIELDS, LANDMARK_FIELDS, POSE_FIELDS
 
     result = runner.invoke(app, ["predict", str(SAMPLE_PHOTO), "--json", str(tmp_path / "r.json"), "--csv",
@@ -127,7 +127,7 @@ def test_records_carry_landmarks_and_pose_in_json_csv_and_video_rows(tmp_path):
 def test_parquet_schemas_hold_landmarks_and_pose():
     pa = pytest.importorskip("pyarrow")
     from ferkit.batch import schemas
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from ferkit.pipeline.outputs import csv_rows
     from ferkit.pipeline.recognize import Recognizer
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.face_images import SAMPLE_PHOTO
 from ferkit.cli import app
 from ferkit.runtime.crop import FerFrame, crop_face
 from ferkit.runtime.detect import Face, create_detector, list_detectors

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferkit.runtime import preprocess
-from ferkit.pipeline.classify import SAMPLE_FACE
+from ferkit.pipeline.face_images import SAMPLE_FACE
 from ferkit.runtime.classifier import Classifier
 from ferkit.weights import read_metadata, shipped_path
 

@@ -153,7 +153,7 @@ def test_int8_models_stay_within_tolerance_of_their_fp32_network(int8, fp32, tol
     assert change["PublicTest"] >= -0.5 and change["expw_dev_e2e"] >= -0.5
     assert q.metadata["accuracy_change_points"] == change and q.metadata["accuracy"]["PublicTest"] >= 0.64
     assert shipped_path(DEFAULT_MODEL, "onnx").stat().st_size < 0.6 * shipped_path(fp32, "onnx").stat().st_size
-    from ferkit.pipeline.classify import SAMPLE_FACE, read_face
+    from ferkit.pipeline.face_images import SAMPLE_FACE, read_face
 
     faces = np.concatenate([make_faces(64, seed=5)[0], read_face(SAMPLE_FACE)[0][None]])
     pq, pf = q.predict_proba(faces), f.predict_proba(faces)
@@ -180,7 +180,7 @@ def test_a_safetensors_file_works_wherever_a_model_is_taken(exported, tmp_path, 
     cache); without PyTorch the message says what to do."""
     from typer.testing import CliRunner
 
-    from ferkit.pipeline.classify import SAMPLE_FACE
+    from ferkit.pipeline.face_images import SAMPLE_FACE
     from ferkit.cli import app
 
     root, _ = exported

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import group_photo
-from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.face_images import SAMPLE_PHOTO
 from ferkit.cli import app as cli
 from ferkit.pipeline.recognize import Recognizer
 from ferkit.serve import ServeConfig, _Guard, create_app

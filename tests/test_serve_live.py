@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import group_photo
-from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -172,7 +172,7 @@ def test_a_photo_turned_on_its_side_is_classified_upright(quarters):
     """A photo turned by 90/180/270 degrees without an EXIF tag: the face is cropped upright (box framing turns
     it by the quarter its landmarks show) and classified as in the upright photo (issue 24, item 9)."""
     from ferkit import Recognizer
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
     from ferkit.core.images import read_image
 
     r = Recognizer()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import group_photo, make_faces
 from ferkit.cli import app
-from ferkit.pipeline.classify import SAMPLE_PHOTO
+from ferkit.pipeline.face_images import SAMPLE_PHOTO
 from ferkit.runtime.spec import ModelSpec, SpecError, as_model_input, resolve_spec
 
 runner = CliRunner()

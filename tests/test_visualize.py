@@ -50,7 +50,7 @@ def test_kernels_and_feature_maps(model, tmp_path):
 
 @pytest.mark.parametrize("model", shipped)
 def test_feature_maps_of_a_photo_use_the_found_face(model, tmp_path):
-    from ferkit.pipeline.classify import SAMPLE_PHOTO
+    from ferkit.pipeline.face_images import SAMPLE_PHOTO
 
     _ok(["feature-maps", "--model", model, "--image", str(SAMPLE_PHOTO)], tmp_path / "p.png")
 
@@ -96,8 +96,8 @@ def test_grad_cam_passes_the_weight_randomisation_sanity_check(model):
     """Adebayo et al. 2018: a saliency map that survives randomising the weights explains nothing."""
     import torch
 
-    from ferkit.pipeline.classify import read_face
-    from ferkit.pipeline.classify import SAMPLE_FACE
+    from ferkit.pipeline.face_images import read_face
+    from ferkit.pipeline.face_images import SAMPLE_FACE
     from ferkit.models import create_model, load_model
     from ferkit.analysis.visualize import grad_cam
 

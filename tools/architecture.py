@@ -1,6 +1,6 @@
-"""Draw docs/figures/architecture.png from the code: one band per layer of ferkit.layers (lowest at the bottom), its
-folders and modules in it, and an arrow between two layers for the imports from one to the other (their count beside it),
-read from the source as tests/test_imports.py reads it.
+"""Draw docs/figures/architecture.png from the code: one band per layer of ferkit.architecture (lowest at the bottom),
+its folders and modules in it, and under it how many imports go from it to each lower layer (read from the source as
+tests/test_imports.py reads it; the arrows only show that imports run down).
 
 Usage: python tools/architecture.py [--out docs/figures/architecture.png]
 """
@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def _contents(entry: str, graph: dict) -> str:
     """``runtime/: classifier, crop, ...`` for a folder, the module's own name for a top-level one."""
-    from ferkit.layers import layer_of
+    from ferkit.architecture import layer_of
 
     own = layer_of(f"ferkit.{entry}")
     inside = sorted(m.split(".")[-1] for m in graph
@@ -40,7 +40,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    from ferkit.layers import LAYERS, layer_of
+    from ferkit.architecture import LAYERS, layer_of
     from test_imports import import_graph
 
     graph = import_graph()
@@ -61,11 +61,12 @@ def main() -> None:
 
         modules = "\n".join(textwrap.wrap("   ".join(_contents(entry, graph) for entry in LAYERS[name]), 130))
         ax.text(2.35, y + 0.43, modules, fontsize=7.5, va="center")
-        down = sum(n for (a, b), n in between.items() if a == k and b < k)
+        targets = [f"{names[b]} {n}" for (a, b), n in sorted(between.items(), key=lambda kv: -kv[0][1]) if a == k]
         if k > 0:
             ax.add_patch(FancyArrowPatch((1.6, y + 0.1), (1.6, y - 0.28), arrowstyle="-|>", mutation_scale=12,
                                          color="#333333"))
-            ax.text(1.7, y - 0.1, f"{down} imports down", fontsize=7, va="center")
+            ax.text(2.35, y + 0.02, "imports into " + (", ".join(targets) or "no lower layer"), fontsize=7,
+                    va="center", color="#444444")
     up = sum(n for (a, b), n in between.items() if b > a)
     fig.suptitle(f"ferkit's layers, lowest at the bottom: each imports only from its own layer or lower ones "
                  f"({up} imports upward)", fontsize=10)

@@ -3,15 +3,18 @@
     python tools/cli_snapshot.py SNAPSHOT_DIR            # run every command, save one text file per command
     python tools/cli_snapshot.py --diff OLD_DIR NEW_DIR  # compare two snapshots; exit 1 on any difference
 
-The set: ``--help`` of every command (80 and 120 columns) and runs of the shipped models on generated inputs (the
-bundled photo and face, a folder with copies, an unreadable file and a missing one, a 2-second clip made from the
-bundled photo, a 70-row FER2013 CSV): exit codes, stdout, stderr, and every file written (its SHA-256, and the
-text of small text files). Elapsed times and rates (``0.1 s``, ``9.1 images/s``) and the package's own folder are
-masked, nothing else.
+The set: ``--help`` of ``ferkit`` and every command (80 and 120 columns) and runs on generated inputs (the bundled
+photo and face, a folder with copies, an unreadable file and a missing one, a 2-second clip made from the bundled
+photo, a 70-row FER2013 CSV, a copy of the shipped ``seed.safetensors``): predict, classify, video, evaluate,
+visualize, data info/pack, ensemble, export, calibrate (its refusal), models, summary and usage errors: exit
+codes, stdout, stderr, and every file written (its SHA-256, the text of small text files, a .npz's arrays). Elapsed
+times and rates (``0.1 s``, ``9.1 images/s``) and the package's own folder are masked, nothing else; ``SOURCE``
+says which package folder and git revision ran, and ``--diff`` prints both. Not run: train, finetune and serve
+(minutes, or a server; their tests cover them).
 
 To compare another revision, run this script with that revision's source first on the path, e.g.::
 
-    git worktree add /tmp/ferkit-old f78670f
+    git worktree add /tmp/ferkit-old 83403c7
     PYTHONPATH=/tmp/ferkit-old/src python tools/cli_snapshot.py /tmp/snap-old
     python tools/cli_snapshot.py /tmp/snap-new && python tools/cli_snapshot.py --diff /tmp/snap-old /tmp/snap-new
 
@@ -51,6 +54,10 @@ RUNS: list[tuple[str, list[str]]] = [
     ("visualize-saliency", ["visualize", "saliency", "--out", "out/s.png"]),
     ("visualize-layers", ["visualize", "feature-maps", "--list-layers"]),
     ("data-info", ["data", "info", "tiny.csv"]),
+    ("data-pack", ["data", "pack", "tiny.csv", "out/tiny.npz"]),
+    ("ensemble", ["ensemble", "fer-e", "fer-mix", "--name", "ens", "--out", "out/ens", "--data", "tiny.csv"]),
+    ("export", ["export", "seed.safetensors", "--name", "s", "--out", "out/exported"]),
+    ("calibrate-too-few", ["calibrate", "seed.safetensors", "--data", "tiny.csv"]),
     ("evaluate", ["evaluate", "--data", "tiny.csv", "--split", "PublicTest", "--json", "out/e.json"]),
     ("visualize-usage", ["visualize"]),
 ]
@@ -72,6 +79,7 @@ def _make_inputs(work: Path) -> None:
     shutil.copy(assets / "sample_photo.jpg", work / "photos" / "b.jpg")
     (work / "photos" / "broken.jpg").write_text("not a picture\n")
     shutil.copy(assets / "sample_face.png", work / "face.png")
+    shutil.copy(Path(package_file).parent / "weights" / "seed.safetensors", work / "seed.safetensors")
 
     photo = cv2.imread(str(assets / "sample_photo.jpg"))
     writer = cv2.VideoWriter(str(work / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (256, 256))
@@ -94,6 +102,15 @@ def _file_lines(work: Path) -> list[str]:
     lines = []
     for path in sorted(p for p in (work / "out").rglob("*") if p.is_file()):
         data = path.read_bytes()
+        if path.suffix == ".npz":  # a zip: its bytes carry the time it was written; record the arrays instead
+            import numpy as np
+
+            with np.load(path, allow_pickle=False) as arrays:
+                lines.append(f"{path.relative_to(work)}  arrays:")
+                lines += [f"    {k} {arrays[k].dtype} {arrays[k].shape} sha256 "
+                          f"{hashlib.sha256(np.ascontiguousarray(arrays[k]).tobytes()).hexdigest()[:16]}"
+                          for k in sorted(arrays.files)]
+            continue
         lines.append(f"{path.relative_to(work)}  {len(data)} bytes  sha256 {hashlib.sha256(data).hexdigest()[:16]}")
         if path.suffix in {".json", ".jsonl", ".csv", ".txt"} and len(data) < 20000:
             lines += ["    " + line for line in data.decode().splitlines()]
@@ -116,6 +133,9 @@ def snapshot(out: Path) -> None:
 
     package_dir = str(Path(ferkit.__file__).parent)
     out.mkdir(parents=True, exist_ok=True)
+    revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=package_dir, capture_output=True,
+                              text=True).stdout.strip() or "not a git checkout"
+    (out / "SOURCE").write_text(f"{package_dir} ({revision})\n")  # which code ran (the records mask this folder)
     for columns in (80, 120):
         for command in [""] + COMMANDS:
             args = command.split() + ["--help"]
@@ -133,6 +153,10 @@ def snapshot(out: Path) -> None:
 
 def diff(old: Path, new: Path) -> int:
     """Print a unified diff of every snapshot file that differs or is missing; 0 when all are identical."""
+    sources = [(d / "SOURCE").read_text().strip() if (d / "SOURCE").exists() else "unknown" for d in (old, new)]
+    print(f"old: {sources[0]}\nnew: {sources[1]}")
+    if sources[0].split(" (")[0] == sources[1].split(" (")[0]:
+        print("note: both ran the package in the same folder: this compares two runs of one source, not two sources")
     names = sorted({p.name for p in old.glob("*.txt")} | {p.name for p in new.glob("*.txt")})
     changed = 0
     for name in names:

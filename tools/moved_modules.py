@@ -16,45 +16,80 @@ import subprocess
 import sys
 from pathlib import Path
 
-MOVED: dict[str, str] = {  # old module (under ferkit.) -> new module
-    **{m: f"core.{m}" for m in ("labels", "images", "provenance", "profiling", "inference")},
-    **{m: f"runtime.{m}" for m in ("onnx_io", "detect", "crop", "spec", "identity", "preprocess", "pose")},
-    "runtime": "runtime.classifier",
-    **{m: f"pipeline.{m}" for m in ("decode", "recognize", "tracking", "classify", "annotate", "outputs", "charts")},
-    "data": "data.fer2013",
-    **{m: f"data.{m}" for m in ("ferplus", "photoset", "sources", "datainfo", "augment", "dedupe")},
-    **{m: f"analysis.{m}" for m in ("evaluate", "calibrate", "export", "ensemble", "photos", "visualize", "views",
-                                    "catalog")},
-}
+from ferkit.architecture import MOVED, MOVED_NAMES  # noqa: E402  (the table lives in the package)
+
+PACKAGES = {"data", "runtime"}  # old modules whose names are folders now
 
 
 def _alternation(names) -> str:
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
 
 
-def rewrite(text: str) -> str:
-    """``text`` with every old module path (``ferkit.recognize``, ``from ferkit import preprocess``,
-    ``ferkit/recognize.py``) replaced by the new one; a new path is left as it is, so rewriting twice changes nothing
-    (``ferkit.runtime.detect`` stays, ``ferkit.runtime.Classifier`` becomes ``ferkit.runtime.classifier.Classifier``)."""
+def _leaves() -> set[str]:
+    return {new.split(".")[1] for new in MOVED.values() if "." in new}
+
+
+def _import_line(indent: str, module: str, names: list[str]) -> str:
+    return f"{indent}from {module} import {', '.join(names)}"
+
+
+def _rewrite_from(m: re.Match, warnings: list[str]) -> str:
+    """``from ferkit import a, b`` or ``from ferkit.data import x, (y)``: each name routed to its new module; one
+    line per module, in the order they first appear."""
+    indent, package, body = m.group("indent"), m.group("package"), m.group("names")
+    comment = ""
+    if "#" in body and not body.startswith("("):  # from ferkit import preprocess  # noqa: keep the comment
+        body, comment = body[:body.index("#")].rstrip(), "  " + body[body.index("#"):]
+    if "#" in body:
+        warnings.append(f"left as it is (a comment inside the parentheses): {m.group(0).strip()}")
+        return m.group(0)
+    names = [n.strip() for n in body.strip().strip("()").replace("\n", " ").split(",") if n.strip()]
+    groups: dict[str, list[str]] = {}
+    for entry in names:
+        name = entry.split()[0]
+        if package is None and name in MOVED:  # from ferkit import preprocess
+            parent, _, leaf = MOVED[name].rpartition(".")
+            module, entry = (f"ferkit.{parent}", leaf + (entry[len(name):] or (f" as {name}" if leaf != name else ""))) \
+                if parent else ("ferkit", MOVED[name] + (entry[len(name):] or f" as {name}"))
+        elif package is None or name in _leaves():  # from ferkit import Recognizer; from ferkit.data import sources
+            module = "ferkit" + (f".{package}" if package else "")
+        else:  # from ferkit.data import relabel / load_fer2013
+            module = "ferkit." + MOVED_NAMES.get(package, {}).get(name, MOVED[package])
+        groups.setdefault(module, []).append(entry)
+    return "\n".join(_import_line(indent, module, entries) for module, entries in groups.items()) \
+        .replace("\n", comment + "\n", 1) + ("" if len(groups) > 1 else comment)
+
+
+def rewrite(text: str, warnings: list[str] | None = None) -> str:
+    """``text`` with every old module path (``from ferkit import preprocess``, ``ferkit.recognize``,
+    ``ferkit/recognize.py``, ``from ferkit.data import relabel``) replaced by the new one; a new path is left as it
+    is, so rewriting twice changes nothing (``ferkit.runtime.detect`` stays, ``ferkit.runtime.Classifier`` becomes
+    ``ferkit.runtime.classifier.Classifier``). What it cannot rewrite is appended to ``warnings``."""
+    warnings = [] if warnings is None else warnings
     names = _alternation(MOVED)
-    leaves = _alternation({new.split(".")[1] for new in MOVED.values()})  # so that rewriting twice changes nothing
-    pattern = re.compile(rf"^(?P<indent>[ \t]*)from ferkit import (?P<fmod>{names})(?P<alias>[ \t]+as[ \t]+\w+)?"
-                         rf"(?=[ \t]*(?:#.*)?$)"  # one module on the line: `from ferkit import preprocess`
-                         rf"|\bferkit/(?P<pmod>{names})\.py\b"  # a file path
-                         rf"|\bferkit\.(?P<dmod>{names})\b(?![-/])", re.M)  # a dotted name
-    # ferkit.runtime and ferkit.data are folders now: `ferkit.runtime.detect`, `from ferkit.data import sources` are new
-    new_inside = re.compile(rf"\.(?:{leaves})\b|[ \t]+import[ \t]+(?:{leaves})\b")
+    packages = _alternation(PACKAGES)
+    from_line = re.compile(rf"^(?P<indent>[ \t]*)from ferkit(?:\.(?P<package>{packages}))? import "
+                           rf"(?P<names>\([^)]*\)|[^\n]*)", re.M)
+
+    def from_one(m: re.Match) -> str:
+        if m.group("package") is None and not re.search(rf"(?<![\w.])({names})\b", m.group("names")):
+            return m.group(0)  # from ferkit import Recognizer: nothing moved
+        return _rewrite_from(m, warnings)
+
+    text = from_line.sub(from_one, text)
+    pattern = re.compile(rf"(?<![\w.])ferkit/(?P<pmod>{names})\.py\b"  # a file path
+                         rf"|\bferkit\.(?P<dmod>{names})\b(?![-/])(?P<rest>\.\w+)?")  # a dotted name
+    new_inside = re.compile(r"[ \t]+import[ \t]")
 
     def one(m: re.Match) -> str:
-        if m.group("fmod"):
-            parent, leaf = MOVED[m.group("fmod")].split(".")
-            alias = m.group("alias") or (f" as {m.group('fmod')}" if leaf != m.group("fmod") else "")
-            return f"{m.group('indent')}from ferkit.{parent} import {leaf}{alias}"
         if m.group("pmod"):
             return "ferkit/" + MOVED[m.group("pmod")].replace(".", "/") + ".py"
-        if m.group("dmod") in ("runtime", "data") and new_inside.match(m.string, m.end()):
-            return m.group(0)
-        return "ferkit." + MOVED[m.group("dmod")]
+        old, rest = m.group("dmod"), m.group("rest") or ""
+        if old in PACKAGES:
+            if rest[1:] in _leaves() or (not rest and new_inside.match(m.string, m.end())):
+                return m.group(0)  # ferkit.runtime.detect, `from ferkit.data import ...` (done above)
+            return "ferkit." + MOVED_NAMES.get(old, {}).get(rest[1:], MOVED[old]) + rest
+        return "ferkit." + MOVED[old] + rest
 
     return pattern.sub(one, text)
 
@@ -75,18 +110,24 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "rewrite":
         for path in args.files:
-            text = path.read_text()
-            if rewrite(text) != text:
-                path.write_text(rewrite(text))
+            text, warnings = path.read_text(), []
+            new = rewrite(text, warnings)
+            if new != text:
+                path.write_text(new)
                 print(f"rewrote {path}")
+            for warning in warnings:
+                print(f"{path}: {warning}", file=sys.stderr)
         return
     changed = subprocess.run(["git", "diff", "--name-only", args.rev, "--", *args.paths], capture_output=True,
                              text=True, check=True).stdout.split()
     other = []
     for name in changed:
-        old = subprocess.run(["git", "show", f"{args.rev}:{name}"], capture_output=True, text=True)
-        new = Path(name).read_text() if Path(name).exists() else ""
-        same = old.returncode == 0 and only_paths_changed(old.stdout, new)
+        old = subprocess.run(["git", "show", f"{args.rev}:{name}"], capture_output=True)
+        new = Path(name).read_bytes() if Path(name).exists() else b""
+        try:
+            same = old.returncode == 0 and only_paths_changed(old.stdout.decode(), new.decode())
+        except UnicodeDecodeError:  # a binary file: only an identical one counts as unchanged
+            same = old.stdout == new
         print(f"{name}: {'only moved module paths' if same else 'OTHER CHANGES'}")
         other += [] if same else [name]
     print(f"{len(changed)} files changed since {args.rev}, {len(other)} with other changes")

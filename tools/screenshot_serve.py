@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_serve_live import CHROMIUM_ARGS, free_port, write_y4m  # noqa: E402  (the tests' fake-camera clip)
 
-from ferkit.pipeline.classify import SAMPLE_PHOTO  # noqa: E402
+from ferkit.pipeline.face_images import SAMPLE_PHOTO  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,15 @@ Training, ``create_model`` and ``load_model`` (PyTorch modules) need ``pip insta
 
 from __future__ import annotations
 
+import sys as _sys
+
+from ferkit.architecture import MovedModuleFinder as _MovedModuleFinder
 from ferkit.core.labels import EMOTIONS
+
+# The one thing importing ferkit does besides defining names: an import of a moved module's old path (ferkit.recognize)
+# then fails naming the new one. The finder is asked last, only about names nothing else found.
+if _MovedModuleFinder not in _sys.meta_path:
+    _sys.meta_path.append(_MovedModuleFinder)
 
 __version__ = "0.1.0"
 __all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013", "finetune",

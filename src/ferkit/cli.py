@@ -1,6 +1,6 @@
 """The ``ferkit`` command: parsing and printing only; the work is done by the modules it calls.
 
-Each command lives in :mod:`ferkit.commands` (training, analysis, inference, video) and calls one public function of the
+Each command lives in :mod:`ferkit.commands` (training, analysis, predict, video, serve) and calls one public function of the
 module that does the work; this module puts them on one Typer app, in the order ``ferkit --help`` lists them, and
 is the console script (:func:`main`).
 """
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.commands import analysis, inference, training, video
+from ferkit.commands import analysis, predict, serve, training, video
 
 app = typer.Typer(
     help="ferkit: facial expression recognition (the 7 FER2013 emotions) - find and classify faces in photos "
@@ -34,11 +34,11 @@ app.command()(training.calibrate)
 app.command()(training.finetune)
 app.command()(training.export)
 app.command()(training.ensemble)
-app.command()(inference.classify)
-app.command()(inference.predict)
+app.command()(predict.classify)
+app.command()(predict.predict)
 app.command()(video.video)
 app.command()(analysis.visualize)
-app.command()(inference.serve)
+app.command()(serve.serve)
 
 
 def _version(value: bool) -> None:

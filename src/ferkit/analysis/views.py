@@ -12,7 +12,7 @@ VIEWS = ("samples", "kernels", "feature-maps", "saliency", "confusion", "curves"
 def face_for(image: str | Path | None, spec=None):
     """A face as ``spec`` (a :class:`ferkit.runtime.spec.ModelSpec`; None: 48x48 grey) takes it: the bundled sample face, or the
     largest face of a photo cropped as `ferkit predict` crops it for that model."""
-    from ferkit.pipeline.classify import SAMPLE_FACE
+    from ferkit.pipeline.face_images import SAMPLE_FACE
     from ferkit.runtime.crop import largest_face_crop
 
     return largest_face_crop(image or SAMPLE_FACE, spec=spec)

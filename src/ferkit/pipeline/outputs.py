@@ -174,6 +174,7 @@ def open_output(target: str | os.PathLike, *, pending: bool = True):
 LANDMARK_NAMES = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")  # image-left/right, as detected
 LANDMARK_FIELDS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
 POSE_FIELDS = ["yaw", "pitch", "roll", "pose_reliable"]
+# One column per field of a face record; a new one also needs its Arrow type in ferkit.batch.schemas (int64 otherwise).
 CSV_FIELDS = ["path", "width", "height", "face", "person", "x", "y", "w", "h", "score", "emotion", "angry", "disgust", "fear",
               "happy", "sad", "surprise", "neutral", "low_confidence", "small", "uncertain", *LANDMARK_FIELDS,
               *POSE_FIELDS, "crop", "error"]

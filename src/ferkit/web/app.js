@@ -1,7 +1,7 @@
 // ferkit web page: photo upload and webcam mode over the ferkit serve API. Plain JS, no build step.
 "use strict";
 
-const COLOURS = {  // the same colours as ferkit's annotated images (ferkit/annotate.py)
+const COLOURS = {  // the same colours as ferkit's annotated images (ferkit/pipeline/annotate.py)
   angry: "rgb(220,40,40)", disgust: "rgb(40,140,40)", fear: "rgb(160,60,160)", happy: "rgb(240,200,40)",
   sad: "rgb(40,120,200)", surprise: "rgb(250,160,40)", neutral: "rgb(170,170,170)",
 };
