@@ -102,6 +102,17 @@ def _file_lines(work: Path) -> list[str]:
     lines = []
     for path in sorted(p for p in (work / "out").rglob("*") if p.is_file()):
         data = path.read_bytes()
+        if path.suffix == ".onnx":  # torch's exporter stores each node's Python stack trace: the exporting file's path
+            import onnx
+
+            model = onnx.load_from_string(data)
+            for node in model.graph.node:
+                keep = [p for p in node.metadata_props if p.key != "pkg.torch.onnx.stack_trace"]
+                del node.metadata_props[:]
+                node.metadata_props.extend(keep)
+            digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()[:16]
+            lines.append(f"{path.relative_to(work)}  sha256 {digest} (without the exporter's stack traces)")
+            continue
         if path.suffix == ".npz":  # a zip: its bytes carry the time it was written; record the arrays instead
             import numpy as np
 
@@ -111,9 +122,11 @@ def _file_lines(work: Path) -> list[str]:
                           f"{hashlib.sha256(np.ascontiguousarray(arrays[k]).tobytes()).hexdigest()[:16]}"
                           for k in sorted(arrays.files)]
             continue
-        lines.append(f"{path.relative_to(work)}  {len(data)} bytes  sha256 {hashlib.sha256(data).hexdigest()[:16]}")
-        if path.suffix in {".json", ".jsonl", ".csv", ".txt"} and len(data) < 20000:
+        if path.suffix in {".json", ".jsonl", ".csv", ".txt"} and len(data) < 20000:  # shown whole
+            lines.append(f"{path.relative_to(work)}  {len(data)} bytes")
             lines += ["    " + line for line in data.decode().splitlines()]
+        else:
+            lines.append(f"{path.relative_to(work)}  {len(data)} bytes  sha256 {hashlib.sha256(data).hexdigest()[:16]}")
     return lines
 
 
@@ -147,7 +160,11 @@ def snapshot(out: Path) -> None:
             work = Path(tmp)
             _make_inputs(work)
             text = _TIMES.sub(r"<t>\1\2", _run(args, work, 100, package_dir))
-            (out / f"run-{name}.txt").write_text(text + "\n" + "\n".join(["--- files", *_file_lines(work)]) + "\n")
+            text += "\n" + "\n".join(["--- files", *_file_lines(work)]) + "\n"
+            for onnx_file in (work / "out").rglob("*.onnx"):  # its raw sha256, printed and in manifests: see above
+                raw = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
+                text = text.replace(raw, f"<sha256 of {onnx_file.name}>")
+            (out / f"run-{name}.txt").write_text(text)
         print(f"{name}: done", file=sys.stderr)
 
 
