@@ -128,6 +128,12 @@ def test_old_import_paths_of_moved_names_still_work():
 
     assert callable(ferkit.video.stream) and callable(ferkit.serve.create_app) and callable(ferkit.adapt.finetune)
     assert callable(ferkit.train.train) and callable(ferkit.batch.predict_dataset)
+    from ferkit.data import read_photo_set, relabel  # names of the old ferkit.data that moved beside it
+
+    assert relabel.__module__ == "ferkit.data.ferplus" and read_photo_set.__module__ == "ferkit.data.photoset"
+    star: dict = {}
+    exec("from ferkit.data import *\nfrom ferkit.runtime import *", star)  # noqa: S102
+    assert star["load_fer2013"] is load_fer2013 and star["Classifier"] is Classifier
     import pytest
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
@@ -149,12 +155,14 @@ def test_the_table_of_moved_modules_matches_the_package_and_rewrites_old_imports
     changelog = (root.parent.parent / "CHANGELOG.md").read_text()
     for old, new in MOVED.items():
         assert (root / (new.replace(".", "/") + ".py")).exists(), new
-        assert not (root / f"{old}.py").exists(), old
-        assert f"| `ferkit.{old}` | `ferkit.{new}` |" in changelog
+        assert not (root / (old.replace(".", "/") + ".py")).exists(), old
+        assert f"| `ferkit.{old}` | `ferkit.{new}`" in changelog
     with pytest.raises(ModuleNotFoundError, match="'ferkit.recognize': it moved to 'ferkit.pipeline.recognize'"):
         importlib.import_module("ferkit.recognize")
     with pytest.raises(ModuleNotFoundError, match=r"^No module named 'ferkit.nothing'$"):
         importlib.import_module("ferkit.nothing")
+    with pytest.raises(ImportError, match="'recognize' from 'ferkit': the module moved to 'ferkit.pipeline.recognize'"):
+        exec("from ferkit import recognize")  # noqa: S102  Python's from-import would hide the finder's message
 
     sys.path.insert(0, str(root.parent.parent / "tools"))
     try:
@@ -170,6 +178,11 @@ def test_the_table_of_moved_modules_matches_the_package_and_rewrites_old_imports
                    "from ferkit.data.ferplus import relabel  # old\nfrom ferkit.data.fer2013 import load_fer2013\n"
                    "from ferkit.runtime import detect\n")
     assert rewrite(new) == new
+    unchanged = "from ferkit import data, runtime\nimport ferkit.data\nferkit.runtime.detect\n"  # new code, or served
+    assert rewrite(unchanged) == unchanged
+    warnings: list = []
+    continued = "from ferkit import labels, \\\n    images\n"
+    assert rewrite(continued, warnings) == continued and "backslash" in warnings[0]  # left, and said
     namespace: dict = {}
     exec(compile(new, "<rewritten>", "exec"), namespace)  # noqa: S102  the rewritten imports resolve
     assert namespace["relabel"] is importlib.import_module("ferkit.data.ferplus").relabel

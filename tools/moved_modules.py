@@ -16,9 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ferkit.architecture import MOVED, MOVED_NAMES  # noqa: E402  (the table lives in the package)
+from ferkit.architecture import MOVED, MOVED_NAMES, PACKAGES  # the table lives in the package
 
-PACKAGES = {"data", "runtime"}  # old modules whose names are folders now
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _alternation(names) -> str:
@@ -33,11 +33,14 @@ def _import_line(indent: str, module: str, names: list[str]) -> str:
     return f"{indent}from {module} import {', '.join(names)}"
 
 
-def _rewrite_from(m: re.Match, warnings: list[str]) -> str:
+def _rewrite_from(m: re.Match, warnings: list[str], resolve_packages: bool) -> str:
     """``from ferkit import a, b`` or ``from ferkit.data import x, (y)``: each name routed to its new module; one
     line per module, in the order they first appear."""
     indent, package, body = m.group("indent"), m.group("package"), m.group("names")
     comment = ""
+    if body.rstrip().endswith("\\") or ";" in body.split("#")[0]:
+        warnings.append(f"left as it is (a backslash continuation or two statements on a line): {m.group(0).strip()}")
+        return m.group(0)
     if "#" in body and not body.startswith("("):  # from ferkit import preprocess  # noqa: keep the comment
         body, comment = body[:body.index("#")].rstrip(), "  " + body[body.index("#"):]
     if "#" in body:
@@ -47,7 +50,7 @@ def _rewrite_from(m: re.Match, warnings: list[str]) -> str:
     groups: dict[str, list[str]] = {}
     for entry in names:
         name = entry.split()[0]
-        if package is None and name in MOVED:  # from ferkit import preprocess
+        if package is None and name in MOVED and (resolve_packages or name not in PACKAGES):  # import preprocess
             parent, _, leaf = MOVED[name].rpartition(".")
             module, entry = (f"ferkit.{parent}", leaf + (entry[len(name):] or (f" as {name}" if leaf != name else ""))) \
                 if parent else ("ferkit", MOVED[name] + (entry[len(name):] or f" as {name}"))
@@ -60,11 +63,14 @@ def _rewrite_from(m: re.Match, warnings: list[str]) -> str:
         .replace("\n", comment + "\n", 1) + ("" if len(groups) > 1 else comment)
 
 
-def rewrite(text: str, warnings: list[str] | None = None) -> str:
+def rewrite(text: str, warnings: list[str] | None = None, *, resolve_packages: bool = False) -> str:
     """``text`` with every old module path (``from ferkit import preprocess``, ``ferkit.recognize``,
     ``ferkit/recognize.py``, ``from ferkit.data import relabel``) replaced by the new one; a new path is left as it
     is, so rewriting twice changes nothing (``ferkit.runtime.detect`` stays, ``ferkit.runtime.Classifier`` becomes
-    ``ferkit.runtime.classifier.Classifier``). What it cannot rewrite is appended to ``warnings``."""
+    ``ferkit.runtime.classifier.Classifier``). ``ferkit.data`` and ``ferkit.runtime`` themselves are left as they
+    are (the folders serve their old modules' names) unless ``resolve_packages``, which points them at
+    ``ferkit.data.fer2013`` and ``ferkit.runtime.classifier`` as the move did. What it cannot rewrite is appended
+    to ``warnings``."""
     warnings = [] if warnings is None else warnings
     names = _alternation(MOVED)
     packages = _alternation(PACKAGES)
@@ -74,7 +80,7 @@ def rewrite(text: str, warnings: list[str] | None = None) -> str:
     def from_one(m: re.Match) -> str:
         if m.group("package") is None and not re.search(rf"(?<![\w.])({names})\b", m.group("names")):
             return m.group(0)  # from ferkit import Recognizer: nothing moved
-        return _rewrite_from(m, warnings)
+        return _rewrite_from(m, warnings, resolve_packages)
 
     text = from_line.sub(from_one, text)
     pattern = re.compile(rf"(?<![\w.])ferkit/(?P<pmod>{names})\.py\b"  # a file path
@@ -86,8 +92,8 @@ def rewrite(text: str, warnings: list[str] | None = None) -> str:
             return "ferkit/" + MOVED[m.group("pmod")].replace(".", "/") + ".py"
         old, rest = m.group("dmod"), m.group("rest") or ""
         if old in PACKAGES:
-            if rest[1:] in _leaves() or (not rest and new_inside.match(m.string, m.end())):
-                return m.group(0)  # ferkit.runtime.detect, `from ferkit.data import ...` (done above)
+            if rest[1:] in _leaves() or (not rest and (new_inside.match(m.string, m.end()) or not resolve_packages)):
+                return m.group(0)  # ferkit.runtime.detect, `from ferkit.data import ...` (done above), ferkit.data
             return "ferkit." + MOVED_NAMES.get(old, {}).get(rest[1:], MOVED[old]) + rest
         return "ferkit." + MOVED[old] + rest
 
@@ -95,8 +101,9 @@ def rewrite(text: str, warnings: list[str] | None = None) -> str:
 
 
 def only_paths_changed(old: str, new: str) -> bool:
-    """Whether ``new`` is ``old`` with module paths rewritten by :func:`rewrite` and nothing else."""
-    return rewrite(old) == new
+    """Whether ``new`` is ``old`` with module paths rewritten by :func:`rewrite` (either way for the two folders
+    that were modules) and nothing else."""
+    return new in (rewrite(old), rewrite(old, resolve_packages=True))
 
 
 def main() -> None:
@@ -106,7 +113,7 @@ def main() -> None:
     r.add_argument("files", nargs="+", type=Path)
     c = sub.add_parser("check-only-paths", help="files changed since REV differ only in moved module paths")
     c.add_argument("rev")
-    c.add_argument("paths", nargs="*", default=["tests"])
+    c.add_argument("paths", nargs="*", default=["tests"], help="paths from the repository root (default: tests)")
     args = parser.parse_args()
     if args.command == "rewrite":
         for path in args.files:
@@ -118,12 +125,12 @@ def main() -> None:
             for warning in warnings:
                 print(f"{path}: {warning}", file=sys.stderr)
         return
-    changed = subprocess.run(["git", "diff", "--name-only", args.rev, "--", *args.paths], capture_output=True,
-                             text=True, check=True).stdout.split()
+    changed = subprocess.run(["git", "diff", "--name-only", args.rev, "--", *args.paths], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()  # paths from the repo root
     other = []
     for name in changed:
-        old = subprocess.run(["git", "show", f"{args.rev}:{name}"], capture_output=True)
-        new = Path(name).read_bytes() if Path(name).exists() else b""
+        old = subprocess.run(["git", "show", f"{args.rev}:{name}"], cwd=ROOT, capture_output=True)
+        new = (ROOT / name).read_bytes() if (ROOT / name).exists() else b""
         try:
             same = old.returncode == 0 and only_paths_changed(old.stdout.decode(), new.decode())
         except UnicodeDecodeError:  # a binary file: only an identical one counts as unchanged

@@ -50,4 +50,9 @@ def __getattr__(name: str):
         from ferkit.data.fer2013 import load_fer2013
 
         return load_fer2013
+    from ferkit.architecture import MOVED, PACKAGES
+
+    if name in MOVED and name not in PACKAGES:  # `from ferkit import recognize`: Python hides the finder's message
+        raise ImportError(f"cannot import name {name!r} from 'ferkit': the module moved to 'ferkit.{MOVED[name]}' "
+                          f"(CHANGELOG.md lists every move)", name="ferkit")
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

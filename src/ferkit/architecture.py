@@ -16,6 +16,8 @@ import of an old path fail with the new one in its message.
 
 from __future__ import annotations
 
+from ferkit.data import MOVED_BESIDE
+
 LAYERS: dict[str, tuple[str, ...]] = {
     # what every layer uses: labels, reading images, provenance, timers, softmax/TTA; the shipped weights' registry
     "core": ("core", "weights"),
@@ -69,21 +71,21 @@ MOVED: dict[str, str] = {
     **{m: f"analysis.{m}" for m in ("evaluate", "calibrate", "export", "ensemble", "photos", "visualize", "views",
                                     "catalog")},
     "layers": "architecture",
+    "commands.inference": "commands.predict",  # classify and predict; serve went to commands.serve
 }
+PACKAGES = ("data", "runtime")  # old modules whose names are folders now; they serve their old public names
 
-# Names the old ferkit.data module held that now live beside FER2013's reader, not in it (one job per module).
-MOVED_NAMES: dict[str, dict[str, str]] = {
-    "data": {**dict.fromkeys(("relabel", "load_ferplus_votes", "ferplus_path", "LABEL_SOURCES", "MIX_WEIGHT",
-                              "FERPLUS_FILE", "FERPLUS_COLUMNS"), "data.ferplus"),
-             **dict.fromkeys(("read_photo_set", "LabelledFace", "split_held_out"), "data.photoset")},
-}
+# Names an old module held that now live in another module (``from ferkit.data import relabel`` still works).
+MOVED_NAMES: dict[str, dict[str, str]] = {"data": MOVED_BESIDE}
 
 
 class MovedModuleFinder:
     """A last-resort import finder: ``import ferkit.recognize`` (a path of the flat layout) fails with
     ``ModuleNotFoundError: No module named 'ferkit.recognize': it moved to 'ferkit.pipeline.recognize' ...``
-    instead of the bare message. Python asks it only after every other finder found nothing, so it changes
-    nothing but that message; ``import ferkit`` appends it to ``sys.meta_path`` once.
+    instead of the bare message. Python asks it only after every other finder found nothing, so it changes only
+    what a failing import of an old path says (and ``importlib.util.find_spec`` of an old path raises that error
+    instead of returning ``None``); ``import ferkit`` appends it to ``sys.meta_path`` once. ``from ferkit import
+    recognize`` is answered by ``ferkit.__getattr__`` the same way.
     """
 
     @staticmethod
@@ -96,4 +98,4 @@ class MovedModuleFinder:
         return None
 
 
-__all__ = ["LAYERS", "MOVED", "MOVED_NAMES", "MovedModuleFinder", "layer_of"]
+__all__ = ["LAYERS", "MOVED", "MOVED_NAMES", "PACKAGES", "MovedModuleFinder", "layer_of"]

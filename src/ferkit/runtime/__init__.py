@@ -1,5 +1,6 @@
-"""Running shipped networks on faces with onnxruntime (no PyTorch): the face detector, alignment and cropping as a
-model's spec says, the expression classifier, the face descriptor.
+"""Running shipped networks on faces with onnxruntime: the face detector, alignment and cropping as a model's spec
+says, the expression classifier, the face descriptor. No PyTorch, except to turn a ``.safetensors`` file into ONNX
+(:mod:`ferkit.runtime.onnx_io`, lazily).
 
 - :mod:`ferkit.runtime.detect`: CenterFace boxes, scores and 5 landmarks; upright landmarks for tilted faces.
 - :mod:`ferkit.runtime.pose`: an approximate head pose (yaw, pitch, roll) from the 5 landmarks.
@@ -17,6 +18,7 @@ before the subpackage layout; CHANGELOG.md).
 from __future__ import annotations
 
 _MOVED = {"Classifier": "classifier", "as_grey_levels": "classifier"}  # ferkit.runtime's names before it was a folder
+__all__ = list(_MOVED)
 
 
 def __getattr__(name: str):
