@@ -92,9 +92,9 @@ class MovedModuleFinder:
     def find_spec(name: str, path=None, target=None):
         old = name[len("ferkit."):] if name.startswith("ferkit.") else None
         if old in MOVED:
-            raise ModuleNotFoundError(f"No module named {name!r}: it moved to 'ferkit.{MOVED[old]}' (the package's "
-                                      f"folders are its layers since issue 33; CHANGELOG.md lists every move)",
-                                      name=name)
+            raise ModuleNotFoundError(f"No module named {name!r}: it moved to 'ferkit.{MOVED[old]}' (ferkit's "
+                                      f"modules moved into folders named after their layer; CHANGELOG.md lists "
+                                      f"every move)", name=name)
         return None
 
 
