@@ -155,17 +155,25 @@ def snapshot(out: Path) -> None:
             name = f"help-{command.replace(' ', '-') or 'ferkit'}-{columns}"
             with tempfile.TemporaryDirectory() as tmp:
                 (out / f"{name}.txt").write_text(_run(args, Path(tmp), columns, package_dir) + "\n")
-    for name, args in RUNS:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            _make_inputs(work)
-            text = _TIMES.sub(r"<t>\1\2", _run(args, work, 100, package_dir))
-            text += "\n" + "\n".join(["--- files", *_file_lines(work)]) + "\n"
-            for onnx_file in (work / "out").rglob("*.onnx"):  # its raw sha256, printed and in manifests: see above
-                raw = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
-                text = text.replace(raw, f"<sha256 of {onnx_file.name}>")
-            (out / f"run-{name}.txt").write_text(text)
-        print(f"{name}: done", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "inputs"
+        inputs.mkdir()
+        _make_inputs(inputs)  # once; each run gets a fresh copy (a run may write beside its inputs)
+        for name, args in RUNS:
+            _record_run(out, name, args, inputs, package_dir)
+            print(f"{name}: done", file=sys.stderr)
+
+
+def _record_run(out: Path, name: str, args: list[str], inputs: Path, package_dir: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "work"
+        shutil.copytree(inputs, work)
+        text = _TIMES.sub(r"<t>\1\2", _run(args, work, 100, package_dir))
+        text += "\n" + "\n".join(["--- files", *_file_lines(work)]) + "\n"
+        for onnx_file in (work / "out").rglob("*.onnx"):  # its raw sha256, printed and in manifests: see above
+            raw = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
+            text = text.replace(raw, f"<sha256 of {onnx_file.name}>")
+        (out / f"run-{name}.txt").write_text(text)
 
 
 def diff(old: Path, new: Path) -> int:

@@ -21,16 +21,14 @@ from ferkit.architecture import MOVED, MOVED_NAMES, PACKAGES  # the table lives 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _alternation(names) -> str:
-    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-
-
-def _leaves() -> set[str]:
-    return {new.split(".")[1] for new in MOVED.values() if "." in new}
-
-
-def _import_line(indent: str, module: str, names: list[str]) -> str:
-    return f"{indent}from {module} import {', '.join(names)}"
+LEAVES = frozenset(new.split(".")[1] for new in MOVED.values() if "." in new)  # module names inside the new folders
+_NAMES = "|".join(re.escape(n) for n in sorted(MOVED, key=len, reverse=True))
+_FROM_LINE = re.compile(rf"^(?P<indent>[ \t]*)from ferkit(?:\.(?P<package>{'|'.join(PACKAGES)}))? import "
+                        rf"(?P<names>\([^)]*\)|[^\n]*)", re.M)
+_MOVED_NAME = re.compile(rf"(?<![\w.])({_NAMES})\b")
+_PATH_OR_DOTTED = re.compile(rf"(?<![\w.])ferkit/(?P<pmod>{_NAMES})\.py\b"  # a file path
+                             rf"|\bferkit\.(?P<dmod>{_NAMES})\b(?![-/])(?P<rest>\.\w+)?")  # a dotted name
+_IMPORT_FOLLOWS = re.compile(r"[ \t]+import[ \t]")
 
 
 def _rewrite_from(m: re.Match, warnings: list[str], resolve_packages: bool) -> str:
@@ -54,13 +52,14 @@ def _rewrite_from(m: re.Match, warnings: list[str], resolve_packages: bool) -> s
             parent, _, leaf = MOVED[name].rpartition(".")
             module, entry = (f"ferkit.{parent}", leaf + (entry[len(name):] or (f" as {name}" if leaf != name else ""))) \
                 if parent else ("ferkit", MOVED[name] + (entry[len(name):] or f" as {name}"))
-        elif package is None or name in _leaves():  # from ferkit import Recognizer; from ferkit.data import sources
+        elif package is None or name in LEAVES:  # from ferkit import Recognizer; from ferkit.data import sources
             module = "ferkit" + (f".{package}" if package else "")
         else:  # from ferkit.data import relabel / load_fer2013
             module = "ferkit." + MOVED_NAMES.get(package, {}).get(name, MOVED[package])
         groups.setdefault(module, []).append(entry)
-    return "\n".join(_import_line(indent, module, entries) for module, entries in groups.items()) \
-        .replace("\n", comment + "\n", 1) + ("" if len(groups) > 1 else comment)
+    lines = [f"{indent}from {module} import {', '.join(entries)}" for module, entries in groups.items()]
+    lines[0] += comment
+    return "\n".join(lines)
 
 
 def rewrite(text: str, warnings: list[str] | None = None, *, resolve_packages: bool = False) -> str:
@@ -72,32 +71,25 @@ def rewrite(text: str, warnings: list[str] | None = None, *, resolve_packages: b
     ``ferkit.data.fer2013`` and ``ferkit.runtime.classifier`` as the move did. What it cannot rewrite is appended
     to ``warnings``."""
     warnings = [] if warnings is None else warnings
-    names = _alternation(MOVED)
-    packages = _alternation(PACKAGES)
-    from_line = re.compile(rf"^(?P<indent>[ \t]*)from ferkit(?:\.(?P<package>{packages}))? import "
-                           rf"(?P<names>\([^)]*\)|[^\n]*)", re.M)
 
     def from_one(m: re.Match) -> str:
-        if m.group("package") is None and not re.search(rf"(?<![\w.])({names})\b", m.group("names")):
+        if m.group("package") is None and not _MOVED_NAME.search(m.group("names")):
             return m.group(0)  # from ferkit import Recognizer: nothing moved
         return _rewrite_from(m, warnings, resolve_packages)
 
-    text = from_line.sub(from_one, text)
-    pattern = re.compile(rf"(?<![\w.])ferkit/(?P<pmod>{names})\.py\b"  # a file path
-                         rf"|\bferkit\.(?P<dmod>{names})\b(?![-/])(?P<rest>\.\w+)?")  # a dotted name
-    new_inside = re.compile(r"[ \t]+import[ \t]")
+    text = _FROM_LINE.sub(from_one, text)
 
     def one(m: re.Match) -> str:
         if m.group("pmod"):
             return "ferkit/" + MOVED[m.group("pmod")].replace(".", "/") + ".py"
         old, rest = m.group("dmod"), m.group("rest") or ""
         if old in PACKAGES:
-            if rest[1:] in _leaves() or (not rest and (new_inside.match(m.string, m.end()) or not resolve_packages)):
+            if rest[1:] in LEAVES or (not rest and (_IMPORT_FOLLOWS.match(m.string, m.end()) or not resolve_packages)):
                 return m.group(0)  # ferkit.runtime.detect, `from ferkit.data import ...` (done above), ferkit.data
             return "ferkit." + MOVED_NAMES.get(old, {}).get(rest[1:], MOVED[old]) + rest
         return "ferkit." + MOVED[old] + rest
 
-    return pattern.sub(one, text)
+    return _PATH_OR_DOTTED.sub(one, text)
 
 
 def only_paths_changed(old: str, new: str) -> bool:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sys as _sys
 
-from ferkit.architecture import MovedModuleFinder as _MovedModuleFinder
+from ferkit import architecture as _architecture
 from ferkit.core.labels import EMOTIONS
 
 # The one thing importing ferkit does besides defining names: an import of a moved module's old path (ferkit.recognize)
 # then fails naming the new one. The finder is asked last, only about names nothing else found.
-if _MovedModuleFinder not in _sys.meta_path:
-    _sys.meta_path.append(_MovedModuleFinder)
+if _architecture.MovedModuleFinder not in _sys.meta_path:
+    _sys.meta_path.append(_architecture.MovedModuleFinder)
 
 __version__ = "0.1.0"
 __all__ = ["EMOTIONS", "Classifier", "Recognizer", "create_model", "list_models", "load_model", "load_fer2013", "finetune",
@@ -50,9 +50,7 @@ def __getattr__(name: str):
         from ferkit.data.fer2013 import load_fer2013
 
         return load_fer2013
-    from ferkit.architecture import MOVED, PACKAGES
-
-    if name in MOVED and name not in PACKAGES:  # `from ferkit import recognize`: Python hides the finder's message
-        raise ImportError(f"cannot import name {name!r} from 'ferkit': the module moved to 'ferkit.{MOVED[name]}' "
-                          f"(CHANGELOG.md lists every move)", name="ferkit")
+    if name in _architecture.MOVED and name not in _architecture.PACKAGES:  # `from ferkit import recognize`:
+        # Python's from-import would hide the finder's message
+        raise ImportError(f"cannot import name {name!r} from 'ferkit': the module {_architecture.moved_to(name)}", name="ferkit")
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

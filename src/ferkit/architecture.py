@@ -92,10 +92,14 @@ class MovedModuleFinder:
     def find_spec(name: str, path=None, target=None):
         old = name[len("ferkit."):] if name.startswith("ferkit.") else None
         if old in MOVED:
-            raise ModuleNotFoundError(f"No module named {name!r}: it moved to 'ferkit.{MOVED[old]}' (ferkit's "
-                                      f"modules moved into folders named after their layer; CHANGELOG.md lists "
-                                      f"every move)", name=name)
+            raise ModuleNotFoundError(f"No module named {name!r}: it {moved_to(old)}", name=name)
         return None
 
 
-__all__ = ["LAYERS", "MOVED", "MOVED_NAMES", "PACKAGES", "MovedModuleFinder", "layer_of"]
+def moved_to(old: str) -> str:
+    """How the errors for an old module path end: ``moved to 'ferkit.NEW' (...)``."""
+    return (f"moved to 'ferkit.{MOVED[old]}' (ferkit's modules moved into folders named after their layer; "
+            f"CHANGELOG.md lists every move)")
+
+
+__all__ = ["LAYERS", "MOVED", "MOVED_NAMES", "PACKAGES", "MovedModuleFinder", "layer_of", "moved_to"]
